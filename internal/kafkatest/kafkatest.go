@@ -1,0 +1,210 @@
+// Package kafkatest gives tests a Kafka cluster: an in-process kfake cluster
+// by default, or the real cluster named by the KRETRY_BROKERS environment
+// variable, so one suite runs unchanged against both.
+//
+// Topics and groups get names unique to the test, so tests may share a real
+// cluster and run in parallel.
+package kafkatest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// EnvBrokers names the environment variable that selects a real cluster:
+// a comma-separated list of host:port seeds.
+const EnvBrokers = "KRETRY_BROKERS"
+
+// EnvRequire, when set to 1, makes tests that need a real cluster fail
+// rather than skip when EnvBrokers is unset. CI sets it.
+const EnvRequire = "KRETRY_REQUIRE_BROKERS"
+
+// Cluster is a Kafka cluster for one test.
+type Cluster struct {
+	t      testing.TB
+	Seeds  []string
+	Fake   *kfake.Cluster // nil on a real cluster
+	Admin  *kadm.Client
+	client *kgo.Client
+	prefix string
+}
+
+// Real reports whether the tests run against a real cluster.
+func Real() bool { return os.Getenv(EnvBrokers) != "" }
+
+// RequireReal skips t unless a real cluster is configured, or fails it when
+// EnvRequire is set.
+func RequireReal(t testing.TB) {
+	t.Helper()
+	if Real() {
+		return
+	}
+	if os.Getenv(EnvRequire) == "1" {
+		t.Fatalf("%s=1 but %s is empty: start a broker with scripts/kafka.sh start single", EnvRequire, EnvBrokers)
+	}
+	t.Skipf("needs a real Kafka cluster: run `scripts/kafka.sh start single` and set %s to the printed brokers", EnvBrokers)
+}
+
+// New returns the cluster for t: the one in KRETRY_BROKERS, or a fresh
+// single-broker kfake cluster closed when t ends. kfakeOpts apply to kfake
+// only.
+func New(t testing.TB, kfakeOpts ...kfake.Opt) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, prefix: uniquePrefix(t)}
+	if s := os.Getenv(EnvBrokers); s != "" {
+		c.Seeds = strings.Split(s, ",")
+	} else {
+		opts := append([]kfake.Opt{kfake.NumBrokers(1)}, kfakeOpts...)
+		fc, err := kfake.NewCluster(opts...)
+		if err != nil {
+			t.Fatalf("kfake: %v", err)
+		}
+		t.Cleanup(fc.Close)
+		c.Fake, c.Seeds = fc, fc.ListenAddrs()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds...), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	c.client, c.Admin = cl, kadm.NewClient(cl)
+	return c
+}
+
+var unsafe = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
+
+func uniquePrefix(t testing.TB) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	name := unsafe.ReplaceAllString(t.Name(), "_")
+	if len(name) > 60 {
+		name = name[len(name)-60:]
+	}
+	return strings.ToLower(name) + "-" + hex.EncodeToString(b[:])
+}
+
+// Name returns a topic or group name unique to this test.
+func (c *Cluster) Name(suffix string) string { return c.prefix + "-" + suffix }
+
+// CreateTopic creates topic with the given partitions (replication factor:
+// the broker's default) and fails the test on error.
+func (c *Cluster) CreateTopic(topic string, partitions int32) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := c.Admin.CreateTopic(ctx, partitions, -1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		c.t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// Produce writes records synchronously and fails the test on error.
+func (c *Cluster) Produce(rs ...*kgo.Record) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.client.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		c.t.Fatalf("produce: %v", err)
+	}
+}
+
+// ReadAll reads every record currently in topic, from the start, up to its
+// end offsets at the time of the call.
+func (c *Cluster) ReadAll(topic string) []*kgo.Record {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := c.Admin.ListEndOffsets(ctx, topic)
+	if err != nil {
+		c.t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	if len(want) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: partitionsAtStart(want)}))
+	if err != nil {
+		c.t.Fatalf("client: %v", err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			c.t.Fatalf("reading %s: %v (still waiting for partitions %v)", topic, err, want)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := want[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			out = append(out, r)
+			if r.Offset == end-1 {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return out
+}
+
+func partitionsAtStart(m map[int32]int64) map[int32]kgo.Offset {
+	out := make(map[int32]kgo.Offset, len(m))
+	for p := range m {
+		out[p] = kgo.NewOffset().AtStart()
+	}
+	return out
+}
+
+// Committed returns the group's committed offsets for topic, by partition.
+func (c *Cluster) Committed(group, topic string) map[int32]int64 {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := c.Admin.FetchOffsets(ctx, group)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		c.t.Fatalf("fetch offsets of %s: %v", group, err)
+	}
+	out := map[int32]int64{}
+	resp.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.Err == nil {
+			out[o.Partition] = o.At
+		}
+	})
+	return out
+}
+
+// Eventually waits until cond returns true, checking every few
+// milliseconds, and fails the test with msg if it has not by timeout.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", timeout, fmt.Sprintf(format, args...))
+		}
+		<-tick.C
+	}
+}

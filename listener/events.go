@@ -1,0 +1,75 @@
+package listener
+
+import (
+	"time"
+)
+
+// EventKind names what happened in an Event.
+type EventKind int
+
+const (
+	// EventHandled: the handler (or DLT handler) returned nil.
+	EventHandled EventKind = iota + 1
+	// EventRetried: Kafka acknowledged the record's publish to a retry tier.
+	EventRetried
+	// EventDeadLettered: Kafka acknowledged the record's publish to a DLT.
+	EventDeadLettered
+	// EventDropped: the record ended without a DLT (retry.NoDLT), or its
+	// DLT handler gave up; it was committed without further publishing.
+	EventDropped
+	// EventForwardFailed: a publish to a tier or DLT failed; it will be
+	// tried again after a backoff and nothing is committed past it.
+	EventForwardFailed
+	// EventDLTHandlerFailed: the DLT handler returned an error.
+	EventDLTHandlerFailed
+	// EventPaused: a partition was paused to wait for its head record's
+	// due time (Due is set).
+	EventPaused
+	// EventResumed: a paused partition was resumed.
+	EventResumed
+	// EventAssigned: the group gave this member a partition.
+	EventAssigned
+	// EventRevoked: a partition was taken away (revoked or lost); its
+	// unfinished records will be redelivered to its next owner.
+	EventRevoked
+)
+
+var eventKindNames = [...]string{"", "handled", "retried", "dead-lettered", "dropped",
+	"forward-failed", "dlt-handler-failed", "paused", "resumed", "assigned", "revoked"}
+
+// String returns the event kind's name, e.g. "dead-lettered".
+func (k EventKind) String() string {
+	if k <= 0 || int(k) >= len(eventKindNames) {
+		return "unknown"
+	}
+	return eventKindNames[k]
+}
+
+// Event describes one thing that happened to a record or partition.
+// Fields that do not apply to a kind are zero.
+type Event struct {
+	Kind      EventKind
+	Topic     string // the topic the record was read from
+	Partition int32
+	Offset    int64         // -1 for partition events
+	Attempt   int32         // the delivery that just happened (1 = first)
+	Target    string        // the tier or DLT topic published to
+	Due       time.Time     // when the next delivery is due
+	Reason    string        // why a record was dead-lettered or dropped
+	Err       error         // the handler's or the publish's error
+	Latency   time.Duration // handler run time, for EventHandled and failures
+}
+
+// Hook observes listener events. OnEvent is called synchronously on the
+// listener's goroutines (including franz-go's produce callbacks) and must
+// return quickly; a metrics exporter should only count. Hooks must not keep
+// references to the event's error beyond the call if it wraps records.
+type Hook interface {
+	OnEvent(Event)
+}
+
+// HookFunc adapts a function to Hook.
+type HookFunc func(Event)
+
+// OnEvent calls f(e).
+func (f HookFunc) OnEvent(e Event) { f(e) }

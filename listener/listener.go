@@ -1,0 +1,391 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/dlt"
+	"github.com/kretry/kretry/internal/due"
+	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/strategy"
+)
+
+// Listener consumes one main topic, its retry tiers and its dead-letter
+// topics in one consumer group, and drives each record to exactly one
+// acknowledged outcome: handled, published to its next retry tier, or
+// published to a DLT. Construct it with New and start it with Run. A
+// Listener runs once.
+type Listener struct {
+	cfg        cfg
+	policy     retry.Policy
+	plan       strategy.Plan
+	handler    Handler
+	dltHandler dlt.Handler
+	log        *slog.Logger
+	observed   bool // hooks are installed: time handler calls, emit events
+
+	// Set up by Run.
+	client     *kgo.Client
+	runq       *runq
+	timers     *due.Timers[*part]
+	stopping   atomic.Bool
+	started    atomic.Bool
+	handlerCtx context.Context // canceled when the shutdown timeout runs out
+	produceCtx context.Context // likewise, for publishes
+
+	partsMu sync.Mutex
+	parts   map[topicPartition]*part
+
+	// held counts polled records of unpaused partitions not yet taken by a
+	// worker; the poll loop stops polling while it is at maxHeld, leaving
+	// further records in the client's buffers (nothing is refetched).
+	held    atomic.Int64
+	drained chan struct{} // signaled when held drops
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// New returns a Listener for topic whose records are handled by h. seeds
+// are the brokers to bootstrap from ("host:port"). The policy starts at
+// Spring Kafka's defaults (3 attempts, fixed 1 s, topics "<topic>-retry" and
+// "<topic>-dlt") and is changed by opts. New validates everything and
+// connects to nothing; Run does the rest.
+func New(seeds []string, topic string, h Handler, opts ...Opt) (*Listener, error) {
+	c := defaultCfg(seeds, topic)
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	var errs []error
+	if h == nil {
+		errs = append(errs, errors.New("listener: handler must not be nil"))
+	}
+	if err := c.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	pol := c.policy.Normalize()
+	plan, err := pol.Plan(topic)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("listener: topic %q: %w", topic, err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	log := c.logger
+	if log == nil {
+		log = slog.Default()
+	}
+	dh := c.dltHandler
+	if dh == nil {
+		dh = dlt.LogHandler(log)
+	}
+	return &Listener{
+		cfg: c, policy: pol, plan: plan, handler: h, dltHandler: dh, log: log, observed: len(c.hooks) > 0,
+		parts: make(map[topicPartition]*part), drained: make(chan struct{}, 1),
+	}, nil
+}
+
+// Plan returns the topic plan the listener consumes and publishes to.
+func (l *Listener) Plan() strategy.Plan { return l.plan }
+
+// Policy returns the listener's normalized retry policy.
+func (l *Listener) Policy() retry.Policy { return l.policy }
+
+// Group returns the listener's consumer group.
+func (l *Listener) Group() string { return l.cfg.group }
+
+// Run checks and creates the plan's topics, joins the consumer group and
+// handles records until ctx is canceled or a fatal error occurs. On cancel
+// it stops taking new records, lets handler calls in progress finish,
+// waits for publishes to be acknowledged, commits, and leaves the group,
+// all within the ShutdownTimeout; it then returns nil. Records not finished
+// by then are left uncommitted and are redelivered later, to this group.
+func (l *Listener) Run(ctx context.Context) error {
+	if !l.started.CompareAndSwap(false, true) {
+		return errors.New("listener: Run called twice; a Listener runs once")
+	}
+	if err := l.setup(ctx); err != nil {
+		return err
+	}
+	var shutdownCancel context.CancelFunc
+	var cancelProduce context.CancelFunc
+	l.handlerCtx, shutdownCancel = context.WithCancel(context.WithoutCancel(ctx))
+	l.produceCtx, cancelProduce = context.WithCancel(context.WithoutCancel(ctx))
+	defer shutdownCancel()
+	defer cancelProduce()
+
+	client, err := kgo.NewClient(l.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("listener: creating client: %w", err)
+	}
+	l.client = client
+	l.runq = newRunq()
+	l.timers = due.New((*part).wake)
+
+	var workers sync.WaitGroup
+	for range l.cfg.concurrency {
+		workers.Go(func() {
+			for p := l.runq.pop(); p != nil; p = l.runq.pop() {
+				p.run()
+			}
+		})
+	}
+
+	runErr := l.poll(ctx)
+
+	// Shutdown: finish what is in progress, flush, commit, leave.
+	deadline := time.Now().Add(l.cfg.shutdownTimeout)
+	l.stopping.Store(true)
+	l.runq.close()
+	if !waitTimeout(&workers, time.Until(deadline)) {
+		l.log.Warn("kretry: handlers still running at the shutdown timeout; canceling their contexts; their records stay uncommitted")
+		shutdownCancel()
+	}
+	flushCtx, cancelFlush := context.WithDeadline(context.Background(), deadline)
+	if err := client.Flush(flushCtx); err != nil {
+		l.log.Warn("kretry: publishes not acknowledged by the shutdown timeout; their source records stay uncommitted", "error", err)
+	}
+	cancelProduce()
+	if err := client.CommitMarkedOffsets(flushCtx); err != nil {
+		l.log.Warn("kretry: final commit failed; records after the last commit will be redelivered", "error", err)
+	}
+	cancelFlush()
+	l.timers.Stop()
+	l.partsMu.Lock()
+	for _, p := range l.parts {
+		p.stop()
+	}
+	l.partsMu.Unlock()
+	client.Close()
+	shutdownCancel()
+	return runErr
+}
+
+// setup validates the plan against the cluster: the main topic must exist;
+// missing tiers and DLTs are created when allowed.
+func (l *Listener) setup(ctx context.Context) error {
+	opts := append([]kgo.Opt{kgo.SeedBrokers(l.cfg.seeds...)}, l.cfg.clientOpts...)
+	admCl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("listener: creating admin client: %w", err)
+	}
+	defer admCl.Close()
+	return l.ensureTopics(ctx, kadm.NewClient(admCl))
+}
+
+func (l *Listener) clientOpts() []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(l.cfg.seeds...),
+		kgo.FetchMaxWait(l.cfg.fetchMaxWait),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}
+	opts = append(opts, l.cfg.clientOpts...)
+	// What the listener's guarantees depend on comes last, so it wins.
+	return append(opts,
+		kgo.ConsumerGroup(l.cfg.group),
+		kgo.ConsumeTopics(l.consumedTopics()...),
+		kgo.AutoCommitMarks(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(l.assigned),
+		kgo.OnPartitionsRevoked(l.revoked),
+		kgo.OnPartitionsLost(l.lost),
+		kgo.RecordPartitioner(forwardPartitioner{byKey: kgo.StickyKeyPartitioner(nil)}),
+	)
+}
+
+// poll is the only goroutine that polls. It hands records to their
+// partitions and returns on ctx cancel (nil) or a fatal error.
+func (l *Listener) poll(ctx context.Context) error {
+	for {
+		fetches := l.client.PollRecords(ctx, l.cfg.maxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			l.client.AllowRebalance()
+			return nil
+		}
+		var fatal error
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			if isFatal(err) {
+				fatal = fmt.Errorf("listener: consuming %s[%d]: %w", t, p, err)
+				return
+			}
+			l.log.Warn("kretry: fetch error; the client retries", "topic", t, "partition", p, "error", err)
+		})
+		if fatal != nil {
+			l.client.AllowRebalance()
+			return fatal
+		}
+		l.partsMu.Lock()
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) == 0 {
+				return
+			}
+			if p := l.parts[topicPartition{fp.Topic, fp.Partition}]; p != nil {
+				p.add(fp.Records)
+			}
+		})
+		l.partsMu.Unlock()
+		l.client.AllowRebalance()
+		if !l.waitForRoom(ctx) {
+			return nil
+		}
+	}
+}
+
+// hogDelay is how long the poll loop waits at its limit before it pauses
+// the partitions that hold the most records.
+const hogDelay = 50 * time.Millisecond
+
+// waitForRoom blocks the poll loop while the records held for unpaused
+// partitions are at the limit. When that lasts, the partitions holding at
+// least a poll's worth are paused so the rest can be polled again. It
+// returns false when ctx is canceled. Rebalances are allowed meanwhile.
+func (l *Listener) waitForRoom(ctx context.Context) bool {
+	if l.held.Load() < int64(l.cfg.maxHeld) {
+		return true
+	}
+	t := time.NewTimer(hogDelay)
+	defer t.Stop()
+	for l.held.Load() >= int64(l.cfg.maxHeld) {
+		select {
+		case <-l.drained:
+		case <-t.C:
+			l.partsMu.Lock()
+			for _, p := range l.parts {
+				p.pauseIfHog(l.cfg.maxPollRecords)
+			}
+			l.partsMu.Unlock()
+			t.Reset(hogDelay)
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// signalDrained wakes the poll loop if it waits for room.
+func (l *Listener) signalDrained() {
+	select {
+	case l.drained <- struct{}{}:
+	default:
+	}
+}
+
+// isFatal reports errors that retrying cannot fix: bad credentials and
+// missing authorizations.
+func isFatal(err error) bool {
+	for _, fatal := range []error{
+		kerr.SaslAuthenticationFailed, kerr.TopicAuthorizationFailed,
+		kerr.GroupAuthorizationFailed, kerr.ClusterAuthorizationFailed,
+		kerr.UnsupportedSaslMechanism, kerr.IllegalSaslState,
+	} {
+		if errors.Is(err, fatal) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Listener) assigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	l.partsMu.Lock()
+	for topic, ps := range assigned {
+		role, _ := l.plan.Lookup(topic)
+		for _, pn := range ps {
+			l.parts[topicPartition{topic, pn}] = newPart(l, topic, pn, role)
+		}
+	}
+	l.partsMu.Unlock()
+	for topic, ps := range assigned {
+		for _, pn := range ps {
+			l.emit(Event{Kind: EventAssigned, Topic: topic, Partition: pn, Offset: -1})
+		}
+	}
+	// franz-go keeps pause state across rebalances; a newly assigned
+	// partition starts unpaused, whatever happened to it before.
+	cl.ResumeFetchPartitions(assigned)
+}
+
+func (l *Listener) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	l.release(ctx, cl, revoked, true)
+}
+
+func (l *Listener) lost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
+	l.release(ctx, cl, lost, false)
+}
+
+// release forgets partitions that are no longer ours. When they were
+// revoked (not lost) it first waits, up to RevokeTimeout, for their
+// handler calls and publishes, then commits what is done.
+func (l *Listener) release(ctx context.Context, cl *kgo.Client, tps map[string][]int32, commit bool) {
+	var ps []*part
+	l.partsMu.Lock()
+	for topic, pns := range tps {
+		for _, pn := range pns {
+			k := topicPartition{topic, pn}
+			if p := l.parts[k]; p != nil {
+				ps = append(ps, p)
+				delete(l.parts, k)
+			}
+		}
+	}
+	l.partsMu.Unlock()
+	for _, p := range ps {
+		p.stop()
+		l.emit(Event{Kind: EventRevoked, Topic: p.topic, Partition: p.partition, Offset: -1})
+	}
+	// When the listener is stopping, Run has already waited for handlers
+	// and flushed publishes: what is unfinished now stays unfinished.
+	if commit && !l.stopping.Load() {
+		deadline := time.Now().Add(l.cfg.revokeTimeout)
+		for _, p := range ps {
+			if !p.waitIdle(deadline, true) {
+				l.log.Warn("kretry: revoked partition still busy at the revoke timeout; its unfinished records will be redelivered to the new owner",
+					"topic", p.topic, "partition", p.partition)
+			}
+		}
+	}
+	if commit {
+		cctx, cancel := context.WithTimeout(ctx, l.cfg.revokeTimeout)
+		if err := cl.CommitMarkedOffsets(cctx); err != nil {
+			l.log.Warn("kretry: commit on revoke failed; records after the last commit will be redelivered", "error", err)
+		}
+		cancel()
+	}
+	cl.ResumeFetchPartitions(tps)
+}
+
+func (l *Listener) emit(e Event) {
+	if !l.observed {
+		return
+	}
+	for _, h := range l.cfg.hooks {
+		h.OnEvent(e)
+	}
+}
+
+// waitTimeout waits for wg up to d and reports whether it finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}

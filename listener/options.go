@@ -1,0 +1,240 @@
+package listener
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/dlt"
+	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/strategy"
+)
+
+// Opt configures a Listener. Options are applied in order; a later option
+// overrides an earlier one that sets the same thing.
+type Opt interface {
+	apply(*cfg)
+}
+
+type opt func(*cfg)
+
+func (o opt) apply(c *cfg) { o(c) }
+
+type cfg struct {
+	seeds      []string
+	group      string
+	policy     retry.Policy
+	dltHandler dlt.Handler
+	logger     *slog.Logger
+	hooks      []Hook
+	clientOpts []kgo.Opt
+
+	concurrency     int
+	maxPollRecords  int
+	maxHeld         int
+	maxPending      int
+	handlerTimeout  time.Duration
+	shutdownTimeout time.Duration
+	revokeTimeout   time.Duration
+	fetchMaxWait    time.Duration
+	forwardBackoff  strategy.Backoff
+
+	createTopics      bool
+	partitions        int32
+	replicationFactor int16
+	topicConfigs      map[string]*string
+
+	random func() float64
+}
+
+// Defaults of the listener's own settings (policy defaults live in retry).
+const (
+	DefaultConcurrency     = 16
+	DefaultMaxPollRecords  = 1000
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultRevokeTimeout   = 10 * time.Second
+	DefaultFetchMaxWait    = 100 * time.Millisecond
+	defaultMaxPending      = 4096
+)
+
+func defaultCfg(seeds []string, topic string) cfg {
+	return cfg{
+		seeds:             seeds,
+		group:             "kretry-" + topic,
+		concurrency:       DefaultConcurrency,
+		maxPollRecords:    DefaultMaxPollRecords,
+		maxPending:        defaultMaxPending,
+		shutdownTimeout:   DefaultShutdownTimeout,
+		revokeTimeout:     DefaultRevokeTimeout,
+		fetchMaxWait:      DefaultFetchMaxWait,
+		forwardBackoff:    strategy.ExponentialBackoff(100*time.Millisecond, 2, 10*time.Second),
+		createTopics:      true,
+		partitions:        -1,
+		replicationFactor: -1,
+		random:            rand.Float64,
+	}
+}
+
+func (c *cfg) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("listener: "+format, args...)) }
+	if len(c.seeds) == 0 {
+		bad("seeds must name at least one broker (host:port)")
+	}
+	if c.group == "" {
+		bad("Group must not be empty")
+	}
+	if c.concurrency < 1 {
+		bad("Concurrency must be >= 1, got %d", c.concurrency)
+	}
+	if c.maxPollRecords < 1 {
+		bad("MaxPollRecords must be >= 1, got %d", c.maxPollRecords)
+	}
+	c.maxHeld = max(4, c.concurrency) * c.maxPollRecords
+	if c.handlerTimeout < 0 {
+		bad("HandlerTimeout must be >= 0, got %v", c.handlerTimeout)
+	}
+	if c.shutdownTimeout <= 0 {
+		bad("ShutdownTimeout must be > 0, got %v", c.shutdownTimeout)
+	}
+	if c.revokeTimeout <= 0 {
+		bad("RevokeTimeout must be > 0, got %v", c.revokeTimeout)
+	}
+	if c.fetchMaxWait <= 0 {
+		bad("FetchMaxWait must be > 0, got %v", c.fetchMaxWait)
+	}
+	if c.partitions == 0 || c.partitions < -1 {
+		bad("TopicPartitions must be >= 1 (or -1 for the main topic's count), got %d", c.partitions)
+	}
+	if c.replicationFactor == 0 || c.replicationFactor < -1 {
+		bad("ReplicationFactor must be >= 1 (or -1 for the broker default), got %d", c.replicationFactor)
+	}
+	return errors.Join(errs...)
+}
+
+// Group sets the consumer group that consumes the main topic, every retry
+// tier and the DLT. Default "kretry-<topic>".
+func Group(name string) Opt { return opt(func(c *cfg) { c.group = name }) }
+
+// Policy replaces the whole retry policy. Options that set single policy
+// fields (Attempts, Backoff, …) and come after it change its fields.
+// Default: retry.Policy{} normalized, i.e. Spring Kafka's defaults.
+func Policy(p retry.Policy) Opt { return opt(func(c *cfg) { c.policy = p }) }
+
+// Attempts sets the total number of deliveries, including the first.
+// Default 3.
+func Attempts(n int) Opt { return opt(func(c *cfg) { c.policy.Attempts = n }) }
+
+// Backoff sets the delay schedule between deliveries, e.g.
+// strategy.ExponentialBackoff(time.Second, 2, 30*time.Second). Default
+// strategy.FixedBackoff(time.Second).
+func Backoff(b strategy.Backoff) Opt { return opt(func(c *cfg) { c.policy.Backoff = b }) }
+
+// Naming sets the topic suffixes and naming strategies. Default "-retry",
+// "-dlt", suffix by delay, one reusable topic for repeated delays.
+func Naming(n strategy.Naming) Opt { return opt(func(c *cfg) { c.policy.Naming = n }) }
+
+// Include retries only errors matching one of ms; every other error goes
+// straight to the DLT. Default: retry every error. Cannot be combined with
+// Exclude.
+func Include(ms ...strategy.Matcher) Opt {
+	return opt(func(c *cfg) { c.policy.Classifier.Include = append(c.policy.Classifier.Include, ms...) })
+}
+
+// Exclude sends errors matching one of ms straight to the DLT. Default:
+// none. Cannot be combined with Include.
+func Exclude(ms ...strategy.Matcher) Opt {
+	return opt(func(c *cfg) { c.policy.Classifier.Exclude = append(c.policy.Classifier.Exclude, ms...) })
+}
+
+// Route sends records whose final error matches m to their own DLT,
+// "<topic><suffix><dlt suffix>" (e.g. "orders-validation-dlt" for suffix
+// "-validation"). Routes are tried in the order given. Default: none.
+func Route(suffix string, m strategy.Matcher) Opt {
+	return opt(func(c *cfg) {
+		c.policy.Classifier.Routes = append(c.policy.Classifier.Routes, strategy.Route{Suffix: suffix, Matcher: m})
+	})
+}
+
+// Timeout sets an overall budget measured from the original record's
+// timestamp; a failure after it has passed goes to the DLT. Default 0 (none).
+func Timeout(d time.Duration) Opt { return opt(func(c *cfg) { c.policy.Timeout = d }) }
+
+// MaxErrorBytes bounds the error text carried in headers. Default 4096.
+func MaxErrorBytes(n int) Opt { return opt(func(c *cfg) { c.policy.MaxErrorBytes = n }) }
+
+// DLTStrategy sets what happens around the DLT. Default
+// retry.DLTRetryOnError (bounded).
+func DLTStrategy(s retry.DLTStrategy) Opt { return opt(func(c *cfg) { c.policy.DLT = s }) }
+
+// DLTHandler sets the handler called for records read back from the DLT.
+// Default dlt.LogHandler with the listener's logger.
+func DLTHandler(h dlt.Handler) Opt { return opt(func(c *cfg) { c.dltHandler = h }) }
+
+// Logger sets the logger for the listener's own messages. Default
+// slog.Default().
+func Logger(l *slog.Logger) Opt { return opt(func(c *cfg) { c.logger = l }) }
+
+// Hooks adds observers of listener events. Default: none.
+func Hooks(hs ...Hook) Opt { return opt(func(c *cfg) { c.hooks = append(c.hooks, hs...) }) }
+
+// ClientOpts adds franz-go options (SASL, TLS, logging, hooks, fetch sizes,
+// …) to the listener's client. The listener owns its consumer-group wiring:
+// options that set the group, the consumed topics, commit behaviour,
+// rebalance callbacks or the partitioner are overridden.
+func ClientOpts(opts ...kgo.Opt) Opt {
+	return opt(func(c *cfg) { c.clientOpts = append(c.clientOpts, opts...) })
+}
+
+// Concurrency bounds how many partitions are handled at the same time;
+// records of one partition are always handled in order, one at a time.
+// Default 16.
+func Concurrency(n int) Opt { return opt(func(c *cfg) { c.concurrency = n }) }
+
+// MaxPollRecords bounds how many records one poll returns. Default 1000.
+func MaxPollRecords(n int) Opt { return opt(func(c *cfg) { c.maxPollRecords = n }) }
+
+// HandlerTimeout bounds each handler call through its context; a handler
+// that ignores its context is not interrupted. Default 0 (no bound).
+func HandlerTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.handlerTimeout = d }) }
+
+// ShutdownTimeout bounds how long Run spends, after its context is
+// canceled, finishing handler calls in progress, flushing publishes and
+// committing. Handler contexts are canceled when it runs out. Default 30 s.
+func ShutdownTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.shutdownTimeout = d }) }
+
+// RevokeTimeout bounds how long a rebalance waits for the handler calls and
+// publishes of revoked partitions before committing what is done. Keep it
+// well under the group's rebalance timeout. Default 10 s.
+func RevokeTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.revokeTimeout = d }) }
+
+// FetchMaxWait sets how long the broker may hold an empty fetch. It bounds
+// how late a resumed retry partition can be after a quiet spell; lower is
+// more precise and costs more idle fetch requests. Default 100 ms.
+func FetchMaxWait(d time.Duration) Opt { return opt(func(c *cfg) { c.fetchMaxWait = d }) }
+
+// CreateTopics sets whether Run creates missing retry and DLT topics.
+// Default true; when false, missing topics make Run fail.
+func CreateTopics(create bool) Opt { return opt(func(c *cfg) { c.createTopics = create }) }
+
+// TopicPartitions sets the partition count of created retry and DLT topics.
+// Default -1: the main topic's partition count.
+func TopicPartitions(n int32) Opt { return opt(func(c *cfg) { c.partitions = n }) }
+
+// ReplicationFactor sets the replication factor of created topics. Default
+// -1: the broker's default.
+func ReplicationFactor(n int16) Opt { return opt(func(c *cfg) { c.replicationFactor = n }) }
+
+// TopicConfigs sets topic configs (e.g. "retention.ms") on created topics.
+// Default: none, the broker's defaults.
+func TopicConfigs(configs map[string]*string) Opt {
+	return opt(func(c *cfg) { c.topicConfigs = configs })
+}
+
+// Random sets the source of jitter, a function returning values in [0, 1).
+// Default math/rand/v2's Float64.
+func Random(f func() float64) Opt { return opt(func(c *cfg) { c.random = f }) }

@@ -1,0 +1,296 @@
+package listener
+
+import (
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/strategy"
+)
+
+// Reasons a partition's fetching is paused; it is resumed when none is left.
+const (
+	pauseDue  uint8 = 1 << iota // the head record is not yet due
+	pauseFull                   // holds too many records while others wait
+)
+
+// part is the listener's state for one owned partition. Everything below
+// mu is guarded by it. Exactly one worker handles a part at a time
+// (running), so records of a partition are handled in offset order.
+type part struct {
+	l         *Listener
+	topic     string
+	partition int32
+	role      strategy.TopicRole
+	tpMap     map[string][]int32 // {topic: {partition}} for pause/resume calls
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	queue    []*kgo.Record // polled, not yet handled, in offset order
+	queued   bool          // in the run queue
+	running  bool          // a worker is handling it
+	waiting  bool          // armed in the due timers
+	blocked  bool          // too many publishes awaiting acknowledgement
+	pauses   uint8         // pauseDue | pauseFull
+	gone     bool          // revoked, lost, or the listener is stopping
+	dltTries int           // DLT handler failures of the head record
+	pending  []*entry      // records whose outcome Kafka has not acknowledged yet
+}
+
+// entry is a record whose outcome is not yet acknowledged by Kafka. Entries
+// are kept in offset order; the commit mark advances over a prefix of done
+// entries only, so a commit never passes an unacknowledged record.
+type entry struct {
+	rec  *kgo.Record
+	done bool
+}
+
+func newPart(l *Listener, topic string, partition int32, role strategy.TopicRole) *part {
+	p := &part{
+		l: l, topic: topic, partition: partition, role: role,
+		tpMap: map[string][]int32{topic: {partition}},
+	}
+	p.cond.L = &p.mu
+	return p
+}
+
+// readyLocked reports whether the part should be in the run queue.
+func (p *part) readyLocked() bool {
+	return !p.gone && !p.queued && !p.running && !p.waiting && !p.blocked && len(p.queue) > 0
+}
+
+// scheduleLocked puts the part in the run queue if it has work to do.
+func (p *part) scheduleLocked() {
+	if p.readyLocked() {
+		p.queued = true
+		p.l.runq.push(p)
+	}
+}
+
+// add appends freshly polled records. Called from the poll goroutine.
+func (p *part) add(recs []*kgo.Record) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gone {
+		return
+	}
+	if len(p.queue) == 0 {
+		p.queue = recs // the poll's slice is ours; no copy
+	} else {
+		p.queue = append(p.queue, recs...)
+	}
+	if p.pauses == 0 {
+		p.l.held.Add(int64(len(recs)))
+	}
+	p.scheduleLocked()
+}
+
+// setPauseLocked adds or removes a pause reason, pausing or resuming the
+// partition in the client when the set of reasons becomes non-empty or empty.
+// Records of paused partitions do not count towards the poll loop's limit
+// (Listener.held): a partition waiting for a due time never holds up the
+// others.
+func (p *part) setPauseLocked(reason uint8, on bool) {
+	before := p.pauses
+	if on {
+		p.pauses |= reason
+	} else {
+		p.pauses &^= reason
+	}
+	switch {
+	case before == 0 && p.pauses != 0:
+		p.l.held.Add(-int64(len(p.queue)))
+		p.l.client.PauseFetchPartitions(p.tpMap)
+		p.l.signalDrained()
+	case before != 0 && p.pauses == 0:
+		p.l.held.Add(int64(len(p.queue)))
+		p.l.client.ResumeFetchPartitions(p.tpMap)
+	}
+}
+
+// pauseIfHogLocked pauses the partition's fetching when it holds more than
+// its share of records; the poll loop calls it when it has been blocked for
+// a while, so a slow partition cannot starve the others.
+func (p *part) pauseIfHog(threshold int) {
+	p.mu.Lock()
+	if !p.gone && p.pauses == 0 && len(p.queue) >= threshold {
+		p.setPauseLocked(pauseFull, true)
+	}
+	p.mu.Unlock()
+}
+
+// wake is the due timer's callback: the head record is due now.
+func (p *part) wake() {
+	p.mu.Lock()
+	if p.gone || !p.waiting {
+		p.mu.Unlock()
+		return
+	}
+	p.waiting = false
+	p.setPauseLocked(pauseDue, false)
+	p.scheduleLocked()
+	p.mu.Unlock()
+	p.l.emit(Event{Kind: EventResumed, Topic: p.topic, Partition: p.partition, Offset: -1})
+}
+
+// track appends a not-yet-acknowledged entry. It must be called before the
+// record's publish is started, so the acknowledgement always finds it.
+func (p *part) track(rec *kgo.Record) *entry {
+	e := &entry{rec: rec}
+	p.mu.Lock()
+	p.pending = append(p.pending, e)
+	p.mu.Unlock()
+	return e
+}
+
+// completeLocked records a synchronous outcome of rec (handled, or dropped)
+// and returns the record that may now be marked for commit, if any.
+func (p *part) completeLocked(rec *kgo.Record) *kgo.Record {
+	if len(p.pending) == 0 {
+		return rec
+	}
+	p.pending = append(p.pending, &entry{rec: rec, done: true})
+	return nil
+}
+
+// ack marks e acknowledged, advances the commit mark over the done prefix
+// and unblocks the part if it was waiting for acknowledgements.
+func (p *part) ack(e *entry) {
+	p.mu.Lock()
+	e.done = true
+	var mark *kgo.Record
+	i := 0
+	for ; i < len(p.pending) && p.pending[i].done; i++ {
+		mark = p.pending[i].rec
+	}
+	if i > 0 {
+		clear(p.pending[:i])
+		p.pending = p.pending[i:]
+		if len(p.pending) == 0 {
+			p.pending = nil
+		}
+	}
+	if p.blocked && len(p.pending) <= p.l.cfg.maxPending/2 {
+		p.blocked = false
+		p.scheduleLocked()
+	}
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	if mark != nil {
+		p.l.client.MarkCommitRecords(mark)
+	}
+}
+
+// run handles the part's queued records until it runs out, must wait, has
+// handled a fair share, or is told to stop. Called by a worker.
+func (p *part) run() {
+	p.mu.Lock()
+	p.queued = false
+	if p.gone || p.running {
+		p.mu.Unlock()
+		return
+	}
+	p.running = true
+	var mark *kgo.Record
+	var waitUntil time.Time
+	popped := 0
+	budget := p.l.cfg.maxPollRecords
+	for n := 0; ; n++ {
+		if p.gone || len(p.queue) == 0 || p.l.stopping.Load() {
+			break
+		}
+		if len(p.pending) >= p.l.cfg.maxPending {
+			p.blocked = true
+			break
+		}
+		if n == budget {
+			break // let other partitions run; scheduleLocked below requeues us
+		}
+		rec := p.queue[0]
+		p.mu.Unlock()
+
+		res, until := p.process(rec)
+
+		p.mu.Lock()
+		if res == resultAbandon {
+			break
+		}
+		if res == resultWait {
+			p.waiting = true
+			p.setPauseLocked(pauseDue, true)
+			p.l.timers.Arm(p, until)
+			waitUntil = until
+			break
+		}
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		if len(p.queue) == 0 {
+			p.queue = nil
+		}
+		if p.pauses == 0 {
+			popped++
+		}
+		if res == resultDone {
+			if m := p.completeLocked(rec); m != nil {
+				mark = m
+			}
+		}
+	}
+	if popped > 0 {
+		p.l.held.Add(-int64(popped))
+		p.l.signalDrained()
+	}
+	if p.pauses&pauseFull != 0 && len(p.queue) <= p.l.cfg.maxPollRecords/2 {
+		p.setPauseLocked(pauseFull, false)
+	}
+	p.running = false
+	p.scheduleLocked()
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	if mark != nil {
+		p.l.client.MarkCommitRecords(mark)
+	}
+	if !waitUntil.IsZero() {
+		p.l.emit(Event{Kind: EventPaused, Topic: p.topic, Partition: p.partition, Offset: -1, Due: waitUntil})
+	}
+}
+
+// stop marks the part gone and drops its held records; they were never
+// marked, so they are redelivered to whoever owns the partition next.
+func (p *part) stop() {
+	p.mu.Lock()
+	p.gone = true
+	if p.pauses == 0 {
+		p.l.held.Add(-int64(len(p.queue)))
+	}
+	p.queue = nil
+	waiting := p.waiting
+	p.waiting = false
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	if waiting {
+		p.l.timers.Disarm(p)
+	}
+}
+
+// waitIdle waits until no handler runs for the part and, if acks is set,
+// every publish is acknowledged, or until deadline. It reports whether the
+// part became idle.
+func (p *part) waitIdle(deadline time.Time, acks bool) bool {
+	t := time.AfterFunc(time.Until(deadline), func() {
+		p.mu.Lock()
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
+	defer t.Stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.running || (acks && len(p.pending) > 0) {
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		p.cond.Wait()
+	}
+	return true
+}

@@ -1,0 +1,232 @@
+package listener
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/strategy"
+)
+
+// result is what handling one record came to.
+type result int
+
+const (
+	resultDone    result = iota // outcome final now: mark when the prefix allows
+	resultPending               // published; final when Kafka acknowledges
+	resultWait                  // not due yet: keep it and pause the partition
+	resultAbandon               // interrupted by shutdown: leave it unmarked for redelivery
+)
+
+// Reasons recorded in the kretry-reason header of dead-lettered records,
+// besides the classifier's ("permanent", "excluded:<name>", "not-included").
+const (
+	ReasonExhausted      = retry.ReasonExhausted
+	ReasonTimeout        = retry.ReasonTimeout
+	ReasonCorruptHeaders = retry.ReasonCorruptHeaders
+)
+
+// PanicError is the error a recovered handler panic becomes. It is
+// retried like any other error.
+type PanicError struct {
+	Value any    // the value passed to panic
+	Stack []byte // the goroutine's stack at the panic
+}
+
+// Error returns the panic value followed by the stack.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("listener: handler panicked: %v\n%s", e.Value, e.Stack)
+}
+
+// process handles one record according to the role of its topic.
+func (p *part) process(rec *kgo.Record) (result, time.Time) {
+	switch p.role {
+	case strategy.RoleTier:
+		return p.processTier(rec)
+	case strategy.RoleDLT:
+		return p.processDLT(rec)
+	default:
+		return p.processMain(rec)
+	}
+}
+
+func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
+	// The hot path of a healthy system: without hooks, no clock is read.
+	var start time.Time
+	if p.l.observed {
+		start = time.Now()
+	}
+	err := p.l.call(rec, nil)
+	if err == nil {
+		if p.l.observed {
+			p.l.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+				Attempt: 1, Latency: time.Since(start)})
+		}
+		return resultDone, time.Time{}
+	}
+	if p.l.handlerCtx.Err() != nil {
+		return resultAbandon, time.Time{}
+	}
+	var latency time.Duration
+	if p.l.observed {
+		latency = time.Since(start)
+	}
+	return p.fail(rec, retry.First(rec, time.Now()), err, latency), time.Time{}
+}
+
+func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
+	st, ok, derr := retry.Decode(rec.Headers)
+	if derr != nil || !ok {
+		if derr == nil {
+			derr = fmt.Errorf("retry topic record carries no kretry headers")
+		}
+		return p.corrupt(rec, derr), time.Time{}
+	}
+	if time.Now().Before(st.Due) {
+		return resultWait, st.Due
+	}
+	start := time.Now()
+	err := p.l.call(rec, &st)
+	if err == nil {
+		p.l.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			Attempt: st.Attempt, Latency: time.Since(start)})
+		return resultDone, time.Time{}
+	}
+	if p.l.handlerCtx.Err() != nil {
+		return resultAbandon, time.Time{}
+	}
+	return p.fail(rec, st.Advance(time.Time{}, "", ""), err, time.Since(start)), time.Time{}
+}
+
+// corrupt dead-letters a retry-topic record whose kretry headers are
+// missing or invalid: it is never handed to the handler (its due time is
+// unknown) and never dropped.
+func (p *part) corrupt(rec *kgo.Record, derr error) result {
+	p.l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry record has corrupt headers; dead-lettering it",
+		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
+		slog.Int64("offset", rec.Offset), slog.String("error", derr.Error()))
+	return p.deadLetter(rec, retry.Corrupt(rec, time.Now(), derr), "", derr)
+}
+
+// fail decides what happens after a delivery of rec failed with err. next
+// is the record's state for the delivery that would come next (its Attempt
+// is one more than the deliveries so far).
+func (p *part) fail(rec *kgo.Record, next retry.State, err error, latency time.Duration) result {
+	pol := &p.l.policy
+	d := pol.Classifier.Classify(err)
+	errText, errType := err.Error(), strategy.ErrorType(err)
+	dead := func(reason string) result {
+		return p.deadLetter(rec, next.WithFailure(time.Time{}, errText, errType).DeadLetter(reason), d.Route, err)
+	}
+	if d.Verdict == strategy.VerdictDeadLetter {
+		return dead(d.Reason)
+	}
+	tier, ok := p.l.plan.TierForAttempt(int(next.Attempt))
+	if !ok { // attempts are used up
+		return dead(ReasonExhausted)
+	}
+	delay := tier.Delay
+	if d.HasDelay {
+		delay = d.Delay
+	} else {
+		delay = pol.Backoff.Jittered(delay, p.l.cfg.random)
+	}
+	due := time.Now().Add(delay)
+	if pol.Timeout > 0 && due.Sub(next.OriginalTimestamp) > pol.Timeout {
+		return dead(ReasonTimeout)
+	}
+	next = next.WithFailure(due, errText, errType)
+	p.forward(rec, next, Event{Kind: EventRetried, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		Attempt: next.Attempt - 1, Target: tier.Topic, Due: next.Due, Err: err, Latency: latency})
+	return resultPending
+}
+
+// deadLetter publishes rec with its dead-letter state st to its DLT (or,
+// with retry.NoDLT, drops it with a log line).
+func (p *part) deadLetter(rec *kgo.Record, st retry.State, route string, err error) result {
+	reason := st.Reason
+	pol := &p.l.policy
+	if pol.DLT == retry.NoDLT {
+		p.l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: record failed for good; no DLT configured, dropping it",
+			slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
+			slog.Int64("offset", rec.Offset), slog.String("reason", reason), slog.String("error", st.Error))
+		p.l.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			Attempt: st.Attempt, Reason: reason, Err: err})
+		return resultDone
+	}
+	topic, _ := p.l.plan.DLTFor(route)
+	p.forward(rec, st, Event{Kind: EventDeadLettered, Topic: rec.Topic, Partition: rec.Partition,
+		Offset: rec.Offset, Attempt: st.Attempt, Target: topic, Reason: reason, Err: err})
+	return resultPending
+}
+
+func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
+	st, _, derr := retry.Decode(rec.Headers)
+	if derr != nil && st.Reason == "" {
+		st.Reason = ReasonCorruptHeaders + ": " + derr.Error()
+	}
+	start := time.Now()
+	err := p.l.callDLT(rec, st)
+	if err != nil && p.l.handlerCtx.Err() != nil {
+		return resultAbandon, time.Time{}
+	}
+	if err == nil {
+		p.dltTries = 0
+		p.l.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			Attempt: st.Attempt, Latency: time.Since(start)})
+		return resultDone, time.Time{}
+	}
+	p.dltTries++
+	p.l.emit(Event{Kind: EventDLTHandlerFailed, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		Attempt: int32(p.dltTries), Err: err, Latency: time.Since(start)})
+	pol := &p.l.policy
+	if pol.DLT == retry.DLTRetryOnError && p.dltTries < pol.DLTHandlerAttempts {
+		return resultWait, time.Now().Add(pol.DLTHandlerBackoff)
+	}
+	p.l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: DLT handler failed; leaving the record in the DLT and moving on",
+		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
+		slog.Int64("offset", rec.Offset), slog.Int("handler_attempts", p.dltTries), slog.String("error", err.Error()))
+	p.dltTries = 0
+	p.l.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		Attempt: st.Attempt, Reason: "dlt-handler-failed", Err: err})
+	return resultDone, time.Time{}
+}
+
+// call runs the handler with panic recovery and the configured timeout.
+func (l *Listener) call(rec *kgo.Record, st *retry.State) (err error) {
+	ctx := l.handlerCtx
+	if st != nil {
+		ctx = retry.WithState(ctx, *st)
+	}
+	if l.cfg.handlerTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.cfg.handlerTimeout)
+		defer cancel()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return l.handler.Handle(ctx, rec)
+}
+
+func (l *Listener) callDLT(rec *kgo.Record, st retry.State) (err error) {
+	ctx := retry.WithState(l.handlerCtx, st)
+	if l.cfg.handlerTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.cfg.handlerTimeout)
+		defer cancel()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return l.dltHandler.HandleDLT(ctx, rec, st)
+}

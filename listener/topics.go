@@ -1,0 +1,89 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kretry/kretry/retry"
+)
+
+// ensureTopics checks that the main topic exists and that every retry tier
+// and DLT of the plan exists, creating the missing ones when allowed. It
+// returns the errors of every topic that is neither found nor created.
+func (l *Listener) ensureTopics(ctx context.Context, adm *kadm.Client) error {
+	topics := l.consumedTopics()
+	details, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("listener: listing topics %s: %w (check the seed brokers and credentials)", strings.Join(topics, ", "), err)
+	}
+	main, ok := details[l.plan.Main]
+	if !ok || main.Err != nil {
+		err := errors.New("not found")
+		if ok && main.Err != nil {
+			err = main.Err
+		}
+		return fmt.Errorf("listener: main topic %q: %w; create it first (kretry creates only retry and DLT topics)", l.plan.Main, err)
+	}
+	partitions := l.cfg.partitions
+	if partitions < 0 {
+		partitions = int32(len(main.Partitions))
+	}
+	var missing []string
+	for _, t := range topics[1:] {
+		d, ok := details[t]
+		switch {
+		case ok && d.Err == nil:
+		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+			missing = append(missing, t)
+		default:
+			return fmt.Errorf("listener: topic %q: %w", t, d.Err)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if !l.cfg.createTopics {
+		return fmt.Errorf("listener: topics %s do not exist and CreateTopics(false) forbids creating them; create them (see `kretry topics plan`) or allow creation", strings.Join(missing, ", "))
+	}
+	resp, err := adm.CreateTopics(ctx, partitions, l.cfg.replicationFactor, l.cfg.topicConfigs, missing...)
+	if err != nil {
+		return fmt.Errorf("listener: creating topics %s: %w", strings.Join(missing, ", "), err)
+	}
+	var errs []error
+	for _, t := range missing {
+		r, ok := resp[t]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("listener: creating topic %q: no answer from the broker", t))
+		case r.Err == nil, errors.Is(r.Err, kerr.TopicAlreadyExists):
+		default:
+			msg := r.Err.Error()
+			if r.ErrMessage != "" {
+				msg += ": " + r.ErrMessage
+			}
+			errs = append(errs, fmt.Errorf("listener: creating topic %q (%d partitions, replication factor %d): %s", t, partitions, l.cfg.replicationFactor, msg))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// consumedTopics lists the main topic first, then every tier and DLT the
+// listener consumes.
+func (l *Listener) consumedTopics() []string {
+	ts := []string{l.plan.Main}
+	for _, t := range l.plan.Tiers {
+		ts = append(ts, t.Topic)
+	}
+	if l.policy.DLT != retry.NoDLT {
+		ts = append(ts, l.plan.DLT)
+		for _, r := range l.plan.Routes {
+			ts = append(ts, r.Topic)
+		}
+	}
+	return ts
+}

@@ -1,0 +1,165 @@
+package retry
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The fuzz input encodes a header list as a sequence of entries, read until
+// the input ends; a trailing incomplete entry is ignored:
+//
+//	sel    1 byte. 0-9 selects a kretry header name, in the order of the
+//	       Header constants (0 = HeaderAttempt ... 9 = HeaderReason), so the
+//	       fuzzer reaches every name without guessing strings. Any other value
+//	       n is followed by n-10 bytes of arbitrary key (a user header).
+//	vlen   2 bytes, big-endian: the value's length. 0xffff means a nil value.
+//	value  vlen bytes.
+//
+// The seed corpus under testdata/fuzz/FuzzDecode uses the same encoding.
+
+const fuzzNilValue = 0xffff
+
+func decodeFuzzInput(b []byte) []kgo.RecordHeader {
+	var headers []kgo.RecordHeader
+	for len(b) > 0 {
+		sel := int(b[0])
+		b = b[1:]
+		var key string
+		if sel < numHeaders {
+			key = headerName(sel)
+		} else {
+			n := sel - numHeaders
+			if len(b) < n {
+				break
+			}
+			key, b = string(b[:n]), b[n:]
+		}
+		if len(b) < 2 {
+			break
+		}
+		vlen := int(b[0])<<8 | int(b[1])
+		b = b[2:]
+		var value []byte
+		if vlen != fuzzNilValue {
+			if len(b) < vlen {
+				break
+			}
+			value, b = b[:vlen:vlen], b[vlen:]
+		}
+		headers = append(headers, kgo.RecordHeader{Key: key, Value: value})
+	}
+	return headers
+}
+
+// encodeFuzzInput is the inverse of decodeFuzzInput for seeds. Keys longer
+// than 245 bytes and values longer than 65534 bytes are not encodable.
+func encodeFuzzInput(headers []kgo.RecordHeader) []byte {
+	var b []byte
+	for _, h := range headers {
+		if i := headerIndex(h.Key); i >= 0 {
+			b = append(b, byte(i))
+		} else {
+			b = append(b, byte(numHeaders+len(h.Key)))
+			b = append(b, h.Key...)
+		}
+		if h.Value == nil {
+			b = append(b, 0xff, 0xff)
+			continue
+		}
+		b = append(b, byte(len(h.Value)>>8), byte(len(h.Value)))
+		b = append(b, h.Value...)
+	}
+	return b
+}
+
+func fuzzSeeds() [][]kgo.RecordHeader {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tier := State{
+		Attempt: 2, Due: t0.Add(time.Second), OriginalTopic: "orders",
+		OriginalPartition: 1, OriginalOffset: 2, OriginalTimestamp: t0, FirstFailure: t0,
+		Error: "boom", ErrorType: "*errors.errorString",
+	}
+	dlt := tier.Advance(time.Time{}, "boom \xff", "T").DeadLetter(ReasonExhausted)
+	user := []kgo.RecordHeader{{Key: "trace", Value: []byte{0, 1}}, {Key: "kretry-future", Value: nil}}
+	return [][]kgo.RecordHeader{
+		nil,
+		user,
+		tier.Append(nil, 0),
+		dlt.Append(append([]kgo.RecordHeader(nil), user...), 0),
+		append(tier.Append(nil, 0), kgo.RecordHeader{Key: HeaderAttempt, Value: be32(3)}),
+		{{Key: HeaderDue, Value: []byte{1, 2, 3}}},
+	}
+}
+
+// FuzzDecode checks that Decode never panics, that a successful decode
+// round-trips through Append, and that a failed decode yields a sentinel error
+// and a State from Corrupt that does decode.
+func FuzzDecode(f *testing.F) {
+	for _, seed := range fuzzSeeds() {
+		f.Add(encodeFuzzInput(seed))
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, input []byte) {
+		headers := decodeFuzzInput(input)
+		_, anyKretry := scanHeaders(headers)
+
+		s, ok, err := Decode(headers)
+		if ok != anyKretry {
+			t.Fatalf("ok = %v, but kretry headers present = %v", ok, anyKretry)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrMissingHeader) && !errors.Is(err, ErrCorruptHeader) {
+				t.Fatalf("error %v wraps neither sentinel", err)
+			}
+			if s != (State{}) || !ok {
+				t.Fatalf("failed Decode returned %+v, %v", s, ok)
+			}
+			src := &kgo.Record{Topic: "orders-retry", Offset: 5, Timestamp: now, Headers: headers}
+			c := Corrupt(src, now, err)
+			if verr := c.Validate(); verr != nil || c.Reason != ReasonCorruptHeaders {
+				t.Fatalf("Corrupt = %+v, Validate() = %v", c, verr)
+			}
+			return
+		}
+		if !ok {
+			if s != (State{}) {
+				t.Fatalf("no kretry headers but State %+v", s)
+			}
+			return
+		}
+		if verr := s.Validate(); verr != nil {
+			t.Fatalf("decoded State fails Validate: %v", verr)
+		}
+		for _, text := range []string{s.OriginalTopic, s.Error, s.ErrorType, s.Reason} {
+			if !utf8.ValidString(text) {
+				t.Fatalf("decoded text %q is not valid UTF-8", text)
+			}
+		}
+
+		// Append with no error bound; ErrorType is always bounded.
+		want := s
+		want.ErrorType = truncate(s.ErrorType, MaxErrorTypeBytes)
+		again := append(UserHeaders(headers), s.Append(nil, math.MaxInt)...)
+		got, ok, err := Decode(again)
+		if err != nil || !ok {
+			t.Fatalf("Decode(Append(%+v)) = _, %v, %v", s, ok, err)
+		}
+		if got != want {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
+		}
+
+		// With the default bound the error text is cut, within the bound.
+		bounded, _, err := Decode(s.Append(nil, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(bounded.Error); n > DefaultMaxErrorBytes || (len(s.Error) <= DefaultMaxErrorBytes && bounded.Error != s.Error) {
+			t.Fatalf("bounded error is %d bytes from %d", n, len(s.Error))
+		}
+	})
+}

@@ -1,0 +1,539 @@
+package retry
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// This file is the only place where kretry header names and their byte
+// encodings are defined. docs/headers.md is the user-facing reference for the
+// same rules; keep the two in step.
+
+// Header names written by kretry on retry-tier and dead-letter records.
+//
+// Fixed-width integers are big-endian two's complement. Times are Unix epoch
+// milliseconds. Text is UTF-8. IsKretryHeader reports exactly these names.
+const (
+	// HeaderAttempt is, on a retry-tier record, the number of the delivery
+	// the record is about to get: 2 on the first retry, 3 on the second,
+	// and so on (>= 2). On a dead-letter record it is the number of
+	// deliveries the record had before it was dead-lettered (>= 1): 1 for
+	// a record that failed permanently on its first delivery. Encoding:
+	// int32, 4 bytes. Required.
+	HeaderAttempt = "kretry-attempt"
+
+	// HeaderDue is the earliest time the record may be handed to the
+	// handler. Encoding: int64, 8 bytes, epoch milliseconds. The encoder
+	// rounds up to the next whole millisecond, so a decoded due time is
+	// never earlier than the one that was encoded. Required on retry-tier
+	// records; optional (normally absent) on dead-letter records.
+	HeaderDue = "kretry-due"
+
+	// HeaderOriginalTopic is the topic the record was first consumed from.
+	// Encoding: UTF-8 text. Required; must not be empty.
+	HeaderOriginalTopic = "kretry-original-topic"
+
+	// HeaderOriginalPartition is the partition the record was first
+	// consumed from. Encoding: int32, 4 bytes. Required.
+	HeaderOriginalPartition = "kretry-original-partition"
+
+	// HeaderOriginalOffset is the offset of the record in its original
+	// partition. Encoding: int64, 8 bytes. Required.
+	HeaderOriginalOffset = "kretry-original-offset"
+
+	// HeaderOriginalTimestamp is the timestamp of the original record.
+	// Encoding: int64, 8 bytes, epoch milliseconds. Required.
+	HeaderOriginalTimestamp = "kretry-original-timestamp"
+
+	// HeaderFirstFailure is when the handler first failed on the record.
+	// Encoding: int64, 8 bytes, epoch milliseconds. Required.
+	HeaderFirstFailure = "kretry-first-failure"
+
+	// HeaderError is the text of the most recent handler error, replaced
+	// on every hop and bounded by the maxErrorBytes argument of
+	// State.Append (DefaultMaxErrorBytes by default). Encoding: UTF-8
+	// text. Optional; omitted when empty.
+	HeaderError = "kretry-error"
+
+	// HeaderErrorType is a short name for the type of the most recent
+	// handler error, replaced on every hop and bounded to
+	// MaxErrorTypeBytes. Encoding: UTF-8 text. Optional; omitted when
+	// empty.
+	HeaderErrorType = "kretry-error-type"
+
+	// HeaderReason says why a record was sent to a dead-letter topic; see
+	// the Reason constants. Its presence is what marks a dead-letter
+	// record. Encoding: UTF-8 text. Only on dead-letter records; must not
+	// be empty when present.
+	HeaderReason = "kretry-reason"
+)
+
+// Bounds applied by State.Append.
+const (
+	// DefaultMaxErrorBytes is the bound on the HeaderError value used when
+	// State.Append or Next is given a maxErrorBytes <= 0.
+	DefaultMaxErrorBytes = 4096
+
+	// MaxErrorTypeBytes is the bound on the HeaderErrorType value. It is
+	// not configurable.
+	MaxErrorTypeBytes = 256
+
+	// TruncationMarker ends a HeaderError or HeaderErrorType value that
+	// was cut to fit its bound. Its 14 bytes count inside the bound.
+	TruncationMarker = "\u2026(truncated)"
+)
+
+// Values of HeaderReason written by kretry. Users may record other reasons
+// with State.DeadLetter; readers should treat unknown values as opaque.
+const (
+	// ReasonExhausted: the last retry tier failed and no attempts remain.
+	ReasonExhausted = "exhausted"
+
+	// ReasonPermanent: the error was classified as not worth retrying.
+	ReasonPermanent = "permanent"
+
+	// ReasonExcludedPrefix is followed by the name of the exclusion rule
+	// that matched, as in "excluded:validation".
+	ReasonExcludedPrefix = "excluded:"
+
+	// ReasonTimeout: the policy's time budget, measured from the original
+	// record timestamp, ran out.
+	ReasonTimeout = "timeout"
+
+	// ReasonCorruptHeaders: a retry-topic record's kretry headers failed
+	// to decode, so it was dead-lettered without reaching the handler.
+	// See Corrupt.
+	ReasonCorruptHeaders = "corrupt-headers"
+
+	// ReasonUnspecified is recorded by State.DeadLetter when it is given
+	// an empty reason.
+	ReasonUnspecified = "unspecified"
+)
+
+// Sentinel errors wrapped by every *DecodeError, so that callers can test them
+// with errors.Is. They surface from Decode and State.Validate, and in the
+// error text of records dead-lettered with ReasonCorruptHeaders; they are
+// never returned bare.
+var (
+	// ErrMissingHeader: a header required on this kind of record (retry
+	// tier or dead letter) is absent.
+	ErrMissingHeader = errors.New("kretry: required header missing")
+
+	// ErrCorruptHeader: a kretry header is present but breaks a rule: it
+	// appears more than once, has the wrong length, or holds a value out of
+	// range.
+	ErrCorruptHeader = errors.New("kretry: corrupt header")
+)
+
+// DecodeError reports one kretry header that breaks a decoding rule. Its
+// message names the header and the rule, for example
+//
+//	kretry: header "kretry-due": want 8 bytes, got 3
+//	kretry: header "kretry-attempt" appears 2 times
+//	kretry: header "kretry-original-topic" missing
+//
+// errors.Is(err, ErrMissingHeader) or errors.Is(err, ErrCorruptHeader)
+// tells the two kinds apart.
+type DecodeError struct {
+	// Header is the name of the offending header, one of the Header
+	// constants.
+	Header string
+	// Err is ErrMissingHeader or ErrCorruptHeader.
+	Err error
+
+	rule string // what went wrong, with its leading separator
+}
+
+// Error returns the message described on DecodeError. A DecodeError built
+// outside this package, without a rule, reports e.Err instead.
+func (e *DecodeError) Error() string {
+	rule := e.rule
+	if rule == "" && e.Err != nil {
+		rule = ": " + e.Err.Error()
+	}
+	return "kretry: header " + strconv.Quote(e.Header) + rule
+}
+
+// Unwrap returns e.Err, so that errors.Is matches the sentinels.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// State is the retry bookkeeping that kretry carries in the headers of
+// retry-tier and dead-letter records. A State with an empty Reason describes a
+// retry-tier record; a non-empty Reason describes a dead-letter record.
+//
+// The zero State is not a valid record state: see State.Validate. Build one
+// with First, State.WithFailure, State.Advance, State.DeadLetter or Corrupt,
+// or obtain one from Decode.
+//
+// Times travel as whole Unix milliseconds. Decode returns them in UTC, and the
+// constructors in this package normalise them the same way, so that
+// Decode(Append(s)) == s for any s they return.
+type State struct {
+	// Attempt is, on a retry-tier state, the number of the delivery the
+	// record is about to get (2 for the first retry; >= 2). On a
+	// dead-letter state (Reason set) it is the number of deliveries the
+	// record had (>= 1).
+	Attempt int32
+	// Due is the earliest time the record may be handled. Required for a
+	// retry-tier record; zero (and its header absent) on dead-letter
+	// records.
+	Due time.Time
+	// OriginalTopic is the topic the record was first consumed from. It
+	// must not be empty.
+	OriginalTopic string
+	// OriginalPartition is the partition the record was first consumed
+	// from.
+	OriginalPartition int32
+	// OriginalOffset is the record's offset in OriginalPartition.
+	OriginalOffset int64
+	// OriginalTimestamp is the original record's timestamp.
+	OriginalTimestamp time.Time
+	// FirstFailure is when the handler first failed on the record.
+	FirstFailure time.Time
+	// Error is the text of the most recent handler error. Empty means the
+	// header is omitted.
+	Error string
+	// ErrorType is a short name for the most recent error's type. Empty
+	// means the header is omitted.
+	ErrorType string
+	// Reason is why the record was dead-lettered; empty on retry-tier
+	// records, in which case the header is omitted.
+	Reason string
+}
+
+// IsDeadLetter reports whether s describes a dead-letter record, that is,
+// whether s.Reason is non-empty.
+func (s State) IsDeadLetter() bool { return s.Reason != "" }
+
+// IsKretryHeader reports whether key is one of the ten header names defined in
+// this package (HeaderAttempt through HeaderReason). The match is exact and
+// case-sensitive. Other names beginning with "kretry-" are reserved for future
+// versions, but this version treats them as user headers: Decode ignores them
+// and UserHeaders and Next carry them forward unchanged.
+func IsKretryHeader(key string) bool { return headerIndex(key) >= 0 }
+
+// Indexes of the headers in the order Append writes them and Decode checks
+// them.
+const (
+	idxAttempt = iota
+	idxDue
+	idxOriginalTopic
+	idxOriginalPartition
+	idxOriginalOffset
+	idxOriginalTimestamp
+	idxFirstFailure
+	idxError
+	idxErrorType
+	idxReason
+	numHeaders
+)
+
+// headerName maps the indexes above to names. The array is a value built on
+// each call rather than a package variable, so there is no mutable global.
+func headerName(i int) string {
+	return [numHeaders]string{
+		HeaderAttempt,
+		HeaderDue,
+		HeaderOriginalTopic,
+		HeaderOriginalPartition,
+		HeaderOriginalOffset,
+		HeaderOriginalTimestamp,
+		HeaderFirstFailure,
+		HeaderError,
+		HeaderErrorType,
+		HeaderReason,
+	}[i]
+}
+
+func headerIndex(key string) int {
+	switch key {
+	case HeaderAttempt:
+		return idxAttempt
+	case HeaderDue:
+		return idxDue
+	case HeaderOriginalTopic:
+		return idxOriginalTopic
+	case HeaderOriginalPartition:
+		return idxOriginalPartition
+	case HeaderOriginalOffset:
+		return idxOriginalOffset
+	case HeaderOriginalTimestamp:
+		return idxOriginalTimestamp
+	case HeaderFirstFailure:
+		return idxFirstFailure
+	case HeaderError:
+		return idxError
+	case HeaderErrorType:
+		return idxErrorType
+	case HeaderReason:
+		return idxReason
+	}
+	return -1
+}
+
+// zeroTimeMillis is time.Time{}.UnixMilli(): the epoch-millisecond value that
+// decodes to the zero time.Time.
+const zeroTimeMillis = -62135596800000
+
+// scan is the result of one pass over a header list.
+type scan struct {
+	count [numHeaders]int
+	value [numHeaders][]byte // value of the first occurrence
+}
+
+// scanHeaders counts the kretry headers in headers and reports whether there
+// were any.
+func scanHeaders(headers []kgo.RecordHeader) (sc scan, found bool) {
+	for _, h := range headers {
+		if i := headerIndex(h.Key); i >= 0 {
+			sc.count[i]++
+			if sc.count[i] == 1 {
+				sc.value[i] = h.Value
+			}
+			found = true
+		}
+	}
+	return sc, found
+}
+
+func corrupt(i int, rule string) *DecodeError {
+	return &DecodeError{Header: headerName(i), Err: ErrCorruptHeader, rule: rule}
+}
+
+// check returns the error, if any, for header i: duplicated, missing while
+// required, or of the wrong length for a fixed-width header.
+func (sc *scan) check(i int, required bool) *DecodeError {
+	switch n := sc.count[i]; {
+	case n > 1:
+		return corrupt(i, " appears "+strconv.Itoa(n)+" times")
+	case n == 0 && required:
+		return &DecodeError{Header: headerName(i), Err: ErrMissingHeader, rule: " missing"}
+	case n == 0:
+		return nil
+	}
+	want := 0
+	switch i {
+	case idxAttempt, idxOriginalPartition:
+		want = 4
+	case idxDue, idxOriginalOffset, idxOriginalTimestamp, idxFirstFailure:
+		want = 8
+	}
+	if got := len(sc.value[i]); want > 0 && got != want {
+		return corrupt(i, ": want "+strconv.Itoa(want)+" bytes, got "+strconv.Itoa(got))
+	}
+	return nil
+}
+
+func (sc *scan) int32(i int) int32 { return int32(binary.BigEndian.Uint32(sc.value[i])) }
+func (sc *scan) int64(i int) int64 { return int64(binary.BigEndian.Uint64(sc.value[i])) }
+func (sc *scan) time(i int) time.Time {
+	return time.UnixMilli(sc.int64(i)).UTC()
+}
+func (sc *scan) text(i int) string { return toValidUTF8(sc.value[i]) }
+
+// Decode reads the kretry headers from headers, ignoring every other header.
+//
+// The bool reports whether any kretry header (see IsKretryHeader) was
+// present. With none present Decode returns the zero State, false and nil: the
+// record has not failed before. Otherwise the headers must form a valid State
+// and Decode is strict:
+//
+//   - Every kretry header may appear at most once, whether required or not.
+//   - On a retry-tier record (no HeaderReason) HeaderAttempt, HeaderDue,
+//     HeaderOriginalTopic, HeaderOriginalPartition, HeaderOriginalOffset,
+//     HeaderOriginalTimestamp and HeaderFirstFailure are required.
+//   - On a dead-letter record (HeaderReason present) the same headers are
+//     required except HeaderDue, which is optional.
+//   - HeaderError and HeaderErrorType are always optional; absent means "".
+//   - Fixed-width headers must have exactly their width (4 or 8 bytes).
+//   - HeaderAttempt must be >= 2 on a retry-tier record and >= 1 on a
+//     dead-letter record; HeaderOriginalTopic and HeaderReason must
+//     not be empty; HeaderDue must not hold -62135596800000, the value of
+//     Go's zero time, which means "no due time" and is written by omitting
+//     the header.
+//
+// Other values are not range-checked: a negative partition or offset decodes
+// as is. The headers are checked in the order of the Header constants and the
+// first problem is returned as a *DecodeError wrapping ErrMissingHeader or
+// ErrCorruptHeader, together with the zero State.
+//
+// Text headers are never an error because of their bytes: each run of invalid
+// UTF-8 is replaced with U+FFFD, so that a record cannot become undeliverable
+// because of the text of an error. Text values longer than the bounds applied
+// by State.Append are accepted as they are.
+//
+// Times are returned in UTC with millisecond precision.
+func Decode(headers []kgo.RecordHeader) (State, bool, error) {
+	sc, found := scanHeaders(headers)
+	if !found {
+		return State{}, false, nil
+	}
+	dlt := sc.count[idxReason] > 0
+	var s State
+	for i := range numHeaders {
+		required := i < idxError && (i != idxDue || !dlt)
+		if err := sc.check(i, required); err != nil {
+			return State{}, true, err
+		}
+		if sc.count[i] == 0 {
+			continue
+		}
+		switch i {
+		case idxAttempt:
+			minAttempt := int32(2)
+			if dlt {
+				minAttempt = 1
+			}
+			if s.Attempt = sc.int32(i); s.Attempt < minAttempt {
+				return State{}, true, corrupt(i, ": want >= "+strconv.Itoa(int(minAttempt))+", got "+strconv.Itoa(int(s.Attempt)))
+			}
+		case idxDue:
+			if v := sc.int64(i); v == zeroTimeMillis {
+				return State{}, true, corrupt(i, ": value "+strconv.FormatInt(v, 10)+
+					" is Go's zero time, which is written by omitting the header")
+			}
+			s.Due = sc.time(i)
+		case idxOriginalTopic:
+			if s.OriginalTopic = sc.text(i); s.OriginalTopic == "" {
+				return State{}, true, corrupt(i, ": must not be empty")
+			}
+		case idxOriginalPartition:
+			s.OriginalPartition = sc.int32(i)
+		case idxOriginalOffset:
+			s.OriginalOffset = sc.int64(i)
+		case idxOriginalTimestamp:
+			s.OriginalTimestamp = sc.time(i)
+		case idxFirstFailure:
+			s.FirstFailure = sc.time(i)
+		case idxError:
+			s.Error = sc.text(i)
+		case idxErrorType:
+			s.ErrorType = sc.text(i)
+		case idxReason:
+			if s.Reason = sc.text(i); s.Reason == "" {
+				return State{}, true, corrupt(i, ": must not be empty")
+			}
+		}
+	}
+	return s, true, nil
+}
+
+// Validate reports whether Decode would accept the headers that s.Append
+// writes, returning the error Decode would return: it requires Attempt >= 2
+// (>= 1 on a dead-letter state),
+// a non-empty OriginalTopic, and a non-zero Due unless s is a dead-letter
+// state (Reason non-empty).
+func (s State) Validate() error {
+	_, _, err := Decode(s.Append(nil, math.MaxInt))
+	return err
+}
+
+// Append appends the kretry headers for s to dst and returns the extended
+// slice. It never returns an error; use State.Validate to check that the
+// result will decode.
+//
+// Headers are written in the order of the Header constants. HeaderDue is
+// omitted when s.Due is zero, and HeaderError, HeaderErrorType and
+// HeaderReason are omitted when their text is empty. Due is rounded up to the
+// next whole millisecond; the other times are truncated to the millisecond.
+//
+// Text is written as valid UTF-8: each run of invalid bytes becomes U+FFFD.
+// s.Error is then cut to at most maxErrorBytes bytes (DefaultMaxErrorBytes if
+// maxErrorBytes <= 0) and s.ErrorType to MaxErrorTypeBytes. A cut text ends
+// on a rune boundary followed by TruncationMarker, whose bytes count inside
+// the bound; a bound smaller than the marker cuts without the marker.
+// OriginalTopic and Reason are not bounded.
+func (s State) Append(dst []kgo.RecordHeader, maxErrorBytes int) []kgo.RecordHeader {
+	if maxErrorBytes <= 0 {
+		maxErrorBytes = DefaultMaxErrorBytes
+	}
+	dst = append(dst, kgo.RecordHeader{Key: HeaderAttempt, Value: be32(s.Attempt)})
+	if !s.Due.IsZero() {
+		dst = append(dst, kgo.RecordHeader{Key: HeaderDue, Value: be64(ceilMillis(s.Due))})
+	}
+	dst = append(dst,
+		kgo.RecordHeader{Key: HeaderOriginalTopic, Value: []byte(toValidUTF8String(s.OriginalTopic))},
+		kgo.RecordHeader{Key: HeaderOriginalPartition, Value: be32(s.OriginalPartition)},
+		kgo.RecordHeader{Key: HeaderOriginalOffset, Value: be64(s.OriginalOffset)},
+		kgo.RecordHeader{Key: HeaderOriginalTimestamp, Value: be64(s.OriginalTimestamp.UnixMilli())},
+		kgo.RecordHeader{Key: HeaderFirstFailure, Value: be64(s.FirstFailure.UnixMilli())},
+	)
+	if s.Error != "" {
+		dst = append(dst, kgo.RecordHeader{Key: HeaderError, Value: []byte(truncate(s.Error, maxErrorBytes))})
+	}
+	if s.ErrorType != "" {
+		dst = append(dst, kgo.RecordHeader{Key: HeaderErrorType, Value: []byte(truncate(s.ErrorType, MaxErrorTypeBytes))})
+	}
+	if s.Reason != "" {
+		dst = append(dst, kgo.RecordHeader{Key: HeaderReason, Value: []byte(toValidUTF8String(s.Reason))})
+	}
+	return dst
+}
+
+// UserHeaders returns a new slice holding the headers for which IsKretryHeader
+// is false, in their original order, or nil if there are none. Duplicate keys
+// are kept. The header values are shared with headers, not copied, so the
+// bytes are carried forward exactly.
+func UserHeaders(headers []kgo.RecordHeader) []kgo.RecordHeader {
+	var out []kgo.RecordHeader
+	for _, h := range headers {
+		if !IsKretryHeader(h.Key) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func be32(v int32) []byte { return binary.BigEndian.AppendUint32(nil, uint32(v)) }
+func be64(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+
+// ceilMillis returns t as Unix milliseconds, rounded up.
+func ceilMillis(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.Nanosecond()%int(time.Millisecond) != 0 {
+		ms++
+	}
+	return ms
+}
+
+// normalize returns t as Decode would return it after Append wrote it with
+// the given rounding, keeping the zero time zero.
+func normalize(t time.Time, up bool) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	ms := t.UnixMilli()
+	if up {
+		ms = ceilMillis(t)
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func toValidUTF8(b []byte) string { return toValidUTF8String(string(b)) }
+
+func toValidUTF8String(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
+// truncate makes s valid UTF-8 and cuts it to at most max bytes as described
+// on State.Append.
+func truncate(s string, max int) string {
+	s = toValidUTF8String(s)
+	if len(s) <= max {
+		return s
+	}
+	marker := TruncationMarker
+	keep := max - len(marker)
+	if keep < 0 {
+		marker, keep = "", max
+	}
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + marker
+}

@@ -1,0 +1,173 @@
+package retry
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kretry/kretry/strategy"
+)
+
+// DLTStrategy says what happens around the dead-letter topic.
+type DLTStrategy int
+
+const (
+	// DLTRetryOnError (the default) publishes exhausted and non-retryable
+	// records to the DLT and, when the DLT handler fails, calls it again
+	// with backoff up to Policy.DLTHandlerAttempts times in all, then logs
+	// and moves on. Unlike Spring Kafka's default, it never loops forever;
+	// the record stays in the DLT topic either way.
+	DLTRetryOnError DLTStrategy = iota
+	// DLTFailOnError publishes to the DLT and calls the DLT handler once; a
+	// failure is logged and the record is committed (it stays in the DLT
+	// topic).
+	DLTFailOnError
+	// NoDLT publishes nothing: a record that is exhausted or not retryable
+	// is logged and committed, and no DLT topic is created or consumed.
+	NoDLT
+)
+
+var dltStrategyNames = [...]string{"retry-on-error", "fail-on-error", "none"}
+
+// String returns "retry-on-error", "fail-on-error" or "none".
+func (s DLTStrategy) String() string {
+	if s < 0 || int(s) >= len(dltStrategyNames) {
+		return fmt.Sprintf("DLTStrategy(%d)", int(s))
+	}
+	return dltStrategyNames[s]
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s DLTStrategy) MarshalText() ([]byte, error) {
+	if s < 0 || int(s) >= len(dltStrategyNames) {
+		return nil, fmt.Errorf("unrecognized DLT strategy: %d", int(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler for the names String returns.
+func (s *DLTStrategy) UnmarshalText(b []byte) error {
+	for i, n := range dltStrategyNames {
+		if string(b) == n {
+			*s = DLTStrategy(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unrecognized DLT strategy: %q (want retry-on-error, fail-on-error or none)", b)
+}
+
+// Policy is everything that decides what happens to a failed record: how
+// many deliveries it gets, how long it waits between them, which errors are
+// retried, where it goes in the end and what the topics are called. The
+// zero value, after Normalize, is Spring Kafka's default: 3 attempts, fixed
+// 1 s delay, one reusable "-retry" topic and a "-dlt" topic.
+//
+// Policy is a plain value: options, struct tags and YAML files all build
+// one, and two policies that compare equal with Equal behave identically.
+type Policy struct {
+	// Attempts is the total number of deliveries including the first.
+	// Attempts-1 retries happen before the record goes to the DLT.
+	// Default 3; 1 means no retry topics at all.
+	Attempts int
+	// Backoff is the delay schedule between deliveries. Default fixed 1 s.
+	Backoff strategy.Backoff
+	// Naming holds the topic suffixes and naming strategies. Defaults
+	// "-retry", "-dlt", suffix by delay, single topic for repeated delays.
+	Naming strategy.Naming
+	// Classifier decides which errors are retried and routes errors to
+	// their own DLTs. Default: every error is retried except those marked
+	// strategy.Permanent.
+	Classifier strategy.Classifier
+	// Timeout is an overall budget measured from the original record's
+	// timestamp: a record failing after it has passed goes to the DLT with
+	// reason "timeout". Default 0, no budget.
+	Timeout time.Duration
+	// MaxErrorBytes bounds the error text carried in headers. Default
+	// DefaultMaxErrorBytes (4 KiB).
+	MaxErrorBytes int
+	// DLT chooses what happens around the dead-letter topic. Default
+	// DLTRetryOnError.
+	DLT DLTStrategy
+	// DLTHandlerAttempts bounds how many times in all the DLT handler is
+	// called for one record under DLTRetryOnError. Default 3.
+	DLTHandlerAttempts int
+	// DLTHandlerBackoff is the delay between DLT handler attempts. Default
+	// 1 s.
+	DLTHandlerBackoff time.Duration
+}
+
+// Defaults applied by Normalize.
+const (
+	DefaultAttempts           = 3
+	DefaultDLTHandlerAttempts = 3
+	DefaultDLTHandlerBackoff  = time.Second
+)
+
+// Normalize returns p with every unset field given its default.
+func (p Policy) Normalize() Policy {
+	if p.Attempts == 0 {
+		p.Attempts = DefaultAttempts
+	}
+	p.Backoff = p.Backoff.Normalize()
+	p.Naming = p.Naming.Normalize()
+	if p.MaxErrorBytes == 0 {
+		p.MaxErrorBytes = DefaultMaxErrorBytes
+	}
+	if p.DLTHandlerAttempts == 0 {
+		p.DLTHandlerAttempts = DefaultDLTHandlerAttempts
+	}
+	if p.DLTHandlerBackoff == 0 {
+		p.DLTHandlerBackoff = DefaultDLTHandlerBackoff
+	}
+	return p
+}
+
+// Validate checks a normalized policy and returns every problem found,
+// joined, each naming the field and the rule.
+func (p Policy) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("retry: policy: "+format, args...))
+	}
+	if p.Attempts < 1 {
+		bad("attempts must be >= 1, got %d", p.Attempts)
+	}
+	if err := p.Backoff.Validate(); err != nil {
+		bad("backoff: %w", err)
+	}
+	if err := p.Naming.Validate(); err != nil {
+		bad("naming: %w", err)
+	}
+	if err := p.Classifier.Validate(); err != nil {
+		bad("classifier: %w", err)
+	}
+	if p.Timeout < 0 {
+		bad("timeout must be >= 0, got %v", p.Timeout)
+	}
+	if p.MaxErrorBytes < 64 {
+		bad("maxErrorBytes must be >= 64, got %d", p.MaxErrorBytes)
+	}
+	if p.DLT < DLTRetryOnError || p.DLT > NoDLT {
+		bad("dlt strategy %d is not one of retry-on-error, fail-on-error, none", int(p.DLT))
+	}
+	if p.DLTHandlerAttempts < 1 {
+		bad("dltHandlerAttempts must be >= 1, got %d", p.DLTHandlerAttempts)
+	}
+	if p.DLTHandlerBackoff < 0 {
+		bad("dltHandlerBackoff must be >= 0, got %v", p.DLTHandlerBackoff)
+	}
+	return errors.Join(errs...)
+}
+
+// Plan normalizes and validates p and returns the topic plan for main.
+func (p Policy) Plan(main string) (strategy.Plan, error) {
+	p = p.Normalize()
+	if err := p.Validate(); err != nil {
+		return strategy.Plan{}, err
+	}
+	routes := make([]string, 0, len(p.Classifier.Routes))
+	for _, r := range p.Classifier.Routes {
+		routes = append(routes, r.Suffix)
+	}
+	return strategy.NewPlan(main, p.Attempts, p.Backoff, p.Naming, routes...)
+}
