@@ -1,9 +1,12 @@
 package listener_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kretry/kretry/internal/kafkatest"
 	"github.com/kretry/kretry/listener"
@@ -45,7 +48,9 @@ func TestRetryThenSuccessStampsHeadersAtEachHop(t *testing.T) {
 	s := newScript(failTimes(map[string]int{"k": 2}))
 	l := f.listener(t, s, listener.Attempts(4),
 		listener.Backoff(strategy.ExponentialBackoff(200*time.Millisecond, 2, 0)))
-	f.c.Produce(rec(f.topic, "k"))
+	r := rec(f.topic, "k")
+	r.Headers = []kgo.RecordHeader{{Key: "trace-id", Value: []byte{0, 1, 2}}, {Key: "tenant", Value: []byte("acme")}}
+	f.c.Produce(r)
 	stop := started(t, l)
 	kafkatest.Eventually(t, waitFor, func() bool { return s.count("k") == 3 }, "3 deliveries of k (got %d)", s.count("k"))
 	if err := stop(); err != nil {
@@ -69,6 +74,24 @@ func TestRetryThenSuccessStampsHeadersAtEachHop(t *testing.T) {
 			continue
 		}
 		st := d.state
+		// User headers first, unchanged and in order; then exactly one of
+		// each kretry header, the attempt encoded as 4 big-endian bytes.
+		if len(d.headers) < 2 || d.headers[0].Key != "trace-id" || !bytes.Equal(d.headers[0].Value, []byte{0, 1, 2}) ||
+			d.headers[1].Key != "tenant" || string(d.headers[1].Value) != "acme" {
+			t.Errorf("delivery %d: user headers not carried unchanged: %v", i+1, d.headers)
+		}
+		seen := map[string]int{}
+		for _, h := range d.headers {
+			seen[h.Key]++
+			if h.Key == retry.HeaderAttempt && !bytes.Equal(h.Value, []byte{0, 0, 0, byte(i + 1)}) {
+				t.Errorf("delivery %d: %s = %x, want %08x", i+1, h.Key, h.Value, i+1)
+			}
+		}
+		for k, n := range seen {
+			if n != 1 {
+				t.Errorf("delivery %d: header %s appears %d times", i+1, k, n)
+			}
+		}
 		if !d.retried || int(st.Attempt) != i+1 {
 			t.Errorf("delivery %d: state attempt %d (present %v), want %d", i+1, st.Attempt, d.retried, i+1)
 		}
@@ -216,5 +239,3 @@ func TestHandlerPanicIsRetried(t *testing.T) {
 		t.Errorf("error text %q: want the panic value and a stack", st.Error)
 	}
 }
-
-var _ = retry.State{}

@@ -25,6 +25,7 @@ type opt func(*cfg)
 func (o opt) apply(c *cfg) { o(c) }
 
 type cfg struct {
+	errs       []error // from options given invalid values
 	seeds      []string
 	group      string
 	policy     retry.Policy
@@ -80,7 +81,7 @@ func defaultCfg(seeds []string, topic string) cfg {
 }
 
 func (c *cfg) validate() error {
-	var errs []error
+	errs := c.errs
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("listener: "+format, args...)) }
 	if len(c.seeds) == 0 {
 		bad("seeds must name at least one broker (host:port)")
@@ -125,9 +126,16 @@ func Group(name string) Opt { return opt(func(c *cfg) { c.group = name }) }
 // Default: retry.Policy{} normalized, i.e. Spring Kafka's defaults.
 func Policy(p retry.Policy) Opt { return opt(func(c *cfg) { c.policy = p }) }
 
-// Attempts sets the total number of deliveries, including the first.
-// Default 3.
-func Attempts(n int) Opt { return opt(func(c *cfg) { c.policy.Attempts = n }) }
+// Attempts sets the total number of deliveries, including the first; it
+// must be >= 1 (1: no retries). Default 3.
+func Attempts(n int) Opt {
+	return opt(func(c *cfg) {
+		if n < 1 {
+			c.errs = append(c.errs, fmt.Errorf("listener: Attempts must be >= 1, got %d", n))
+		}
+		c.policy.Attempts = n
+	})
+}
 
 // Backoff sets the delay schedule between deliveries, e.g.
 // strategy.ExponentialBackoff(time.Second, 2, 30*time.Second). Default

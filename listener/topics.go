@@ -38,6 +38,10 @@ func (l *Listener) ensureTopics(ctx context.Context, adm *kadm.Client) error {
 		d, ok := details[t]
 		switch {
 		case ok && d.Err == nil:
+			if n := len(d.Partitions); n < len(main.Partitions) {
+				l.log.Warn("kretry: a retry or DLT topic has fewer partitions than the main topic; records from the higher partitions are partitioned by key there",
+					"topic", t, "partitions", n, "main_partitions", len(main.Partitions))
+			}
 		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 			missing = append(missing, t)
 		default:

@@ -1,0 +1,44 @@
+// Package listener runs a kretry listener: it consumes a main topic, its
+// retry tiers and its dead-letter topics (DLTs) in one consumer group and
+// drives every record to exactly one acknowledged outcome.
+//
+//	l, err := listener.New([]string{"localhost:9092"}, "orders", handler,
+//		listener.Group("billing"),
+//		listener.Attempts(4),
+//		listener.Backoff(strategy.ExponentialBackoff(time.Second, 2, 10*time.Second)),
+//		listener.DLTHandler(dltHandler),
+//	)
+//	if err != nil {
+//		return err
+//	}
+//	return l.Run(ctx) // blocks until ctx is canceled
+//
+// When the handler returns an error for a record of the main topic, the
+// record is published to the retry tier of its next attempt
+// ("orders-retry-1000", "orders-retry-2000", …) with headers that carry its
+// history and its due time (docs/headers.md). The main partition moves on at
+// once. A retry tier's partition is paused while its head record is not yet
+// due and resumed by a single timer when it is: nothing sleeps, and records
+// waiting in a tier stay in Kafka. When the attempts run out, or the error is
+// not retryable, the record is published to its DLT and later handed to the
+// DLT handler.
+//
+// # Guarantees
+//
+//   - A record's offset is committed only after its outcome is final: the
+//     handler returned nil, or Kafka acknowledged its publish to a tier or
+//     DLT. Commits never pass a record whose outcome is not final.
+//   - Delivery is at least once. A record is handled again after a crash, a
+//     lost partition, or a rebalance that outlasts RevokeTimeout.
+//   - A retried record is never handled before its due time.
+//   - Records of one partition are handled in offset order; partitions are
+//     handled concurrently, up to Concurrency at a time. Ordering across
+//     tiers is not kept: a record that failed is retried after later
+//     records of its key have been handled.
+//
+// # Tuning
+//
+// FetchMaxWait (default 100 ms) bounds how late a retry can be after a quiet
+// spell, because a resumed partition waits for the fetch already in flight.
+// While records flow, lateness is a few milliseconds. See docs/architecture.md.
+package listener
