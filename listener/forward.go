@@ -2,9 +2,12 @@ package listener
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kretry/kretry/retry"
@@ -37,25 +40,88 @@ func (l *Listener) produce(p *part, e *entry, out *kgo.Record, ev Event, failure
 		p.mu.Lock()
 		gone := p.gone
 		p.mu.Unlock()
+		attrs := []slog.Attr{slog.String("topic", ev.Topic), slog.Int("partition", int(ev.Partition)),
+			slog.Int64("offset", ev.Offset), slog.String("target", ev.Target), slog.Int("failures", failures),
+			slog.String("error", err.Error())}
 		if l.produceCtx.Err() != nil || gone {
 			// Shutting down or no longer ours: leave it unacknowledged, so
 			// its source record is never committed and will be read again.
-			l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: publish abandoned; its source record stays uncommitted and will be redelivered",
-				slog.String("topic", ev.Topic), slog.Int("partition", int(ev.Partition)),
-				slog.Int64("offset", ev.Offset), slog.String("target", ev.Target), slog.String("error", err.Error()))
+			l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: publish abandoned; its source record stays uncommitted and will be redelivered", attrs...)
+			p.abandon(e)
+			return
+		}
+		if ev.Kind == EventRetried && rejected(err) {
+			// The tier will never take this record (too large, invalid):
+			// dead-letter it rather than stall the partition.
+			l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry tier rejected the record; dead-lettering it", attrs...)
+			l.rejectToDLT(p, e, &again, ev, err)
 			return
 		}
 		d := l.cfg.forwardBackoff.Schedule(min(failures, 16))[min(failures, 16)-1]
 		l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: publish failed; retrying, nothing is committed past it",
-			slog.String("topic", ev.Topic), slog.Int("partition", int(ev.Partition)),
-			slog.Int64("offset", ev.Offset), slog.String("target", ev.Target),
-			slog.Int("failures", failures), slog.Duration("retry_in", d), slog.String("error", err.Error()))
-		time.AfterFunc(d, func() {
+			append(attrs, slog.Duration("retry_in", d))...)
+		l.afterRetry(d, func() {
+			if l.produceCtx.Err() != nil {
+				p.abandon(e)
+				return
+			}
 			next := again
-			next.Partition = again.Partition
 			l.produce(p, e, &next, ev, failures)
 		})
 	})
+}
+
+// rejected reports publish errors that retrying cannot fix. (franz-go
+// retries retryable errors itself; what reaches a promise is either one of
+// these or something an operator can fix, such as a missing ACL.)
+func rejected(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) ||
+		errors.Is(err, kerr.InvalidRecord) ||
+		errors.Is(err, kerr.InvalidTimestamp)
+}
+
+// rejectToDLT publishes a record its tier refused to the DLT instead, with
+// reason "rejected" and the publish error in its error text.
+func (l *Listener) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event, perr error) {
+	st, _, derr := retry.Decode(tierRec.Headers)
+	if derr != nil { // cannot happen: we wrote these headers
+		st = retry.Corrupt(tierRec, time.Now(), derr)
+	} else {
+		st = st.WithFailure(time.Time{}, fmt.Sprintf("publish to %s rejected: %v (after: %s)", ev.Target, perr, st.Error),
+			fmt.Sprintf("%T", perr)).DeadLetter(ReasonRejected)
+	}
+	dlt := l.plan.DLT
+	out := retry.Next(tierRec, dlt, tierRec.Partition, st, l.policy.MaxErrorBytes)
+	ev.Kind, ev.Target, ev.Reason, ev.Err = EventDeadLettered, dlt, ReasonRejected, perr
+	l.produce(p, e, out, ev, 0)
+}
+
+// afterRetry runs fn after d unless the listener stops first.
+func (l *Listener) afterRetry(d time.Duration, fn func()) {
+	l.retriesMu.Lock()
+	defer l.retriesMu.Unlock()
+	if l.retries == nil {
+		l.retries = make(map[*time.Timer]struct{})
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		l.retriesMu.Lock()
+		delete(l.retries, t)
+		l.retriesMu.Unlock()
+		fn()
+	})
+	l.retries[t] = struct{}{}
+}
+
+// stopRetries stops every pending publish retry; their records stay
+// uncommitted.
+func (l *Listener) stopRetries() {
+	l.retriesMu.Lock()
+	defer l.retriesMu.Unlock()
+	for t := range l.retries {
+		t.Stop()
+	}
+	clear(l.retries)
 }
 
 // forwardPartitioner keeps a forwarded record on the partition number it

@@ -184,7 +184,8 @@ func newFixture(t *testing.T, partitions int32) fixture {
 func (f fixture) listener(t *testing.T, h listener.Handler, opts ...listener.Opt) *listener.Listener {
 	t.Helper()
 	base := []listener.Opt{listener.Group(f.group), listener.Logger(quiet(t)),
-		listener.FetchMaxWait(20 * time.Millisecond), listener.ShutdownTimeout(10 * time.Second)}
+		listener.FetchMaxWait(20 * time.Millisecond), listener.ShutdownTimeout(10 * time.Second),
+		listener.ClientOpts(kgo.AutoCommitInterval(200 * time.Millisecond))}
 	if s, ok := h.(*script); ok {
 		base = append(base, listener.DLTHandler(s), listener.Hooks(s))
 	}

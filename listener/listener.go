@@ -38,6 +38,7 @@ type Listener struct {
 	runq       *runq
 	timers     *due.Timers[*part]
 	stopping   atomic.Bool
+	stopBy     atomic.Int64 // UnixNano deadline of the shutdown, once stopping
 	started    atomic.Bool
 	handlerCtx context.Context // canceled when the shutdown timeout runs out
 	produceCtx context.Context // likewise, for publishes
@@ -50,6 +51,9 @@ type Listener struct {
 	// further records in the client's buffers (nothing is refetched).
 	held    atomic.Int64
 	drained chan struct{} // signaled when held drops
+
+	retriesMu sync.Mutex
+	retries   map[*time.Timer]struct{} // armed publish retries, stopped on shutdown
 }
 
 type topicPartition struct {
@@ -129,6 +133,10 @@ func (l *Listener) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listener: creating client: %w", err)
 	}
+	if v, _ := client.OptValue(kgo.ManualFlushing).(bool); v {
+		client.Close()
+		return errors.New("listener: ClientOpts: kgo.ManualFlushing would keep publishes from ever being acknowledged; remove it")
+	}
 	l.client = client
 	l.runq = newRunq()
 	l.timers = due.New((*part).wake)
@@ -144,11 +152,15 @@ func (l *Listener) Run(ctx context.Context) error {
 
 	runErr := l.poll(ctx)
 
-	// Shutdown: finish what is in progress, flush, commit, leave.
-	deadline := time.Now().Add(l.cfg.shutdownTimeout)
+	// Shutdown: finish what is in progress, flush, commit, leave, all by
+	// the deadline. Handlers get the first two thirds (at most all but 5 s);
+	// the rest is for publishes and the commit.
+	timeout := l.cfg.shutdownTimeout
+	deadline := time.Now().Add(timeout)
+	l.stopBy.Store(deadline.UnixNano())
 	l.stopping.Store(true)
 	l.runq.close()
-	if !waitTimeout(&workers, time.Until(deadline)) {
+	if !waitTimeout(&workers, timeout-min(timeout/3, 5*time.Second)) {
 		l.log.Warn("kretry: handlers still running at the shutdown timeout; canceling their contexts; their records stay uncommitted")
 		shutdownCancel()
 	}
@@ -157,6 +169,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		l.log.Warn("kretry: publishes not acknowledged by the shutdown timeout; their source records stay uncommitted", "error", err)
 	}
 	cancelProduce()
+	l.stopRetries()
 	if err := client.CommitMarkedOffsets(flushCtx); err != nil {
 		l.log.Warn("kretry: final commit failed; records after the last commit will be redelivered", "error", err)
 	}
@@ -201,6 +214,9 @@ func (l *Listener) clientOpts() []kgo.Opt {
 		kgo.OnPartitionsRevoked(l.revoked),
 		kgo.OnPartitionsLost(l.lost),
 		kgo.RecordPartitioner(forwardPartitioner{byKey: kgo.StickyKeyPartitioner(nil)}),
+		// An acknowledged publish must be durable: it is what lets the
+		// source record be committed.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
 	)
 }
 
@@ -304,7 +320,11 @@ func (l *Listener) assigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	for topic, ps := range assigned {
 		role, _ := l.plan.Lookup(topic)
 		for _, pn := range ps {
-			l.parts[topicPartition{topic, pn}] = newPart(l, topic, pn, role)
+			k := topicPartition{topic, pn}
+			if old := l.parts[k]; old != nil {
+				old.stop() // not expected: franz-go revokes before it reassigns
+			}
+			l.parts[k] = newPart(l, topic, pn, role)
 		}
 	}
 	l.partsMu.Unlock()
@@ -358,7 +378,11 @@ func (l *Listener) release(ctx context.Context, cl *kgo.Client, tps map[string][
 		}
 	}
 	if commit {
-		cctx, cancel := context.WithTimeout(ctx, l.cfg.revokeTimeout)
+		deadline := time.Now().Add(l.cfg.revokeTimeout)
+		if l.stopping.Load() {
+			deadline = time.Unix(0, l.stopBy.Load())
+		}
+		cctx, cancel := context.WithDeadline(ctx, deadline)
 		if err := cl.CommitMarkedOffsets(cctx); err != nil {
 			l.log.Warn("kretry: commit on revoke failed; records after the last commit will be redelivered", "error", err)
 		}

@@ -35,15 +35,17 @@ type part struct {
 	pauses   uint8         // pauseDue | pauseFull
 	gone     bool          // revoked, lost, or the listener is stopping
 	dltTries int           // DLT handler failures of the head record
-	pending  []*entry      // records whose outcome Kafka has not acknowledged yet
+	pending  []*entry      // records whose outcome is not final yet, in offset order
+	unacked  int           // entries of pending whose publish is still in progress
 }
 
 // entry is a record whose outcome is not yet acknowledged by Kafka. Entries
 // are kept in offset order; the commit mark advances over a prefix of done
 // entries only, so a commit never passes an unacknowledged record.
 type entry struct {
-	rec  *kgo.Record
-	done bool
+	rec       *kgo.Record
+	done      bool
+	abandoned bool // its publish was given up (shutdown, partition gone)
 }
 
 func newPart(l *Listener, topic string, partition int32, role strategy.TopicRole) *part {
@@ -92,6 +94,11 @@ func (p *part) add(recs []*kgo.Record) {
 // (Listener.held): a partition waiting for a due time never holds up the
 // others.
 func (p *part) setPauseLocked(reason uint8, on bool) {
+	if p.gone {
+		// A part no longer owned must not touch the client's pause state:
+		// the partition may already belong to a newer part.
+		return
+	}
 	before := p.pauses
 	if on {
 		p.pauses |= reason
@@ -140,8 +147,22 @@ func (p *part) track(rec *kgo.Record) *entry {
 	e := &entry{rec: rec}
 	p.mu.Lock()
 	p.pending = append(p.pending, e)
+	p.unacked++
 	p.mu.Unlock()
 	return e
+}
+
+// abandon gives up on e's publish: its record stays uncommitted (the
+// commit mark can never pass it) and is redelivered to the partition's next
+// owner. It no longer counts as work in progress for waitIdle.
+func (p *part) abandon(e *entry) {
+	p.mu.Lock()
+	if !e.abandoned && !e.done {
+		e.abandoned = true
+		p.unacked--
+		p.cond.Broadcast()
+	}
+	p.mu.Unlock()
 }
 
 // completeLocked records a synchronous outcome of rec (handled, or dropped)
@@ -158,7 +179,12 @@ func (p *part) completeLocked(rec *kgo.Record) *kgo.Record {
 // and unblocks the part if it was waiting for acknowledgements.
 func (p *part) ack(e *entry) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e.done || e.abandoned {
+		return
+	}
 	e.done = true
+	p.unacked--
 	var mark *kgo.Record
 	i := 0
 	for ; i < len(p.pending) && p.pending[i].done; i++ {
@@ -175,11 +201,11 @@ func (p *part) ack(e *entry) {
 		p.blocked = false
 		p.scheduleLocked()
 	}
-	p.cond.Broadcast()
-	p.mu.Unlock()
+	// Mark before waking waitIdle, so a revoke that wakes now commits it.
 	if mark != nil {
 		p.l.client.MarkCommitRecords(mark)
 	}
+	p.cond.Broadcast()
 }
 
 // run handles the part's queued records until it runs out, must wait, has
@@ -213,6 +239,17 @@ func (p *part) run() {
 		res, until := p.process(rec)
 
 		p.mu.Lock()
+		if p.gone {
+			// Revoked, lost or stopped while the handler ran: the queue
+			// is gone. A final outcome may still be marked: the revoke
+			// commits it, and otherwise the client ignores the mark.
+			if res == resultDone {
+				if m := p.completeLocked(rec); m != nil {
+					mark = m
+				}
+			}
+			break
+		}
 		if res == resultAbandon {
 			break
 		}
@@ -244,16 +281,19 @@ func (p *part) run() {
 	if p.pauses&pauseFull != 0 && len(p.queue) <= p.l.cfg.maxPollRecords/2 {
 		p.setPauseLocked(pauseFull, false)
 	}
-	p.running = false
-	p.scheduleLocked()
-	p.cond.Broadcast()
-	p.mu.Unlock()
+	// Mark before running=false: a revoke waiting in waitIdle then
+	// commits everything this run finished.
 	if mark != nil {
 		p.l.client.MarkCommitRecords(mark)
 	}
 	if !waitUntil.IsZero() {
+		// Under the lock, so it always precedes the matching EventResumed.
 		p.l.emit(Event{Kind: EventPaused, Topic: p.topic, Partition: p.partition, Offset: -1, Due: waitUntil})
 	}
+	p.running = false
+	p.scheduleLocked()
+	p.cond.Broadcast()
+	p.mu.Unlock()
 }
 
 // stop marks the part gone and drops its held records; they were never
@@ -286,7 +326,7 @@ func (p *part) waitIdle(deadline time.Time, acks bool) bool {
 	defer t.Stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.running || (acks && len(p.pending) > 0) {
+	for p.running || (acks && p.unacked > 0) {
 		if !time.Now().Before(deadline) {
 			return false
 		}

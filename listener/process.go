@@ -29,6 +29,9 @@ const (
 	ReasonExhausted      = retry.ReasonExhausted
 	ReasonTimeout        = retry.ReasonTimeout
 	ReasonCorruptHeaders = retry.ReasonCorruptHeaders
+	// ReasonRejected: the retry tier refused the record (too large,
+	// invalid), so it was published to the DLT instead.
+	ReasonRejected = "rejected"
 )
 
 // PanicError is the error a recovered handler panic becomes. It is

@@ -187,7 +187,7 @@ func TestPublishFailureHoldsCommitUntilRecovered(t *testing.T) {
 	fault := f.c.Fake.Fault(kfake.Fault{
 		Keys:  []kmsg.Key{kmsg.Produce},
 		Topic: tier,
-		Err:   kerr.InvalidRecord,
+		Err:   kerr.TopicAuthorizationFailed,
 		Count: -1,
 	})
 	f.c.Produce(rec(f.topic, "x"), rec(f.topic, "y"), rec(f.topic, "z"))

@@ -1,0 +1,60 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/dlt"
+	"github.com/kretry/kretry/internal/due"
+	"github.com/kretry/kretry/retry"
+)
+
+// A worker of a partition that was lost (or revoked past RevokeTimeout)
+// and then assigned back must not pause the partition under the new
+// owner's feet: nothing would resume it.
+func TestStaleWorkerDoesNotPauseReassignedPartition(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	l, err := New([]string{"127.0.0.1:1"}, "orders",
+		HandlerFunc(func(context.Context, *kgo.Record) error { return nil }),
+		DLTHandler(dlt.HandlerFunc(func(context.Context, *kgo.Record, retry.State) error {
+			close(entered)
+			<-release
+			return errors.New("downstream down")
+		})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	l.client, l.runq, l.timers = cl, newRunq(), due.New((*part).wake)
+	l.handlerCtx, l.produceCtx = context.Background(), context.Background()
+	t.Cleanup(l.timers.Stop)
+
+	tps := map[string][]int32{l.plan.DLT: {0}}
+	l.assigned(context.Background(), cl, tps)
+	l.parts[topicPartition{l.plan.DLT, 0}].add([]*kgo.Record{{Topic: l.plan.DLT, Partition: 0, Offset: 7}})
+	done := make(chan struct{})
+	go func() { defer close(done); l.runq.pop().run() }()
+	<-entered
+	l.lost(context.Background(), cl, tps)
+	l.assigned(context.Background(), cl, tps)
+	close(release) // the old worker's DLT handler fails: it would wait and pause
+	<-done
+
+	cur := l.parts[topicPartition{l.plan.DLT, 0}]
+	cur.mu.Lock()
+	pauses, waiting := cur.pauses, cur.waiting
+	cur.mu.Unlock()
+	if paused := cl.PauseFetchPartitions(nil)[l.plan.DLT]; len(paused) > 0 && pauses == 0 && !waiting {
+		t.Fatalf("partition paused in the client but its live part has no pause reason: nothing would resume it")
+	}
+	if h := l.held.Load(); h != 0 {
+		t.Fatalf("held = %d, want 0: the old part's record was dropped and the new part has none", h)
+	}
+}
