@@ -179,6 +179,14 @@ func MaxErrorBytes(n int) Opt { return opt(func(c *cfg) { c.policy.MaxErrorBytes
 // retry.DLTRetryOnError (bounded).
 func DLTStrategy(s retry.DLTStrategy) Opt { return opt(func(c *cfg) { c.policy.DLT = s }) }
 
+// DLTHandlerAttempts bounds the DLT handler calls for one record under
+// retry.DLTRetryOnError, the first included. Default 3.
+func DLTHandlerAttempts(n int) Opt { return opt(func(c *cfg) { c.policy.DLTHandlerAttempts = n }) }
+
+// DLTHandlerBackoff sets the wait between DLT handler calls for one record.
+// Default 1 s.
+func DLTHandlerBackoff(d time.Duration) Opt { return opt(func(c *cfg) { c.policy.DLTHandlerBackoff = d }) }
+
 // DLTHandler sets the handler called for records read back from the DLT.
 // Default dlt.LogHandler with the listener's logger.
 func DLTHandler(h dlt.Handler) Opt { return opt(func(c *cfg) { c.dltHandler = h }) }
