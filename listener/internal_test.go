@@ -3,6 +3,8 @@ package listener
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -56,5 +58,62 @@ func TestStaleWorkerDoesNotPauseReassignedPartition(t *testing.T) {
 	}
 	if h := l.held.Load(); h != 0 {
 		t.Fatalf("held = %d, want 0: the old part's record was dropped and the new part has none", h)
+	}
+}
+
+// After a partition is lost and assigned back while its old handler call
+// still runs, the new part waits for that call: the same partition is never
+// handled by two workers at once.
+func TestReassignedPartitionWaitsForOldHandler(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls []int64
+	var mu sync.Mutex
+	l, err := New([]string{"127.0.0.1:1"}, "orders",
+		HandlerFunc(func(_ context.Context, r *kgo.Record) error {
+			mu.Lock()
+			calls = append(calls, r.Offset)
+			mu.Unlock()
+			if r.Offset == 1 {
+				close(entered)
+				<-release
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	l.client, l.runq, l.timers = cl, newRunq(), due.New((*part).wake)
+	l.handlerCtx, l.produceCtx = context.Background(), context.Background()
+	t.Cleanup(l.timers.Stop)
+
+	tps := map[string][]int32{"orders": {0}}
+	l.assigned(context.Background(), cl, tps)
+	l.parts[topicPartition{"orders", 0}].add([]*kgo.Record{{Topic: "orders", Offset: 1}})
+	oldDone := make(chan struct{})
+	go func() { defer close(oldDone); l.runq.pop().run() }()
+	<-entered
+	l.lost(context.Background(), cl, tps)
+	l.assigned(context.Background(), cl, tps)
+	np := l.parts[topicPartition{"orders", 0}]
+	np.add([]*kgo.Record{{Topic: "orders", Offset: 1}, {Topic: "orders", Offset: 2}})
+	np.mu.Lock()
+	queued := np.queued
+	np.mu.Unlock()
+	if queued {
+		t.Fatal("new part queued while the old part's handler still runs")
+	}
+	close(release)
+	<-oldDone
+	// Now the new part is runnable.
+	l.runq.pop().run()
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int64{1, 1, 2}; !slices.Equal(calls, want) {
+		t.Fatalf("handler calls %v, want %v (old call, then the new part in order)", calls, want)
 	}
 }

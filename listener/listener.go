@@ -45,6 +45,7 @@ type Listener struct {
 
 	partsMu sync.Mutex
 	parts   map[topicPartition]*part
+	removed map[topicPartition]*part // the last removed part of each partition, until reassigned
 
 	// held counts polled records of unpaused partitions not yet taken by a
 	// worker; the poll loop stops polling while it is at maxHeld, leaving
@@ -96,7 +97,8 @@ func New(seeds []string, topic string, h Handler, opts ...Opt) (*Listener, error
 	}
 	return &Listener{
 		cfg: c, policy: pol, plan: plan, handler: h, dltHandler: dh, log: log, observed: len(c.hooks) > 0,
-		parts: make(map[topicPartition]*part), drained: make(chan struct{}, 1),
+		parts: make(map[topicPartition]*part), removed: make(map[topicPartition]*part),
+		drained: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -323,8 +325,14 @@ func (l *Listener) assigned(_ context.Context, cl *kgo.Client, assigned map[stri
 			k := topicPartition{topic, pn}
 			if old := l.parts[k]; old != nil {
 				old.stop() // not expected: franz-go revokes before it reassigns
+				l.removed[k] = old
 			}
-			l.parts[k] = newPart(l, topic, pn, role)
+			np := newPart(l, topic, pn, role)
+			if old := l.removed[k]; old != nil {
+				np.follow(old)
+				delete(l.removed, k)
+			}
+			l.parts[k] = np
 		}
 	}
 	l.partsMu.Unlock()
@@ -358,6 +366,7 @@ func (l *Listener) release(ctx context.Context, cl *kgo.Client, tps map[string][
 			if p := l.parts[k]; p != nil {
 				ps = append(ps, p)
 				delete(l.parts, k)
+				l.removed[k] = p
 			}
 		}
 	}

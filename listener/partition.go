@@ -34,6 +34,8 @@ type part struct {
 	blocked  bool          // too many publishes awaiting acknowledgement
 	pauses   uint8         // pauseDue | pauseFull
 	gone     bool          // revoked, lost, or the listener is stopping
+	after    *part         // an earlier part of this partition whose handler still runs
+	next     *part         // the newer part waiting for this one to finish
 	dltTries int           // DLT handler failures of the head record
 	pending  []*entry      // records whose outcome is not final yet, in offset order
 	unacked  int           // entries of pending whose publish is still in progress
@@ -59,7 +61,7 @@ func newPart(l *Listener, topic string, partition int32, role strategy.TopicRole
 
 // readyLocked reports whether the part should be in the run queue.
 func (p *part) readyLocked() bool {
-	return !p.gone && !p.queued && !p.running && !p.waiting && !p.blocked && len(p.queue) > 0
+	return !p.gone && !p.queued && !p.running && !p.waiting && !p.blocked && p.after == nil && len(p.queue) > 0
 }
 
 // scheduleLocked puts the part in the run queue if it has work to do.
@@ -293,7 +295,29 @@ func (p *part) run() {
 	p.running = false
 	p.scheduleLocked()
 	p.cond.Broadcast()
+	next := p.next
+	p.next = nil
 	p.mu.Unlock()
+	if next != nil {
+		// This part was removed while its handler ran and the partition
+		// has since come back: its new part may start now, so the two
+		// never handle the same partition at once.
+		next.mu.Lock()
+		next.after = nil
+		next.scheduleLocked()
+		next.mu.Unlock()
+	}
+}
+
+// follow makes np, the new part of a partition that was assigned again,
+// wait until old's handler call (if one still runs) has returned.
+func (np *part) follow(old *part) {
+	old.mu.Lock()
+	if old.running {
+		old.next = np
+		np.after = old
+	}
+	old.mu.Unlock()
 }
 
 // stop marks the part gone and drops its held records; they were never
