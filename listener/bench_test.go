@@ -137,9 +137,13 @@ func consumeKretry(b *testing.B, seeds []string, topic, group string, n int) tim
 	var start firstFetch
 	// Completion is detected per partition (the last offset is known), so
 	// concurrent workers share no counter on the hot path.
-	last := lastOffsets(b, seeds, topic)
+	lastByPartition := lastOffsets(b, seeds, topic)
+	last := make([]int64, len(lastByPartition))
+	for p, o := range lastByPartition {
+		last[p] = o
+	}
 	var left atomic.Int32
-	left.Store(int32(len(last)))
+	left.Store(int32(len(lastByPartition)))
 	done := make(chan struct{})
 	h := listener.HandlerFunc(func(_ context.Context, r *kgo.Record) error {
 		noop(r)

@@ -27,7 +27,7 @@ type part struct {
 
 	mu       sync.Mutex
 	cond     sync.Cond
-	queue    []*kgo.Record // polled, not yet handled, in offset order
+	queue    recQueue      // polled, not yet handled, in offset order
 	queued   bool          // in the run queue
 	running  bool          // a worker is handling it
 	waiting  bool          // armed in the due timers
@@ -61,7 +61,7 @@ func newPart(l *Listener, topic string, partition int32, role strategy.TopicRole
 
 // readyLocked reports whether the part should be in the run queue.
 func (p *part) readyLocked() bool {
-	return !p.gone && !p.queued && !p.running && !p.waiting && !p.blocked && p.after == nil && len(p.queue) > 0
+	return !p.gone && !p.queued && !p.running && !p.waiting && !p.blocked && p.after == nil && p.queue.len() > 0
 }
 
 // scheduleLocked puts the part in the run queue if it has work to do.
@@ -79,11 +79,7 @@ func (p *part) add(recs []*kgo.Record) {
 	if p.gone {
 		return
 	}
-	if len(p.queue) == 0 {
-		p.queue = recs // the poll's slice is ours; no copy
-	} else {
-		p.queue = append(p.queue, recs...)
-	}
+	p.queue.push(recs)
 	if p.pauses == 0 {
 		p.l.held.Add(int64(len(recs)))
 	}
@@ -109,11 +105,11 @@ func (p *part) setPauseLocked(reason uint8, on bool) {
 	}
 	switch {
 	case before == 0 && p.pauses != 0:
-		p.l.held.Add(-int64(len(p.queue)))
+		p.l.held.Add(-int64(p.queue.len()))
 		p.l.client.PauseFetchPartitions(p.tpMap)
 		p.l.signalDrained()
 	case before != 0 && p.pauses == 0:
-		p.l.held.Add(int64(len(p.queue)))
+		p.l.held.Add(int64(p.queue.len()))
 		p.l.client.ResumeFetchPartitions(p.tpMap)
 	}
 }
@@ -123,7 +119,7 @@ func (p *part) setPauseLocked(reason uint8, on bool) {
 // a while, so a slow partition cannot starve the others.
 func (p *part) pauseIfHog(threshold int) {
 	p.mu.Lock()
-	if !p.gone && p.pauses == 0 && len(p.queue) >= threshold {
+	if !p.gone && p.pauses == 0 && p.queue.len() >= threshold {
 		p.setPauseLocked(pauseFull, true)
 	}
 	p.mu.Unlock()
@@ -225,7 +221,7 @@ func (p *part) run() {
 	popped := 0
 	budget := p.l.cfg.maxPollRecords
 	for n := 0; ; n++ {
-		if p.gone || len(p.queue) == 0 || p.l.stopping.Load() {
+		if p.gone || p.queue.len() == 0 || p.l.stopping.Load() {
 			break
 		}
 		if len(p.pending) >= p.l.cfg.maxPending {
@@ -235,7 +231,7 @@ func (p *part) run() {
 		if n == budget {
 			break // let other partitions run; scheduleLocked below requeues us
 		}
-		rec := p.queue[0]
+		rec := p.queue.head()
 		p.mu.Unlock()
 
 		res, until := p.process(rec)
@@ -262,11 +258,7 @@ func (p *part) run() {
 			waitUntil = until
 			break
 		}
-		p.queue[0] = nil
-		p.queue = p.queue[1:]
-		if len(p.queue) == 0 {
-			p.queue = nil
-		}
+		p.queue.pop()
 		if p.pauses == 0 {
 			popped++
 		}
@@ -280,7 +272,7 @@ func (p *part) run() {
 		p.l.held.Add(-int64(popped))
 		p.l.signalDrained()
 	}
-	if p.pauses&pauseFull != 0 && len(p.queue) <= p.l.cfg.maxPollRecords/2 {
+	if p.pauses&pauseFull != 0 && p.queue.len() <= p.l.cfg.maxPollRecords/2 {
 		p.setPauseLocked(pauseFull, false)
 	}
 	// Mark before running=false: a revoke waiting in waitIdle then
@@ -326,9 +318,9 @@ func (p *part) stop() {
 	p.mu.Lock()
 	p.gone = true
 	if p.pauses == 0 {
-		p.l.held.Add(-int64(len(p.queue)))
+		p.l.held.Add(-int64(p.queue.len()))
 	}
-	p.queue = nil
+	p.queue.reset()
 	waiting := p.waiting
 	p.waiting = false
 	p.cond.Broadcast()
