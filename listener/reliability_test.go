@@ -353,16 +353,25 @@ func TestNoDLTDropsAndCreatesNoDLT(t *testing.T) {
 func TestTimeoutBudgetDeadLetters(t *testing.T) {
 	f := newFixture(t, 1)
 	s := newScript(failTimes(map[string]int{"t": 100}))
-	l := f.listener(t, s, listener.Attempts(10), listener.Backoff(strategy.FixedBackoff(200*time.Millisecond)),
-		listener.Timeout(500*time.Millisecond))
+	const budget, delay = 2 * time.Second, 300 * time.Millisecond
+	l := f.listener(t, s, listener.Attempts(100), listener.Backoff(strategy.FixedBackoff(delay)),
+		listener.Timeout(budget))
 	f.c.Produce(rec(f.topic, "t"))
 	started(t, l)
 	kafkatest.Eventually(t, waitFor, func() bool { return len(s.dltOf("t")) == 1 }, "t dead-lettered")
 	if st := s.dltOf("t")[0].state; st.Reason != listener.ReasonTimeout {
 		t.Errorf("reason %q, want timeout", st.Reason)
 	}
-	if c := s.count("t"); c < 2 || c > 4 {
-		t.Errorf("t delivered %d times; a 500ms budget with 200ms delays allows 2 to 3", c)
+	// No retry was scheduled past the budget, and the budget, not the 100
+	// attempts, ended the retries.
+	ds := s.of("t")
+	for _, d := range ds[1:] {
+		if over := d.state.Due.Sub(d.state.OriginalTimestamp); over > budget {
+			t.Errorf("attempt %d due %v after the original timestamp, past the %v budget", d.state.Attempt, over, budget)
+		}
+	}
+	if n := len(ds); n < 2 || n > int(budget/delay)+1 {
+		t.Errorf("t delivered %d times; a %v budget with %v delays allows 2 to %d", n, budget, delay, int(budget/delay)+1)
 	}
 }
 
