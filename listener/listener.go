@@ -237,7 +237,11 @@ func (l *Listener) poll(ctx context.Context) error {
 				return
 			}
 			if isFatal(err) {
-				fatal = fmt.Errorf("listener: consuming %s[%d]: %w", t, p, err)
+				if t == "" { // a group error, not a partition's
+					fatal = fmt.Errorf("listener: consumer group %q: %w", l.cfg.group, err)
+				} else {
+					fatal = fmt.Errorf("listener: consuming %s[%d]: %w", t, p, err)
+				}
 				return
 			}
 			l.log.Warn("kretry: fetch error; the client retries", "topic", t, "partition", p, "error", err)

@@ -19,7 +19,11 @@ func (l *Listener) ensureTopics(ctx context.Context, adm *kadm.Client) error {
 	topics := l.consumedTopics()
 	details, err := adm.ListTopics(ctx, topics...)
 	if err != nil {
-		return fmt.Errorf("listener: listing topics %s: %w (check the seed brokers and credentials)", strings.Join(topics, ", "), err)
+		hint := "check the seed brokers and credentials"
+		if errors.Is(err, kerr.TopicAuthorizationFailed) {
+			hint = "the principal needs READ on the main topic and READ and WRITE on the retry and DLT topics"
+		}
+		return fmt.Errorf("listener: listing topics %s: %w (%s)", strings.Join(topics, ", "), err, hint)
 	}
 	main, ok := details[l.plan.Main]
 	if !ok || main.Err != nil {
@@ -66,11 +70,19 @@ func (l *Listener) ensureTopics(ctx context.Context, adm *kadm.Client) error {
 			errs = append(errs, fmt.Errorf("listener: creating topic %q: no answer from the broker", t))
 		case r.Err == nil, errors.Is(r.Err, kerr.TopicAlreadyExists):
 		default:
-			msg := r.Err.Error()
-			if r.ErrMessage != "" {
-				msg += ": " + r.ErrMessage
+			rf := "the broker's default replication factor"
+			if l.cfg.replicationFactor > 0 {
+				rf = fmt.Sprintf("replication factor %d", l.cfg.replicationFactor)
 			}
-			errs = append(errs, fmt.Errorf("listener: creating topic %q (%d partitions, replication factor %d): %s", t, partitions, l.cfg.replicationFactor, msg))
+			detail := ""
+			if r.ErrMessage != "" {
+				detail = " (" + r.ErrMessage + ")"
+			}
+			hint := ""
+			if errors.Is(r.Err, kerr.TopicAuthorizationFailed) || errors.Is(r.Err, kerr.ClusterAuthorizationFailed) {
+				hint = "; grant CREATE on it or create it beforehand"
+			}
+			errs = append(errs, fmt.Errorf("listener: creating topic %q (%d partitions, %s): %w%s%s", t, partitions, rf, r.Err, detail, hint))
 		}
 	}
 	return errors.Join(errs...)

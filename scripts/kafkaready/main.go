@@ -20,6 +20,12 @@
 //
 //	go run ./scripts/kafkaready -brokers 127.0.0.1:9092 -expect 1 -timeout 120s
 //
+// Against a SASL/SCRAM listener (kafka.sh start secure) it authenticates as
+// a user allowed to do all of the above, e.g. the secure mode's super user:
+//
+//	KAFKAREADY_SASL_PASS=... go run ./scripts/kafkaready -brokers 127.0.0.1:9092 \
+//		-sasl SCRAM-SHA-256 -sasl-user kretry-admin
+//
 // Progress goes to stderr; the exit status is 0 when every step passed.
 package main
 
@@ -35,7 +41,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
+
+// envPass is the environment variable -sasl-pass defaults to, so the
+// password need not appear in the process list.
+const envPass = "KAFKAREADY_SASL_PASS"
 
 type config struct {
 	brokers []string
@@ -47,12 +58,14 @@ type config struct {
 	isr     bool
 	timeout time.Duration
 	verbose bool
+	auth    []kgo.Opt // SASL, for every client
 }
 
 func main() {
 	var (
-		cfg     config
-		brokers string
+		cfg                   config
+		brokers               string
+		mechanism, user, pass string
 	)
 	flag.StringVar(&brokers, "brokers", "", "comma-separated bootstrap list host:port,... (required)")
 	flag.IntVar(&cfg.expect, "expect", 1, "number of brokers that must be listed, exactly")
@@ -63,6 +76,9 @@ func main() {
 	flag.BoolVar(&cfg.isr, "isr", true, "wait until partitions on listed brokers have their full ISR")
 	flag.DurationVar(&cfg.timeout, "timeout", 120*time.Second, "give up after this long")
 	flag.BoolVar(&cfg.verbose, "v", false, "log franz-go client activity to stderr")
+	flag.StringVar(&mechanism, "sasl", "", "SASL mechanism: SCRAM-SHA-256 or SCRAM-SHA-512; empty means no SASL")
+	flag.StringVar(&user, "sasl-user", "", "SASL user (with -sasl)")
+	flag.StringVar(&pass, "sasl-pass", os.Getenv(envPass), "SASL password (with -sasl); default $"+envPass)
 	flag.Parse()
 
 	for _, b := range strings.Split(brokers, ",") {
@@ -83,6 +99,11 @@ func main() {
 	if cfg.rf == 0 {
 		cfg.rf = min(3, cfg.expect)
 	}
+	auth, err := saslOpts(mechanism, user, pass)
+	if err != nil {
+		fail("%v", err)
+	}
+	cfg.auth = auth
 	if cfg.topic == "" {
 		cfg.topic = fmt.Sprintf("kretry-ready-%d", time.Now().UnixNano())
 	}
@@ -97,14 +118,35 @@ func main() {
 		cfg.expect, cfg.topic, cfg.rf, time.Since(start).Seconds())
 }
 
+// saslOpts returns the client options for the -sasl flags.
+func saslOpts(mechanism, user, pass string) ([]kgo.Opt, error) {
+	if mechanism == "" {
+		if user != "" {
+			return nil, errors.New("-sasl-user needs -sasl (SCRAM-SHA-256 or SCRAM-SHA-512)")
+		}
+		return nil, nil
+	}
+	if user == "" || pass == "" {
+		return nil, fmt.Errorf("-sasl %s needs -sasl-user and a password (-sasl-pass or $%s)", mechanism, envPass)
+	}
+	a := scram.Auth{User: user, Pass: pass}
+	switch strings.ToUpper(mechanism) {
+	case "SCRAM-SHA-256":
+		return []kgo.Opt{kgo.SASL(a.AsSha256Mechanism())}, nil
+	case "SCRAM-SHA-512":
+		return []kgo.Opt{kgo.SASL(a.AsSha512Mechanism())}, nil
+	}
+	return nil, fmt.Errorf("-sasl must be SCRAM-SHA-256 or SCRAM-SHA-512, got %q", mechanism)
+}
+
 func run(ctx context.Context, cfg config) error {
-	opts := []kgo.Opt{
+	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.brokers...),
 		kgo.DialTimeout(2 * time.Second),
 		kgo.RetryTimeout(10 * time.Second),
 		kgo.MetadataMinAge(250 * time.Millisecond),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-	}
+	}, cfg.auth...)
 	if cfg.verbose {
 		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)))
 	}
@@ -244,11 +286,11 @@ func allLive(replicas []int32, live map[int32]bool) bool {
 // consume reads the probe topic from offset until it sees value. With a
 // group it also commits the record, which proves the group coordinator works.
 func consume(ctx context.Context, cfg config, group, value string, offset int64) error {
-	opts := []kgo.Opt{
+	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.brokers...),
 		kgo.DialTimeout(2 * time.Second),
 		kgo.FetchMaxWait(500 * time.Millisecond),
-	}
+	}, cfg.auth...)
 	if group != "" {
 		opts = append(opts,
 			kgo.ConsumerGroup(group),
