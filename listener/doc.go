@@ -23,6 +23,10 @@
 // not retryable, the record is published to its DLT and later handed to the
 // DLT handler.
 //
+// Listeners can also be declared in struct tags and YAML policy files, so
+// operators can change a policy without a rebuild: see Register, PolicyFile
+// and docs/configuration.md.
+//
 // # Guarantees
 //
 //   - A record's offset is committed only after its outcome is final: the

@@ -9,14 +9,17 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kretry/kretry/config"
 	"github.com/kretry/kretry/dlt"
 	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
 )
 
 // Opt configures a Listener. Options are applied in order; a later option
-// overrides an earlier one that sets the same thing.
+// overrides an earlier one that sets the same thing. Every Opt is also a
+// RegisterOpt: given to Register, it applies to every listener registered.
 type Opt interface {
+	RegisterOpt
 	apply(*cfg)
 }
 
@@ -24,9 +27,14 @@ type opt func(*cfg)
 
 func (o opt) apply(c *cfg) { o(c) }
 
+// applyRegister makes every Opt a RegisterOpt: Register applies it to each
+// listener, below the struct tags and policy files.
+func (o opt) applyRegister(r *regCfg) { r.opts = append(r.opts, o) }
+
 type cfg struct {
 	errs       []error // from options given invalid values
 	seeds      []string
+	topic      string
 	group      string
 	policy     retry.Policy
 	dltHandler dlt.Handler
@@ -65,7 +73,8 @@ const (
 func defaultCfg(seeds []string, topic string) cfg {
 	return cfg{
 		seeds:             seeds,
-		group:             "kretry-" + topic,
+		topic:             topic,
+		group:             config.DefaultGroupPrefix + topic,
 		concurrency:       DefaultConcurrency,
 		maxPollRecords:    DefaultMaxPollRecords,
 		maxPending:        defaultMaxPending,
@@ -126,6 +135,26 @@ func Group(name string) Opt { return opt(func(c *cfg) { c.group = name }) }
 // Default: retry.Policy{} normalized, i.e. Spring Kafka's defaults.
 func Policy(p retry.Policy) Opt { return opt(func(c *cfg) { c.policy = p }) }
 
+// FromSpec sets everything a config.Spec holds — group, retry policy and
+// topic settings — as resolved from struct tags and policy files by
+// config.Resolve or config.File.Specs (Listener.Spec returns one too).
+// Options after it change what it set. Its fields replace the listener's
+// as they are: a zero Group, Partitions or ReplicationFactor is invalid,
+// not a default. s.Topic must be the listener's topic (or empty).
+func FromSpec(s config.Spec) Opt {
+	return opt(func(c *cfg) {
+		if s.Topic != "" && s.Topic != c.topic {
+			c.errs = append(c.errs, fmt.Errorf("listener: FromSpec: spec is for topic %q, the listener's topic is %q", s.Topic, c.topic))
+		}
+		c.group = s.Group
+		c.policy = s.Policy
+		c.createTopics = s.Topics.Create
+		c.partitions = s.Topics.Partitions
+		c.replicationFactor = s.Topics.ReplicationFactor
+		c.topicConfigs = s.Topics.Configs
+	})
+}
+
 // Attempts sets the total number of deliveries, including the first; it
 // must be >= 1 (1: no retries). Default 3.
 func Attempts(n int) Opt {
@@ -185,7 +214,9 @@ func DLTHandlerAttempts(n int) Opt { return opt(func(c *cfg) { c.policy.DLTHandl
 
 // DLTHandlerBackoff sets the wait between DLT handler calls for one record.
 // Default 1 s.
-func DLTHandlerBackoff(d time.Duration) Opt { return opt(func(c *cfg) { c.policy.DLTHandlerBackoff = d }) }
+func DLTHandlerBackoff(d time.Duration) Opt {
+	return opt(func(c *cfg) { c.policy.DLTHandlerBackoff = d })
+}
 
 // DLTHandler sets the handler called for records read back from the DLT.
 // Default dlt.LogHandler with the listener's logger.

@@ -3,6 +3,8 @@ package retry
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kretry/kretry/strategy"
@@ -45,10 +47,23 @@ func (s DLTStrategy) MarshalText() ([]byte, error) {
 	return []byte(s.String()), nil
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler for the names String returns.
+// springDLTStrategyNames are Spring Kafka's DltStrategy constants, accepted
+// by UnmarshalText so that Spring configuration can be reused.
+var springDLTStrategyNames = [...]string{"always_retry_on_error", "fail_on_error", "no_dlt"}
+
+// UnmarshalText implements encoding.TextUnmarshaler. It accepts the names
+// String returns and Spring Kafka's "ALWAYS_RETRY_ON_ERROR",
+// "FAIL_ON_ERROR" and "NO_DLT", in any letter case; empty text means the
+// default, DLTRetryOnError. Anything else fails with
+// `unrecognized DLT strategy: "x" (want retry-on-error, fail-on-error or none)`.
 func (s *DLTStrategy) UnmarshalText(b []byte) error {
+	text := string(b)
+	if text == "" {
+		*s = DLTRetryOnError
+		return nil
+	}
 	for i, n := range dltStrategyNames {
-		if string(b) == n {
+		if strings.EqualFold(text, n) || strings.EqualFold(text, springDLTStrategyNames[i]) {
 			*s = DLTStrategy(i)
 			return nil
 		}
@@ -129,8 +144,8 @@ func (p Policy) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("retry: policy: "+format, args...))
 	}
-	if p.Attempts < 1 {
-		bad("attempts must be >= 1, got %d", p.Attempts)
+	if p.Attempts < 1 || p.Attempts > strategy.MaxAttempts {
+		bad("attempts must be >= 1 and <= %d, got %d", strategy.MaxAttempts, p.Attempts)
 	}
 	if err := p.Backoff.Validate(); err != nil {
 		bad("backoff: %w", err)
@@ -170,4 +185,25 @@ func (p Policy) Plan(main string) (strategy.Plan, error) {
 		routes = append(routes, r.Suffix)
 	}
 	return strategy.NewPlan(main, p.Attempts, p.Backoff, p.Naming, routes...)
+}
+
+// Equal reports whether p and o describe the same policy once normalized.
+// Matchers compare by Name, as policies identify them (strategy.Matcher),
+// so two policies built from the same names by different surfaces (Go
+// options, struct tags, policy files) are equal; routes compare by suffix
+// and matcher name, in order.
+func (p Policy) Equal(o Policy) bool {
+	p, o = p.Normalize(), o.Normalize()
+	return p.Attempts == o.Attempts && p.Backoff.Equal(o.Backoff) && p.Naming == o.Naming &&
+		matchersEqual(p.Classifier.Include, o.Classifier.Include) &&
+		matchersEqual(p.Classifier.Exclude, o.Classifier.Exclude) &&
+		slices.EqualFunc(p.Classifier.Routes, o.Classifier.Routes, func(a, b strategy.Route) bool {
+			return a.Suffix == b.Suffix && a.Matcher.Name == b.Matcher.Name
+		}) &&
+		p.Timeout == o.Timeout && p.MaxErrorBytes == o.MaxErrorBytes && p.DLT == o.DLT &&
+		p.DLTHandlerAttempts == o.DLTHandlerAttempts && p.DLTHandlerBackoff == o.DLTHandlerBackoff
+}
+
+func matchersEqual(a, b []strategy.Matcher) bool {
+	return slices.EqualFunc(a, b, func(x, y strategy.Matcher) bool { return x.Name == y.Name })
 }

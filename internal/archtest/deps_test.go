@@ -65,10 +65,12 @@ func TestDepsLayering(t *testing.T) {
 			[]string{"retry"}, []string{mod + "/dlt", listener}},
 		{"dlt sits below listener: it may import retry and strategy, not listener",
 			[]string{"dlt"}, []string{listener}},
+		{"config sits below listener: it may import retry and strategy, not dlt or listener",
+			[]string{"config"}, []string{mod + "/dlt", listener}},
 		{"internal/due is standalone machinery: it imports no kretry package",
 			[]string{"internal/due"}, []string{mod}},
 		{"core packages keep Prometheus, OpenTelemetry and kfake (tests, examples and internal/kafkatest only) out of users' builds",
-			[]string{"strategy", "retry", "dlt", "listener"}, []string{prometheus, otel, kfake}},
+			[]string{"strategy", "retry", "config", "dlt", "listener"}, []string{prometheus, otel, kfake}},
 		{"nothing imports listener except tests, cmd/ and examples/",
 			library, []string{listener}},
 	}
@@ -165,6 +167,7 @@ func newGoList(t *testing.T) *goList {
 // the one on PATH when the toolchain's is not where GOROOT says.
 func goBinary() (string, error) {
 	var tried []string
+	//lint:ignore SA1019 the test's own toolchain is on this machine; PATH is the fallback
 	if root := runtime.GOROOT(); root != "" {
 		bin := filepath.Join(root, "bin", "go")
 		if runtime.GOOS == "windows" {

@@ -1,0 +1,178 @@
+// Command kretry is the command-line companion of the kretry library. Its
+// first commands work offline on retry policies:
+//
+//	kretry policy validate [--errors NAMES] [--json] FILE
+//	kretry topics plan --file FILE [--errors NAMES] [--json]
+//	kretry topics plan --topic TOPIC [--attempts N] [--delay D] [--multiplier X] … [--json]
+//
+// "policy validate" checks a policy file (docs/configuration.md) and prints
+// its listeners' resolved policies as a policy file with every setting
+// explicit, or, when it is invalid, every problem as "file:line:col: key:
+// rule" on standard error, and exits 1.
+//
+// "topics plan" prints the retry topics and dead-letter topics a policy
+// needs, one per line as TOPIC<TAB>DELAY (DELAY is "-" for a DLT), from a
+// policy file or from flags named after the policy keys (--max-delay for
+// maxDelay). With --json both commands print JSON for machines.
+//
+// Exit status: 0 on success, 1 when the policy is invalid, 2 on a usage
+// error.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/kretry/kretry/config"
+	"github.com/kretry/kretry/strategy"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitInvalid = 1
+	exitUsage   = 2
+)
+
+const usage = `kretry: tools for kretry retry topics and policies
+
+Usage:
+  kretry policy validate [--errors NAMES] [--json] FILE
+  kretry topics plan --file FILE [--errors NAMES] [--json]
+  kretry topics plan --topic TOPIC [SETTING FLAGS] [--json]
+  kretry help
+
+Commands:
+  policy validate   check a policy file and print its listeners' resolved policies
+  topics plan       print the retry topics and DLTs of a policy as TOPIC<TAB>DELAY lines
+
+Run "kretry policy validate --help" or "kretry topics plan --help" for flags.
+Exit status: 0 success, 1 invalid policy, 2 usage error.
+`
+
+// run is the whole command: it parses args (without the program name),
+// writes results to stdout and problems to stderr, and returns the exit
+// status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "policy", "topics":
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") && !isHelp(rest[0]) {
+			fmt.Fprintf(stderr, "kretry %s: missing subcommand\n\n%s", cmd, usage)
+			return exitUsage
+		}
+		if isHelp(rest[0]) {
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
+		sub := cmd + " " + rest[0]
+		switch sub {
+		case "policy validate":
+			return validate(rest[1:], stdout, stderr)
+		case "topics plan":
+			return plan(rest[1:], stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "kretry: unknown command %q\n\n%s", sub, usage)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "kretry: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
+
+// parse parses fs's flags wherever they stand among args and returns the
+// positional arguments. It reports help (exitOK after printing the usage
+// to stdout) and usage errors (exitUsage) through done.
+func parse(fs *flag.FlagSet, args []string, help string, stdout, stderr io.Writer) (pos []string, code int, done bool) {
+	fs.SetOutput(io.Discard)
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(stdout, help)
+				return nil, exitOK, true
+			}
+			fmt.Fprintf(stderr, "kretry %s: %v\n\n%s", fs.Name(), err, help)
+			return nil, exitUsage, true
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, exitOK, false
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// registry returns the registry the commands resolve names with: the
+// names given with --errors, or, when none are given, every name used
+// (the program's registry decides; the CLI cannot check it).
+func registry(errorsFlag string, used []string) (*config.Registry, error) {
+	names := used
+	if errorsFlag != "" {
+		names = nil
+		for _, n := range strings.Split(errorsFlag, ",") {
+			if n = strings.TrimSpace(n); n != "" && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	ms := make([]strategy.Matcher, len(names))
+	for i, n := range names {
+		ms[i] = strategy.Matcher{Name: n, Match: func(error) bool { return false }}
+	}
+	return config.NewRegistry(ms...)
+}
+
+// report prints each problem of err on its own line and a summary.
+func report(stderr io.Writer, cmd, source string, err error, flagNames map[string]string) {
+	var errs []error
+	var flatten func(error)
+	flatten = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				flatten(x)
+			}
+			return
+		}
+		errs = append(errs, e)
+	}
+	flatten(err)
+	for _, e := range errs {
+		var ce *config.Error
+		if flagNames != nil && errors.As(e, &ce) && ce.Pos.File == flagSource {
+			key := ce.Key
+			if i := strings.IndexAny(key, "[."); i >= 0 {
+				key = key[:i]
+			}
+			if name, ok := flagNames[key]; ok {
+				fmt.Fprintf(stderr, "flag --%s%s: %v\n", name, ce.Key[len(key):], ce.Err)
+				continue
+			}
+		}
+		fmt.Fprintln(stderr, e)
+	}
+	noun := "problems"
+	if len(errs) == 1 {
+		noun = "problem"
+	}
+	fmt.Fprintf(stderr, "kretry %s: %d %s in %s\n", cmd, len(errs), noun, source)
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kretry/kretry/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// The CLI's behaviour, run through run() with golden stdout and stderr.
+func TestRun(t *testing.T) {
+	tests := []struct {
+		golden string
+		args   string
+		code   int
+	}{
+		{"no-args", "", exitUsage},
+		{"help", "help", exitOK},
+		{"help-flag", "--help", exitOK},
+		{"unknown-command", "frob", exitUsage},
+		{"unknown-subcommand", "policy frob", exitUsage},
+		{"policy-no-subcommand", "policy", exitUsage},
+		{"validate-help", "policy validate --help", exitOK},
+		{"validate", "policy validate testdata/valid.yaml", exitOK},
+		{"validate-json", "policy validate --json testdata/valid.yaml", exitOK},
+		{"validate-flags-after-file", "policy validate testdata/valid.yaml --json", exitOK},
+		{"validate-errors-registered", "policy validate --errors validation,notfound testdata/valid.yaml", exitOK},
+		{"validate-errors-unregistered", "policy validate --errors validation testdata/valid.yaml", exitInvalid},
+		{"validate-invalid", "policy validate testdata/invalid.yaml", exitInvalid},
+		{"validate-conflicts", "policy validate testdata/conflicts.yaml", exitInvalid},
+		{"validate-missing-file", "policy validate testdata/missing.yaml", exitInvalid},
+		{"validate-no-file", "policy validate", exitUsage},
+		{"validate-two-files", "policy validate a.yaml b.yaml", exitUsage},
+		{"validate-bad-flag", "policy validate --yaml testdata/valid.yaml", exitUsage},
+		{"plan-help", "topics plan --help", exitOK},
+		{"plan-file", "topics plan --file testdata/valid.yaml", exitOK},
+		{"plan-file-json", "topics plan --file testdata/valid.yaml --json", exitOK},
+		{"plan-file-invalid", "topics plan --file testdata/invalid.yaml", exitInvalid},
+		{"plan-flags", "topics plan --topic orders --attempts 6 --delay 1s --multiplier 2 --max-delay 4s", exitOK},
+		{"plan-flags-index-multiple", "topics plan --topic orders --attempts 6 --delay 1s --multiplier 2 --max-delay 4s --suffixing index --same-interval multiple", exitOK},
+		{"plan-flags-json", "topics plan --topic orders --attempts 6 --delay 1s --multiplier 2 --max-delay 4s --json", exitOK},
+		{"plan-flags-defaults", "topics plan --topic orders", exitOK},
+		{"plan-flags-routes", "topics plan --topic orders --attempts 2 --routes -validation:validation|-auth:auth", exitOK},
+		{"plan-flags-no-dlt", "topics plan --topic orders --dlt-strategy none", exitOK},
+		{"plan-flags-invalid", "topics plan --topic orders --attempts 0 --delay 2s --multiplier 2 --max-delay 1s --same-interval some", exitInvalid},
+		{"plan-flags-cross-field", "topics plan --topic orders --delay 2s --multiplier 2 --max-delay 1s", exitInvalid},
+		{"plan-flags-repeat", "topics plan --topic orders --attempts 5 --delays 1s|2s|1s", exitInvalid},
+		{"plan-nothing", "topics plan", exitUsage},
+		{"plan-file-and-flags", "topics plan --file testdata/valid.yaml --attempts 3", exitUsage},
+		{"plan-unknown-flag", "topics plan --topic orders --max-dealy 1s", exitUsage},
+		{"plan-argument", "topics plan --topic orders extra", exitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			var args []string
+			if tt.args != "" {
+				args = strings.Fields(tt.args)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(args, &stdout, &stderr)
+			if code != tt.code {
+				t.Errorf("kretry %s: exit %d, want %d\nstderr:\n%s", tt.args, code, tt.code, stderr.String())
+			}
+			golden(t, tt.golden+".stdout", stdout.Bytes())
+			golden(t, tt.golden+".stderr", stderr.Bytes())
+		})
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if len(got) == 0 {
+			os.Remove(path)
+			return
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		want, err = nil, nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test ./cmd/kretry -update rewrites it)\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// What policy validate prints is a policy file that resolves to the same
+// policies as its input.
+func TestValidateOutputRoundTrips(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"policy", "validate", "testdata/valid.yaml"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	in, err := config.Load("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := config.Parse("stdout", stdout.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := registry("", in.ErrorNames())
+	want, err := in.Specs(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := out.Specs(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if !got[i].Equal(want[i]) {
+			t.Errorf("listener %d: printed %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestKebab(t *testing.T) {
+	for key, want := range map[string]string{"maxDelay": "max-delay", "dltHandlerAttempts": "dlt-handler-attempts", "topic": "topic", "sameInterval": "same-interval"} {
+		if got := kebab(key); got != want {
+			t.Errorf("kebab(%q) = %q, want %q", key, got, want)
+		}
+	}
+}

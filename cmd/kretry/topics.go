@@ -1,0 +1,187 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+
+	"github.com/kretry/kretry/config"
+	"github.com/kretry/kretry/retry"
+)
+
+// flagSource is the Pos.File of settings given as flags.
+const flagSource = "flags"
+
+// kebab turns a policy key into its flag name: maxDelay → max-delay.
+func kebab(key string) string {
+	var b strings.Builder
+	for i, r := range key {
+		if unicode.IsUpper(r) {
+			// An acronym such as DLT stays one word: dltHandlerAttempts has
+			// no capitals inside "dlt", so each capital starts a word.
+			if i > 0 {
+				b.WriteByte('-')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func planHelp() string {
+	var b strings.Builder
+	b.WriteString(`Usage: kretry topics plan --file FILE [--errors NAMES] [--json]
+       kretry topics plan --topic TOPIC [SETTING FLAGS] [--json]
+
+Prints the retry topics and dead-letter topics (DLTs) of each listener, in
+hop order, one per line as TOPIC<TAB>DELAY, where DELAY is the tier's
+nominal delay (a Go duration) and "-" for a DLT. DLTs are left out when
+dltStrategy is none. The policy comes from a policy file, or from setting
+flags over kretry's defaults; a value is written as in a struct tag (lists
+separated by "|", as in --delays '1s|5s|30s').
+
+Flags:
+  --file FILE     read the listeners from a policy file
+  --errors NAMES  comma-separated error names the program registers (checked
+                  when given)
+  --json          print JSON instead of lines
+
+Setting flags (see docs/configuration.md):
+`)
+	for _, f := range config.Fields() {
+		fmt.Fprintf(&b, "  --%s %s\n        %s (default: %s)\n", kebab(f.Key), f.Syntax, f.Doc, f.Default)
+	}
+	return b.String()
+}
+
+// planJSON is one listener in the --json output.
+type planJSON struct {
+	Topic       string     `json:"topic"`
+	Group       string     `json:"group"`
+	Attempts    int        `json:"attempts"`
+	RetryTopics []tierJSON `json:"retryTopics"`
+	DLTTopics   []dltJSON  `json:"dltTopics"`
+}
+
+type tierJSON struct {
+	Topic    string `json:"topic"`
+	Delay    string `json:"delay"`
+	DelayMs  int64  `json:"delayMs"`
+	Reusable bool   `json:"reusable"`
+}
+
+type dltJSON struct {
+	Topic string `json:"topic"`
+	Route string `json:"route,omitempty"`
+}
+
+func plan(args []string, stdout, stderr io.Writer) int {
+	help := planHelp()
+	fs := flag.NewFlagSet("topics plan", flag.ContinueOnError)
+	file := fs.String("file", "", "")
+	errorsFlag := fs.String("errors", "", "")
+	asJSON := fs.Bool("json", false, "")
+	values := map[string]string{}
+	flagNames := map[string]string{}
+	for _, f := range config.Fields() {
+		name := kebab(f.Key)
+		flagNames[f.Key] = name
+		fs.Func(name, "", func(s string) error {
+			values[f.Key] = s
+			return nil
+		})
+	}
+	pos, code, done := parse(fs, args, help, stdout, stderr)
+	if done {
+		return code
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "kretry topics plan: unexpected argument %q\n\n%s", pos[0], help)
+		return exitUsage
+	}
+	var specs []config.Spec
+	switch {
+	case *file != "" && len(values) > 0:
+		fmt.Fprintf(stderr, "kretry topics plan: --file and setting flags exclude each other\n\n%s", help)
+		return exitUsage
+	case *file != "":
+		f, err := config.Load(*file)
+		if err != nil {
+			report(stderr, "topics plan", *file, err, nil)
+			return exitInvalid
+		}
+		reg, err := registry(*errorsFlag, f.ErrorNames())
+		if err != nil {
+			fmt.Fprintf(stderr, "kretry topics plan: --errors: %v\n", err)
+			return exitUsage
+		}
+		if specs, err = f.Specs(reg); err != nil {
+			report(stderr, "topics plan", *file, err, nil)
+			return exitInvalid
+		}
+	case values["topic"] == "":
+		fmt.Fprintf(stderr, "kretry topics plan: want --file FILE or --topic TOPIC\n\n%s", help)
+		return exitUsage
+	default:
+		d, err := config.ParseValues(values, config.Pos{File: flagSource})
+		if err != nil {
+			report(stderr, "topics plan", "the flags", err, flagNames)
+			return exitInvalid
+		}
+		reg, err := registry(*errorsFlag, d.ErrorNames())
+		if err != nil {
+			fmt.Fprintf(stderr, "kretry topics plan: --errors: %v\n", err)
+			return exitUsage
+		}
+		s, err := config.Resolve(config.DefaultSpec(d.Topic()), reg, d)
+		if err != nil {
+			report(stderr, "topics plan", "the flags", err, flagNames)
+			return exitInvalid
+		}
+		specs = []config.Spec{s}
+	}
+
+	var out []planJSON
+	var lines strings.Builder
+	for _, s := range specs {
+		p, err := s.Plan()
+		if err != nil { // resolved specs have valid plans
+			fmt.Fprintf(stderr, "kretry topics plan: %v\n", err)
+			return exitInvalid
+		}
+		pj := planJSON{Topic: s.Topic, Group: s.Group, Attempts: p.Attempts, RetryTopics: []tierJSON{}, DLTTopics: []dltJSON{}}
+		for _, t := range p.Tiers {
+			fmt.Fprintf(&lines, "%s\t%s\n", t.Topic, t.Delay)
+			pj.RetryTopics = append(pj.RetryTopics, tierJSON{Topic: t.Topic, Delay: t.Delay.String(), DelayMs: t.Delay.Milliseconds(), Reusable: t.Reusable})
+		}
+		if s.Policy.DLT != retry.NoDLT {
+			fmt.Fprintf(&lines, "%s\t-\n", p.DLT)
+			pj.DLTTopics = append(pj.DLTTopics, dltJSON{Topic: p.DLT})
+			for _, r := range p.Routes {
+				fmt.Fprintf(&lines, "%s\t-\n", r.Topic)
+				pj.DLTTopics = append(pj.DLTTopics, dltJSON{Topic: r.Topic, Route: r.Suffix})
+			}
+		}
+		out = append(out, pj)
+	}
+	if !*asJSON {
+		io.WriteString(stdout, lines.String())
+		return exitOK
+	}
+	if out == nil {
+		out = []planJSON{}
+	}
+	b, err := json.MarshalIndent(struct {
+		Listeners []planJSON `json:"listeners"`
+	}{out}, "", "  ")
+	if err != nil {
+		fmt.Fprintf(stderr, "kretry topics plan: %v\n", err)
+		return exitInvalid
+	}
+	stdout.Write(append(b, '\n'))
+	return exitOK
+}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/strategy"
+)
+
+// Spec is everything a declaration can say about one listener: its main
+// topic, its consumer group, its retry policy and how its retry and DLT
+// topics are created. Resolve builds one from Go-side defaults and the
+// declarations that apply (struct tags, policy files); the listener
+// package turns it into a running listener (listener.FromSpec).
+type Spec struct {
+	// Topic is the main topic. Required; it identifies the listener.
+	Topic string
+	// Group is the consumer group for the main topic, its retry tiers and
+	// its DLTs. Default "kretry-<topic>".
+	Group string
+	// Policy is the retry policy. Default retry.Policy{} normalized
+	// (Spring Kafka's defaults).
+	Policy retry.Policy
+	// Topics says how missing retry and DLT topics are created.
+	Topics TopicSettings
+}
+
+// TopicSettings says how the listener creates its missing retry and DLT
+// topics. The zero value is not the default; see DefaultSpec.
+type TopicSettings struct {
+	// Create allows creating missing retry and DLT topics. Default true.
+	Create bool
+	// Partitions is the partition count of created topics; -1 means the
+	// main topic's count. Default -1.
+	Partitions int32
+	// ReplicationFactor of created topics; -1 means the broker's default.
+	// Default -1.
+	ReplicationFactor int16
+	// Configs are topic configs (such as "retention.ms") for created
+	// topics. Default none.
+	Configs map[string]*string
+}
+
+// DefaultGroupPrefix is the prefix of a listener's default consumer group,
+// "kretry-<topic>".
+const DefaultGroupPrefix = "kretry-"
+
+// DefaultSpec returns the built-in defaults for topic: group
+// "kretry-<topic>", the normalized zero retry.Policy, and topics created
+// with the main topic's partition count and the broker's replication
+// factor.
+func DefaultSpec(topic string) Spec {
+	return Spec{
+		Topic:  topic,
+		Group:  DefaultGroupPrefix + topic,
+		Policy: retry.Policy{}.Normalize(),
+		Topics: TopicSettings{Create: true, Partitions: -1, ReplicationFactor: -1},
+	}
+}
+
+// Plan returns the topic plan of s: its policy's plan for its topic.
+func (s Spec) Plan() (strategy.Plan, error) { return s.Policy.Plan(s.Topic) }
+
+// Equal reports whether s and o describe the same listener: same topic and
+// group, equal policies (retry.Policy.Equal: matchers compare by name) and
+// the same topic settings (configs compare by value; nil and empty maps
+// are equal).
+func (s Spec) Equal(o Spec) bool {
+	return s.Topic == o.Topic && s.Group == o.Group && s.Policy.Equal(o.Policy) &&
+		s.Topics.Create == o.Topics.Create && s.Topics.Partitions == o.Topics.Partitions &&
+		s.Topics.ReplicationFactor == o.Topics.ReplicationFactor &&
+		maps.EqualFunc(s.Topics.Configs, o.Topics.Configs, func(a, b *string) bool {
+			return a == b || a != nil && b != nil && *a == *b
+		})
+}
+
+// clone returns a copy of s that shares no slices or maps with it.
+func (s Spec) clone() Spec {
+	s.Policy.Backoff.Delays = slices.Clone(s.Policy.Backoff.Delays)
+	s.Policy.Classifier.Include = slices.Clone(s.Policy.Classifier.Include)
+	s.Policy.Classifier.Exclude = slices.Clone(s.Policy.Classifier.Exclude)
+	s.Policy.Classifier.Routes = slices.Clone(s.Policy.Classifier.Routes)
+	if s.Topics.Configs != nil {
+		c := make(map[string]*string, len(s.Topics.Configs))
+		for k, v := range s.Topics.Configs {
+			if v != nil {
+				v = new(*v)
+			}
+			c[k] = v
+		}
+		s.Topics.Configs = c
+	}
+	return s
+}

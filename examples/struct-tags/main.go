@@ -1,0 +1,225 @@
+// Command struct-tags declares kretry listeners in struct tags: each
+// tagged handler field of a struct becomes a listener, each "dlt=" field
+// the DLT handler of a topic, and error names in the tags resolve through a
+// registry the program passes. With no flags it starts an in-process Kafka
+// cluster (franz-go's kfake), so it needs nothing installed:
+//
+//	go run ./examples/struct-tags
+//
+// It produces four orders and two payments. order-1 is handled, order-2
+// fails once and is handled from the retry tier, order-3 is invalid and
+// order-4 names a missing item: both errors are excluded from retries in
+// the tag, so they go straight to the DLT handler. pay-2 is flagged as
+// fraud and routed to its own DLT. The program stops once all six are
+// settled. Point it at a real cluster with -brokers host:port.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/config"
+	"github.com/kretry/kretry/dlt"
+	"github.com/kretry/kretry/listener"
+	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/strategy"
+)
+
+// Handlers declares the listeners. The tags hold the whole retry policy;
+// docs/configuration.md lists every key.
+type Handlers struct {
+	Orders      listener.HandlerFunc `kretry:"topic=orders,group=billing,attempts=4,delay=200ms,multiplier=2,maxDelay=1s,exclude=validation|notfound"`
+	OrdersDLT   dlt.HandlerFunc      `kretry:"dlt=orders"`
+	Payments    listener.HandlerFunc `kretry:"topic=payments,attempts=2,delay=100ms,routes=-fraud:fraud"`
+	PaymentsDLT dlt.HandlerFunc      `kretry:"dlt=payments"`
+}
+
+// The errors the tags name.
+var (
+	ErrInvalid     = errors.New("order has no line items")
+	ErrNoSuchItem  = errors.New("no such item")
+	ErrFraud       = errors.New("payment flagged as fraud")
+	errUnavailable = errors.New("inventory service unavailable")
+)
+
+func main() {
+	brokers := flag.String("brokers", "", "comma-separated Kafka brokers; empty starts an in-process kfake cluster")
+	timeout := flag.Duration("timeout", time.Minute, "give up if the demo has not finished by then")
+	flag.Parse()
+	if err := run(*brokers, *timeout, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "struct-tags:", err)
+		os.Exit(1)
+	}
+}
+
+func run(brokers string, timeout time.Duration, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	var mu sync.Mutex
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(out, "%7.3fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+
+	seeds, stop, err := cluster(ctx, brokers, "orders", "payments")
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	settled := make(chan string, 16)
+	var failedOnce sync.Map
+	h := &Handlers{
+		Orders: func(ctx context.Context, rec *kgo.Record) error {
+			attempt := attemptOf(ctx)
+			switch key := string(rec.Key); {
+			case key == "order-2":
+				if _, again := failedOnce.LoadOrStore(key, true); !again {
+					say("%-8s %-20s attempt %d -> fails: %v", key, rec.Topic, attempt, errUnavailable)
+					return fmt.Errorf("reserve stock: %w", errUnavailable)
+				}
+			case key == "order-3":
+				say("%-8s %-20s attempt %d -> fails: %v", key, rec.Topic, attempt, ErrInvalid)
+				return fmt.Errorf("validate: %w", ErrInvalid)
+			case key == "order-4":
+				say("%-8s %-20s attempt %d -> fails: %v", key, rec.Topic, attempt, ErrNoSuchItem)
+				return fmt.Errorf("reserve stock: %w", ErrNoSuchItem)
+			}
+			say("%-8s %-20s attempt %d -> handled", rec.Key, rec.Topic, attempt)
+			settled <- string(rec.Key)
+			return nil
+		},
+		Payments: func(ctx context.Context, rec *kgo.Record) error {
+			if string(rec.Key) == "pay-2" {
+				say("%-8s %-20s attempt %d -> fails: %v", rec.Key, rec.Topic, attemptOf(ctx), ErrFraud)
+				return strategy.Permanent(ErrFraud)
+			}
+			say("%-8s %-20s attempt %d -> handled", rec.Key, rec.Topic, attemptOf(ctx))
+			settled <- string(rec.Key)
+			return nil
+		},
+	}
+	dltHandler := func(ctx context.Context, rec *kgo.Record, st retry.State) error {
+		say("%-8s %-20s DLT handler: reason %q after %d deliveries: %s", rec.Key, rec.Topic, st.Reason, st.Attempt, st.Error)
+		settled <- string(rec.Key)
+		return nil
+	}
+	h.OrdersDLT, h.PaymentsDLT = dltHandler, dltHandler
+
+	reg, err := config.NewRegistry(
+		strategy.Is("validation", ErrInvalid),
+		strategy.Is("notfound", ErrNoSuchItem),
+		strategy.Is("fraud", ErrFraud),
+	)
+	if err != nil {
+		return err
+	}
+	ls, err := listener.Register(seeds, h,
+		listener.NamedErrors(reg),
+		listener.Logger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))),
+	)
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		say("listener %q, group %q, plan:", l.Spec().Topic, l.Group())
+		for _, line := range strings.Split(strings.TrimSpace(l.Plan().String()), "\n") {
+			say("    %s", strings.ReplaceAll(line, "\t", "  "))
+		}
+	}
+
+	if err := produce(ctx, seeds, map[string][]string{
+		"orders":   {"order-1", "order-2", "order-3", "order-4"},
+		"payments": {"pay-1", "pay-2"},
+	}); err != nil {
+		return err
+	}
+	say("produced order-1 .. order-4, pay-1 and pay-2")
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	errc := make(chan error, 1)
+	go func() { errc <- listener.RunAll(runCtx, ls...) }()
+	for done := map[string]bool{}; len(done) < 6; {
+		select {
+		case key := <-settled:
+			done[key] = true
+		case err := <-errc:
+			return fmt.Errorf("listeners stopped early: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("demo did not finish within %v", timeout)
+		}
+	}
+	stopRun()
+	if err := <-errc; err != nil {
+		return err
+	}
+	say("done: order-1, order-2 and pay-1 handled; order-3, order-4 and pay-2 in their DLTs")
+	return nil
+}
+
+func attemptOf(ctx context.Context) int32 {
+	if st, ok := retry.FromContext(ctx); ok {
+		return st.Attempt
+	}
+	return 1
+}
+
+// cluster returns the seeds to use: a new kfake cluster with the topics
+// when brokers is empty, else brokers, where the topics are created if
+// missing.
+func cluster(ctx context.Context, brokers string, topics ...string) ([]string, func(), error) {
+	if brokers == "" {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topics...))
+		if err != nil {
+			return nil, nil, err
+		}
+		return c.ListenAddrs(), c.Close, nil
+	}
+	seeds := strings.Split(brokers, ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, 2, -1, nil, topics...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, t := range resp {
+		if t.Err != nil && !errors.Is(t.Err, kerr.TopicAlreadyExists) {
+			return nil, nil, fmt.Errorf("creating topic %q: %w", t.Topic, t.Err)
+		}
+	}
+	return seeds, func() {}, nil
+}
+
+func produce(ctx context.Context, seeds []string, keys map[string][]string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var rs []*kgo.Record
+	for topic, ks := range keys {
+		for _, k := range ks {
+			rs = append(rs, &kgo.Record{Topic: topic, Key: []byte(k), Value: []byte(`{}`)})
+		}
+	}
+	return cl.ProduceSync(ctx, rs...).FirstErr()
+}

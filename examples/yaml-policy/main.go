@@ -1,0 +1,225 @@
+// Command yaml-policy takes its retry policies from a YAML policy file
+// that operators can change without a rebuild. The handlers are declared in
+// struct tags that name only their topics (and one default the file
+// overrides); the policy file, policy.yaml beside this file, says the rest.
+// With no flags it starts an in-process Kafka cluster (franz-go's kfake)
+// and uses the embedded policy.yaml:
+//
+//	go run ./examples/yaml-policy
+//	go run ./examples/yaml-policy -policy my-policy.yaml
+//
+// It prints each listener's resolved policy and plan, then produces
+// records: order-1 fails twice and is handled on its third delivery,
+// order-2 is invalid (excluded in the file) and goes to the DLT handler,
+// ship-1 always fails and reaches the DLT after the file's attempts. The
+// program stops once all three are settled. Point it at a real cluster
+// with -brokers host:port.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/config"
+	"github.com/kretry/kretry/dlt"
+	"github.com/kretry/kretry/listener"
+	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/strategy"
+)
+
+//go:embed policy.yaml
+var embeddedPolicy []byte
+
+// Handlers names each handler's topic; policy.yaml holds the policies.
+// The tag's attempts=2 is a code default: the file's attempts: 4 wins.
+type Handlers struct {
+	Orders       listener.HandlerFunc `kretry:"topic=orders,attempts=2"`
+	OrdersDLT    dlt.HandlerFunc      `kretry:"dlt=orders"`
+	Shipments    listener.HandlerFunc `kretry:"topic=shipments"`
+	ShipmentsDLT dlt.HandlerFunc      `kretry:"dlt=shipments"`
+}
+
+var (
+	// ErrInvalid is registered as "validation", the name policy.yaml uses.
+	ErrInvalid     = errors.New("order has no line items")
+	errUnavailable = errors.New("service unavailable")
+)
+
+func main() {
+	brokers := flag.String("brokers", "", "comma-separated Kafka brokers; empty starts an in-process kfake cluster")
+	policy := flag.String("policy", "", "policy file to use instead of the embedded policy.yaml")
+	timeout := flag.Duration("timeout", time.Minute, "give up if the demo has not finished by then")
+	flag.Parse()
+	if err := run(*brokers, *policy, *timeout, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "yaml-policy:", err)
+		os.Exit(1)
+	}
+}
+
+func run(brokers, policyPath string, timeout time.Duration, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	var mu sync.Mutex
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(out, "%7.3fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+
+	// Load the policy file; its errors name file:line:column.
+	var file *config.File
+	var err error
+	if policyPath == "" {
+		file, err = config.Parse("examples/yaml-policy/policy.yaml", embeddedPolicy)
+	} else {
+		file, err = config.Load(policyPath)
+	}
+	if err != nil {
+		return err
+	}
+
+	settled := make(chan string, 8)
+	var mapMu sync.Mutex
+	deliveries := map[string]int{}
+	h := &Handlers{
+		Orders: func(ctx context.Context, rec *kgo.Record) error {
+			key := string(rec.Key)
+			mapMu.Lock()
+			deliveries[key]++
+			n := deliveries[key]
+			mapMu.Unlock()
+			switch {
+			case key == "order-2":
+				say("%-7s %-20s delivery %d -> fails: %v", key, rec.Topic, n, ErrInvalid)
+				return ErrInvalid
+			case n <= 2:
+				say("%-7s %-20s delivery %d -> fails: %v", key, rec.Topic, n, errUnavailable)
+				return errUnavailable
+			}
+			say("%-7s %-20s delivery %d -> handled", key, rec.Topic, n)
+			settled <- key
+			return nil
+		},
+		Shipments: func(ctx context.Context, rec *kgo.Record) error {
+			st, _ := retry.FromContext(ctx)
+			say("%-7s %-20s attempt %d -> fails: %v", rec.Key, rec.Topic, max(st.Attempt, 1), errUnavailable)
+			return errUnavailable
+		},
+	}
+	dltHandler := func(ctx context.Context, rec *kgo.Record, st retry.State) error {
+		say("%-7s %-20s DLT handler: reason %q after %d deliveries", rec.Key, rec.Topic, st.Reason, st.Attempt)
+		settled <- string(rec.Key)
+		return nil
+	}
+	h.OrdersDLT, h.ShipmentsDLT = dltHandler, dltHandler
+
+	seeds, stop, err := cluster(ctx, brokers, file.Topics()...)
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	reg, err := config.NewRegistry(strategy.Is("validation", ErrInvalid))
+	if err != nil {
+		return err
+	}
+	// The file applies over the tags: code defaults < tag < file.
+	// Register validates everything and connects to nothing.
+	ls, err := listener.Register(seeds, h, listener.NamedErrors(reg), listener.PolicyFile(file),
+		listener.Logger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))))
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		p := l.Policy()
+		say("listener %q: group %q, %d attempts, %v backoff, dlt strategy %v", l.Spec().Topic, l.Group(), p.Attempts, p.Backoff.Kind, p.DLT)
+		for _, line := range strings.Split(strings.TrimSpace(l.Plan().String()), "\n") {
+			say("    %s", strings.ReplaceAll(line, "\t", "  "))
+		}
+	}
+
+	if err := produce(ctx, seeds, map[string][]string{"orders": {"order-1", "order-2"}, "shipments": {"ship-1"}}); err != nil {
+		return err
+	}
+	say("produced order-1, order-2 and ship-1")
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	errc := make(chan error, 1)
+	go func() { errc <- listener.RunAll(runCtx, ls...) }()
+	for done := map[string]bool{}; len(done) < 3; {
+		select {
+		case key := <-settled:
+			done[key] = true
+		case err := <-errc:
+			return fmt.Errorf("listeners stopped early: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("demo did not finish within %v", timeout)
+		}
+	}
+	stopRun()
+	if err := <-errc; err != nil {
+		return err
+	}
+	say("done: order-1 handled on its third delivery; order-2 and ship-1 in their DLTs")
+	return nil
+}
+
+// cluster returns the seeds to use: a new kfake cluster with the topics
+// when brokers is empty, else brokers, where the topics are created if
+// missing.
+func cluster(ctx context.Context, brokers string, topics ...string) ([]string, func(), error) {
+	if brokers == "" {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topics...))
+		if err != nil {
+			return nil, nil, err
+		}
+		return c.ListenAddrs(), c.Close, nil
+	}
+	seeds := strings.Split(brokers, ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, 2, -1, nil, topics...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, t := range resp {
+		if t.Err != nil && !errors.Is(t.Err, kerr.TopicAlreadyExists) {
+			return nil, nil, fmt.Errorf("creating topic %q: %w", t.Topic, t.Err)
+		}
+	}
+	return seeds, func() {}, nil
+}
+
+func produce(ctx context.Context, seeds []string, keys map[string][]string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var rs []*kgo.Record
+	for topic, ks := range keys {
+		for _, k := range ks {
+			rs = append(rs, &kgo.Record{Topic: topic, Key: []byte(k), Value: []byte(`{}`)})
+		}
+	}
+	return cl.ProduceSync(ctx, rs...).FirstErr()
+}

@@ -1,0 +1,389 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/kretry/kretry/config"
+	"github.com/kretry/kretry/dlt"
+)
+
+// RegisterOpt configures Register. Every Opt is a RegisterOpt, applied to
+// each registered listener; NamedErrors and PolicyFile apply to
+// registration only.
+type RegisterOpt interface {
+	applyRegister(*regCfg)
+}
+
+type regCfg struct {
+	opts  []Opt
+	reg   *config.Registry
+	files []*config.File
+}
+
+type registerOpt func(*regCfg)
+
+func (o registerOpt) applyRegister(r *regCfg) { o(r) }
+
+// NamedErrors sets the registry that resolves the error names used in
+// include, exclude and routes, in struct tags and policy files. Default:
+// none, so any name is an error.
+func NamedErrors(r *config.Registry) RegisterOpt {
+	return registerOpt(func(c *regCfg) { c.reg = r })
+}
+
+// PolicyFile applies a parsed policy file (config.Load, config.Parse) over
+// the struct tags: its defaults to every listener, and each listener entry
+// to the handler field of its topic. Several files apply in the order
+// given, a later one over an earlier one. Every entry's topic must be
+// registered. Default: none.
+func PolicyFile(f *config.File) RegisterOpt {
+	return registerOpt(func(c *regCfg) {
+		if f != nil {
+			c.files = append(c.files, f)
+		}
+	})
+}
+
+// Register builds one Listener per handler field of the struct handlers
+// (a struct or a pointer to one) that has a kretry tag, in field order. It
+// starts nothing and connects to nothing: run the listeners with Run or
+// RunAll.
+//
+// A handler field holds a Handler (or a func(context.Context, *kgo.Record)
+// error) and its tag names the topic and any policy settings:
+//
+//	type Handlers struct {
+//		Orders    listener.HandlerFunc `kretry:"topic=orders,group=billing,attempts=4,delay=1s,multiplier=2,maxDelay=10s,exclude=validation|notfound"`
+//		OrdersDLT dlt.HandlerFunc      `kretry:"dlt=orders"`
+//		Payments  *PaymentService      `kretry:"topic=payments"`
+//		db        *sql.DB              // fields without a kretry tag are ignored
+//	}
+//
+// A DLT handler field holds a dlt.Handler (or a func(context.Context,
+// *kgo.Record, retry.State) error) and its tag is "dlt=<topic>", the main
+// topic whose dead-lettered records it handles. The tag grammar is
+// documented at config.ParseTag and in docs/configuration.md.
+//
+// Settings combine field by field, each over the previous: the defaults;
+// opts (Go options, which apply to every listener); the field's tag; then
+// each PolicyFile's defaults and the entry for the field's topic
+// (docs/configuration.md, "Precedence").
+//
+// Register validates everything first and reports every problem at once,
+// each naming where it came from (struct type, field and tag key, or
+// file:line:column): invalid values and policies, unknown keys, unregistered
+// error names, two handlers for one topic, topics that collide across
+// listeners, a DLT handler for a topic no field consumes, policy file
+// entries for topics no field consumes, nil or mistyped fields.
+func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, error) {
+	var rc regCfg
+	for _, o := range opts {
+		if o != nil {
+			o.applyRegister(&rc)
+		}
+	}
+	fs, errs := handlerFields(handlers)
+	// When a tag failed, its topic is unknown: checks against the consumed
+	// topics would mislead.
+	topicsKnown := len(errs) == 0
+	if len(fs) == 0 && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("listener: Register: no field of %s has a kretry tag", typeName(reflect.TypeOf(handlers))))
+	}
+
+	// Topics: one handler per topic, DLT handlers for consumed topics.
+	byTopic := map[string]*handlerField{}
+	dltFor := map[string]*handlerField{}
+	var consumers []*handlerField
+	for _, f := range fs {
+		if topic := f.decl.DLT(); topic != "" {
+			if prev, dup := dltFor[topic]; dup {
+				errs = append(errs, &config.Error{Pos: f.pos, Key: "dlt", Err: fmt.Errorf("%w DLT handler for topic %q, also field %s", config.ErrDuplicate, topic, prev.pos.Field)})
+				continue
+			}
+			dltFor[topic] = f
+			continue
+		}
+		topic := f.decl.Topic()
+		if prev, dup := byTopic[topic]; dup {
+			errs = append(errs, &config.Error{Pos: f.pos, Key: "topic", Err: fmt.Errorf("%w topic %q, also consumed by field %s; one handler per topic", config.ErrDuplicate, topic, prev.pos.Field)})
+			continue
+		}
+		byTopic[topic] = f
+		consumers = append(consumers, f)
+	}
+	for _, f := range fs {
+		if topic := f.decl.DLT(); topicsKnown && topic != "" && byTopic[topic] == nil && dltFor[topic] == f {
+			errs = append(errs, &config.Error{Pos: f.pos, Key: "dlt", Err: fmt.Errorf("no handler field consumes topic %q (consumed: %s)", topic, topicList(byTopic))})
+		}
+	}
+	for _, file := range rc.files {
+		for _, entry := range file.Listeners {
+			if topicsKnown && byTopic[entry.Topic()] == nil {
+				errs = append(errs, &config.Error{Pos: entry.Pos(), Key: "topic", Err: fmt.Errorf("listener entry for topic %q matches no handler field (consumed: %s)", entry.Topic(), topicList(byTopic))})
+			}
+		}
+	}
+
+	// Resolve each listener's spec over the Go options.
+	specs := make([]config.Spec, len(consumers))
+	for i, f := range consumers {
+		topic := f.decl.Topic()
+		c := defaultCfg(seeds, topic)
+		for _, o := range rc.opts {
+			o.apply(&c)
+		}
+		decls := []*config.Decl{f.decl}
+		for _, file := range rc.files {
+			decls = append(decls, file.Layers(topic)...)
+		}
+		s, err := config.Resolve(c.spec(), rc.reg, decls...)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		specs[i] = s
+	}
+	if len(errs) == 0 {
+		errs = append(errs, collisions(consumers, specs)...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	ls := make([]*Listener, 0, len(consumers))
+	for i, f := range consumers {
+		lopts := append(slices.Clone(rc.opts), FromSpec(specs[i]))
+		if d := dltFor[specs[i].Topic]; d != nil {
+			lopts = append(lopts, DLTHandler(d.dlt))
+		}
+		l, err := New(seeds, specs[i].Topic, f.handler, lopts...)
+		if err != nil {
+			errs = append(errs, &config.Error{Pos: f.pos, Err: err})
+			continue
+		}
+		ls = append(ls, l)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return ls, nil
+}
+
+// handlerField is a tagged field of the struct given to Register.
+type handlerField struct {
+	pos     config.Pos
+	decl    *config.Decl
+	handler Handler     // for a handler field
+	dlt     dlt.Handler // for a DLT handler field
+}
+
+var (
+	handlerType     = reflect.TypeFor[Handler]()
+	handlerFuncType = reflect.TypeFor[HandlerFunc]()
+	dltHandlerType  = reflect.TypeFor[dlt.Handler]()
+	dltFuncType     = reflect.TypeFor[dlt.HandlerFunc]()
+)
+
+// handlerFields reads the tagged fields of handlers.
+func handlerFields(handlers any) ([]*handlerField, []error) {
+	v := reflect.ValueOf(handlers)
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil, []error{fmt.Errorf("listener: Register: handlers is a nil %s", v.Type())}
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil, []error{fmt.Errorf("listener: Register: handlers must be a struct or a pointer to one, got %s", typeName(reflect.TypeOf(handlers)))}
+	}
+	t := v.Type()
+	var out []*handlerField
+	var errs []error
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		pos := config.Pos{Struct: typeName(t), Field: sf.Name}
+		fail := func(format string, args ...any) {
+			errs = append(errs, &config.Error{Pos: pos, Err: fmt.Errorf(format, args...)})
+		}
+		tag, ok := sf.Tag.Lookup(config.TagKey)
+		if !ok {
+			// reflect ignores a tag it cannot unquote; say so rather than
+			// skip a handler silently.
+			if strings.Contains(string(sf.Tag), config.TagKey+":") {
+				fail("the struct tag %q is not well-formed (a tag value is a Go string: write \\\\ for each backslash of an escape)", string(sf.Tag))
+			}
+			continue
+		}
+		if tag == "-" {
+			continue
+		}
+		if !sf.IsExported() {
+			fail("field must be exported to be registered")
+			continue
+		}
+		d, err := config.ParseTag(tag, pos)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		hf := &handlerField{pos: pos, decl: d}
+		fv := v.Field(i)
+		if d.DLT() != "" {
+			h, err := convert[dlt.Handler](fv, dltHandlerType, dltFuncType)
+			if err != nil {
+				fail("a DLT handler field %v", err)
+				continue
+			}
+			hf.dlt = h
+		} else {
+			h, err := convert[Handler](fv, handlerType, handlerFuncType)
+			if err != nil {
+				fail("a handler field %v", err)
+				continue
+			}
+			hf.handler = h
+		}
+		out = append(out, hf)
+	}
+	return out, errs
+}
+
+// convert returns fv as a T: a value implementing iface (or whose address
+// does), or a func convertible to fn.
+func convert[T any](fv reflect.Value, iface, fn reflect.Type) (T, error) {
+	var zero T
+	switch fv.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan:
+		if fv.IsNil() {
+			return zero, fmt.Errorf("is nil; set it before calling Register")
+		}
+	}
+	switch {
+	case fv.Type().Implements(iface):
+		return fv.Interface().(T), nil
+	case fv.CanAddr() && reflect.PointerTo(fv.Type()).Implements(iface):
+		return fv.Addr().Interface().(T), nil
+	case fv.Kind() == reflect.Func && fv.Type().ConvertibleTo(fn):
+		return fv.Convert(fn).Interface().(T), nil
+	}
+	return zero, fmt.Errorf("must implement %s or be a %s, got %s", iface, funcSignature(fn), fv.Type())
+}
+
+// funcSignature spells a func type without its name, as in
+// "func(context.Context, *kgo.Record) error".
+func funcSignature(t reflect.Type) string {
+	in := make([]string, t.NumIn())
+	for i := range in {
+		in[i] = t.In(i).String()
+	}
+	out := make([]string, t.NumOut())
+	for i := range out {
+		out[i] = t.Out(i).String()
+	}
+	return "func(" + strings.Join(in, ", ") + ") " + strings.Join(out, ", ")
+}
+
+// collisions reports topics that two listeners would both use.
+func collisions(fs []*handlerField, specs []config.Spec) []error {
+	type use struct {
+		field string
+		role  string
+	}
+	used := map[string]use{}
+	var errs []error
+	for i, s := range specs {
+		plan, err := s.Plan()
+		if err != nil {
+			continue // reported by Resolve
+		}
+		for _, t := range plan.Topics() {
+			role, _ := plan.Lookup(t)
+			u := use{fs[i].pos.Field, fmt.Sprintf("the %s topic of %q", role, s.Topic)}
+			if prev, dup := used[t]; dup {
+				errs = append(errs, &config.Error{Pos: fs[i].pos, Key: "topic", Err: fmt.Errorf("%w topic %q: it is %s (field %s) and %s (field %s); choose other topics or suffixes",
+					config.ErrDuplicate, t, u.role, u.field, prev.role, prev.field)})
+				continue
+			}
+			used[t] = u
+		}
+	}
+	return errs
+}
+
+func topicList(m map[string]*handlerField) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
+}
+
+// typeName names a struct type for messages: "main.Handlers", or
+// "struct {…}" for an anonymous one.
+func typeName(t reflect.Type) string {
+	switch {
+	case t == nil:
+		return "nil"
+	case t.Kind() == reflect.Pointer:
+		return "*" + typeName(t.Elem())
+	case t.Name() == "" && t.Kind() == reflect.Struct:
+		return "struct {…}"
+	}
+	return t.String()
+}
+
+// spec returns the settings of c that a config.Spec holds.
+func (c *cfg) spec() config.Spec {
+	return config.Spec{
+		Topic:  c.topic,
+		Group:  c.group,
+		Policy: c.policy,
+		Topics: config.TopicSettings{
+			Create:            c.createTopics,
+			Partitions:        c.partitions,
+			ReplicationFactor: c.replicationFactor,
+			Configs:           c.topicConfigs,
+		},
+	}
+}
+
+// Spec returns the listener's resolved settings — topic, group, normalized
+// retry policy and topic settings — as a config.Spec, for logging or for
+// config.MarshalYAML.
+func (l *Listener) Spec() config.Spec {
+	s := l.cfg.spec()
+	s.Topic = l.plan.Main
+	s.Policy = l.policy
+	s.Topics.Configs = maps.Clone(s.Topics.Configs)
+	return s
+}
+
+// RunAll runs every listener (Run) until ctx is canceled or one of them
+// fails; a failure cancels the others. It returns when all have returned,
+// with the errors that caused the stop joined: nil when ctx was canceled
+// and every listener stopped cleanly. A listener interrupted by the stop
+// while it was still starting reports no error of its own.
+func RunAll(ctx context.Context, ls ...*Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(ls))
+	var wg sync.WaitGroup
+	for i, l := range ls {
+		wg.Go(func() {
+			err := l.Run(ctx)
+			if err == nil || ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				return
+			}
+			errs[i] = fmt.Errorf("listener: topic %q: %w", l.plan.Main, err)
+			cancel()
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
