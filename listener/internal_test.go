@@ -29,14 +29,7 @@ func TestStaleWorkerDoesNotPauseReassignedPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	l.client, l.runq, l.timers = cl, newRunq(), due.New((*part).wake)
-	l.handlerCtx, l.produceCtx = context.Background(), context.Background()
-	t.Cleanup(l.timers.Stop)
+	cl := wireForTest(t, l)
 
 	tps := map[string][]int32{l.plan.DLT: {0}}
 	l.assigned(context.Background(), cl, tps)
@@ -82,14 +75,7 @@ func TestReassignedPartitionWaitsForOldHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	l.client, l.runq, l.timers = cl, newRunq(), due.New((*part).wake)
-	l.handlerCtx, l.produceCtx = context.Background(), context.Background()
-	t.Cleanup(l.timers.Stop)
+	cl := wireForTest(t, l)
 
 	tps := map[string][]int32{"orders": {0}}
 	l.assigned(context.Background(), cl, tps)
@@ -116,4 +102,19 @@ func TestReassignedPartitionWaitsForOldHandler(t *testing.T) {
 	if want := []int64{1, 1, 2}; !slices.Equal(calls, want) {
 		t.Fatalf("handler calls %v, want %v (old call, then the new part in order)", calls, want)
 	}
+}
+
+// wireForTest gives l what Run would, with a client that never connects,
+// so tests can drive its callbacks and workers by hand.
+func wireForTest(t *testing.T, l *Listener) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	l.client, l.runq, l.timers = cl, newRunq(), due.New((*part).wake)
+	l.handlerCtx, l.produceCtx = context.Background(), context.Background()
+	t.Cleanup(l.timers.Stop)
+	return cl
 }

@@ -31,15 +31,12 @@ package listener_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -101,7 +98,7 @@ func newSecureCluster(t *testing.T) *secureCluster {
 		t.Skip(msg)
 	}
 	c := &secureCluster{t: t, seeds: strings.Split(env[envSecureBrokers], ","), mechanism: env[envSASLMechanism],
-		user: env[envSASLUser], pass: env[envSASLPass], prefix: securePrefix(t)}
+		user: env[envSASLUser], pass: env[envSASLPass], prefix: kafkatest.UniquePrefix(t)}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds...), c.sasl(env[envSASLAdminUser], env[envSASLAdminPass]),
 		kgo.ProducerLinger(0))
 	if err != nil {
@@ -110,18 +107,6 @@ func newSecureCluster(t *testing.T) *secureCluster {
 	t.Cleanup(cl.Close)
 	c.admin, c.adm = cl, kadm.NewClient(cl)
 	return c
-}
-
-var secureUnsafe = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
-
-func securePrefix(t *testing.T) string {
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	name := secureUnsafe.ReplaceAllString(t.Name(), "_")
-	if len(name) > 60 {
-		name = name[len(name)-60:]
-	}
-	return strings.ToLower(name) + "-" + hex.EncodeToString(b[:])
 }
 
 func (c *secureCluster) name(suffix string) string { return c.prefix + "-" + suffix }

@@ -62,7 +62,7 @@ func RequireReal(t testing.TB) {
 // only.
 func New(t testing.TB, kfakeOpts ...kfake.Opt) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, prefix: uniquePrefix(t)}
+	c := &Cluster{t: t, prefix: UniquePrefix(t)}
 	if s := os.Getenv(EnvBrokers); s != "" {
 		c.Seeds = strings.Split(s, ",")
 	} else {
@@ -85,7 +85,9 @@ func New(t testing.TB, kfakeOpts ...kfake.Opt) *Cluster {
 
 var unsafe = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
 
-func uniquePrefix(t testing.TB) string {
+// UniquePrefix returns a prefix for topic and group names unique to t: its
+// name made safe for Kafka, shortened, and a random suffix.
+func UniquePrefix(t testing.TB) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	name := unsafe.ReplaceAllString(t.Name(), "_")
