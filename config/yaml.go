@@ -71,26 +71,21 @@ func Load(path string) (*File, error) {
 // (maxDelay >= delay, include or exclude, named errors being registered,
 // the topic plan) are checked when the declarations are resolved
 // (File.Specs, Resolve, listener.Register).
-func Parse(name string, data []byte) (f *File, err error) {
-	defer func() {
-		if r := recover(); r != nil { // a panic in the YAML library on hostile input
-			f, err = nil, joinErrors([]*Error{errorf(Pos{File: name}, "", "unreadable YAML: %v", r)})
-		}
-	}()
-	f = &File{Name: name}
+func Parse(name string, data []byte) (*File, error) {
+	f := &File{Name: name}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
+	if err := decodeNode(name, dec, &doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return f, nil
 		}
-		return nil, syntaxError(name, err)
+		return nil, err
 	}
 	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
+	switch err := decodeNode(name, dec, &extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return nil, syntaxError(name, err)
+		return nil, err
 	default:
 		return nil, joinErrors([]*Error{errorf(Pos{File: name, Line: extra.Line, Column: extra.Column}, "",
 			"a policy file holds one YAML document; found a second")})
@@ -101,6 +96,25 @@ func Parse(name string, data []byte) (f *File, err error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// decodeNode reads the next document. Only the YAML library runs under
+// recover, turning a panic of its own on hostile input into an error; a
+// panic in kretry's code is a bug and must stay visible (to the fuzzers,
+// above all). io.EOF is returned as is.
+func decodeNode(name string, dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = joinErrors([]*Error{errorf(Pos{File: name}, "", "unreadable YAML: %v", r)})
+		}
+	}()
+	if err := dec.Decode(n); err != nil {
+		if errors.Is(err, io.EOF) {
+			return err
+		}
+		return syntaxError(name, err)
+	}
+	return nil
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
