@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kretry/kretry/dlt"
 	"github.com/kretry/kretry/internal/due"
@@ -135,9 +136,17 @@ func (l *Listener) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listener: creating client: %w", err)
 	}
-	if v, _ := client.OptValue(kgo.ManualFlushing).(bool); v {
-		client.Close()
-		return errors.New("listener: ClientOpts: kgo.ManualFlushing would keep publishes from ever being acknowledged; remove it")
+	for _, bad := range []struct {
+		opt  any
+		name string
+		why  string
+	}{
+		{kgo.ManualFlushing, "kgo.ManualFlushing", "would keep publishes from ever being acknowledged"},
+	} {
+		if v, _ := client.OptValue(bad.opt).(bool); v {
+			client.Close()
+			return fmt.Errorf("listener: ClientOpts: %s %s; remove it", bad.name, bad.why)
+		}
 	}
 	l.client = client
 	l.runq = newRunq()
@@ -190,7 +199,17 @@ func (l *Listener) Run(ctx context.Context) error {
 // setup validates the plan against the cluster: the main topic must exist;
 // missing tiers and DLTs are created when allowed.
 func (l *Listener) setup(ctx context.Context) error {
-	opts := append([]kgo.Opt{kgo.SeedBrokers(l.cfg.seeds...)}, l.cfg.clientOpts...)
+	// The admin client takes the user's connection options (SASL, TLS,
+	// dialer, …) but none of the consumer or group ones, which need a group
+	// or would start fetching.
+	opts := []kgo.Opt{kgo.SeedBrokers(l.cfg.seeds...)}
+	for _, o := range l.cfg.clientOpts {
+		_, consumer := o.(kgo.ConsumerOpt)
+		_, group := o.(kgo.GroupOpt)
+		if !consumer && !group {
+			opts = append(opts, o)
+		}
+	}
 	admCl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("listener: creating admin client: %w", err)
@@ -215,6 +234,7 @@ func (l *Listener) clientOpts() []kgo.Opt {
 		kgo.OnPartitionsAssigned(l.assigned),
 		kgo.OnPartitionsRevoked(l.revoked),
 		kgo.OnPartitionsLost(l.lost),
+		kgo.AutoCommitCallback(l.committed),
 		kgo.RecordPartitioner(forwardPartitioner{byKey: kgo.StickyKeyPartitioner(nil)}),
 		// An acknowledged publish must be durable: it is what lets the
 		// source record be committed.
@@ -242,6 +262,10 @@ func (l *Listener) poll(ctx context.Context) error {
 				} else {
 					fatal = fmt.Errorf("listener: consuming %s[%d]: %w", t, p, err)
 				}
+				return
+			}
+			if t == "" {
+				l.log.Warn("kretry: consumer group error; the client retries", "group", l.cfg.group, "error", err)
 				return
 			}
 			l.log.Warn("kretry: fetch error; the client retries", "topic", t, "partition", p, "error", err)
@@ -402,6 +426,27 @@ func (l *Listener) release(ctx context.Context, cl *kgo.Client, tps map[string][
 		cancel()
 	}
 	cl.ResumeFetchPartitions(tps)
+}
+
+// committed reports failed background commits; records after the last
+// successful commit are redelivered if the partition moves or the process
+// stops before a later commit succeeds.
+func (l *Listener) committed(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	if err == nil && resp != nil {
+	resp:
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err = kerr.ErrorForCode(p.ErrorCode); err != nil {
+					err = fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, err)
+					break resp
+				}
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		l.log.Warn("kretry: commit failed; it is retried with the next commit, and uncommitted records are redelivered if the partition moves",
+			"group", l.cfg.group, "error", err)
+	}
 }
 
 func (l *Listener) emit(e Event) {

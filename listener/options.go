@@ -230,9 +230,13 @@ func Logger(l *slog.Logger) Opt { return opt(func(c *cfg) { c.logger = l }) }
 func Hooks(hs ...Hook) Opt { return opt(func(c *cfg) { c.hooks = append(c.hooks, hs...) }) }
 
 // ClientOpts adds franz-go options (SASL, TLS, logging, hooks, fetch sizes,
-// …) to the listener's client. The listener owns its consumer-group wiring:
-// options that set the group, the consumed topics, commit behaviour,
-// rebalance callbacks or the partitioner are overridden.
+// …) to the listener's client; the connection options also reach the short-
+// lived admin client Run uses to check topics. The listener owns its
+// consumer-group wiring: options that set the group, the consumed topics,
+// commit marking and its callback, rebalance callbacks, acks or the
+// partitioner are overridden, and kgo.ManualFlushing and
+// kgo.GreedyAutoCommit make Run fail (the client itself refuses the latter
+// beside commit marking), because they would break the commit guarantee.
 func ClientOpts(opts ...kgo.Opt) Opt {
 	return opt(func(c *cfg) { c.clientOpts = append(c.clientOpts, opts...) })
 }

@@ -3,6 +3,7 @@ package listener_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,5 +126,29 @@ func TestEventsCountOutcomes(t *testing.T) {
 		"3 handled and 1 dead-lettered (got %d, %d)", handled.Load(), dead.Load())
 	if r := retried.Load(); r != 2 {
 		t.Errorf("%d retried events, want 2 (once and never each retried once)", r)
+	}
+}
+
+// Consumer and group options given through ClientOpts do not break the
+// admin client Run uses, and options that would break the commit guarantee
+// are refused with their name.
+func TestClientOptsAreFilteredAndChecked(t *testing.T) {
+	f := newFixture(t, 1)
+	s := newScript(failTimes(nil))
+	l := f.listener(t, s, listener.ClientOpts(
+		kgo.AutoCommitCallback(func(*kgo.Client, *kmsg.OffsetCommitRequest, *kmsg.OffsetCommitResponse, error) {}),
+		kgo.FetchMaxBytes(1<<20)))
+	f.c.Produce(rec(f.topic, "a"))
+	started(t, l)
+	kafkatest.Eventually(t, waitFor, func() bool { return s.count("a") == 1 }, "handled with group options in ClientOpts")
+
+	bad := f.listener(t, s, listener.ClientOpts(kgo.GreedyAutoCommit()))
+	err := bad.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "greedy") {
+		t.Fatalf("Run with GreedyAutoCommit: %v, want an error naming greedy autocommitting", err)
+	}
+	bad = f.listener(t, s, listener.ClientOpts(kgo.ManualFlushing()))
+	if err := bad.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "kgo.ManualFlushing") {
+		t.Fatalf("Run with ManualFlushing: %v, want an error naming it", err)
 	}
 }
