@@ -26,11 +26,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kretry/kretry/examples/internal/demo"
 	"github.com/kretry/kretry/listener"
 	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
@@ -61,7 +59,7 @@ func run(brokers, topic string, timeout time.Duration, out io.Writer) error {
 		fmt.Fprintf(out, "%7.3fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 
-	seeds, stop, err := cluster(brokers, topic)
+	seeds, stop, err := demo.Cluster(ctx, brokers, 3, topic)
 	if err != nil {
 		return err
 	}
@@ -146,7 +144,7 @@ func run(brokers, topic string, timeout time.Duration, out io.Writer) error {
 		say("    %-24s %-6s %s", t, role, delay)
 	}
 
-	if err := produce(ctx, seeds, topic); err != nil {
+	if err := demo.Produce(ctx, seeds, map[string][]string{topic: {"order-1", "order-2", "order-3", "order-4"}}); err != nil {
 		return err
 	}
 	say("produced order-1 .. order-4")
@@ -174,45 +172,4 @@ type dltFunc func(context.Context, *kgo.Record, retry.State) error
 
 func (f dltFunc) HandleDLT(ctx context.Context, rec *kgo.Record, st retry.State) error {
 	return f(ctx, rec, st)
-}
-
-// cluster returns the seeds to use: a new kfake cluster with topic when
-// brokers is empty, else brokers, where topic is created if missing.
-func cluster(brokers, topic string) ([]string, func(), error) {
-	if brokers == "" {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
-		if err != nil {
-			return nil, nil, err
-		}
-		return c.ListenAddrs(), c.Close, nil
-	}
-	seeds := strings.Split(brokers, ",")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 3, -1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return nil, nil, fmt.Errorf("creating topic %q on %s: %w", topic, brokers, err)
-	}
-	return seeds, func() {}, nil
-}
-
-func produce(ctx context.Context, seeds []string, topic string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	var rs []*kgo.Record
-	for i := 1; i <= 4; i++ {
-		rs = append(rs, &kgo.Record{Key: fmt.Appendf(nil, "order-%d", i), Value: fmt.Appendf(nil, `{"order":%d}`, i)})
-	}
-	return cl.ProduceSync(ctx, rs...).FirstErr()
 }

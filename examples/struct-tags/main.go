@@ -26,13 +26,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kretry/kretry/config"
 	"github.com/kretry/kretry/dlt"
+	"github.com/kretry/kretry/examples/internal/demo"
 	"github.com/kretry/kretry/listener"
 	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
@@ -76,7 +74,7 @@ func run(brokers string, timeout time.Duration, out io.Writer) error {
 		fmt.Fprintf(out, "%7.3fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 
-	seeds, stop, err := cluster(ctx, brokers, "orders", "payments")
+	seeds, stop, err := demo.Cluster(ctx, brokers, 2, "orders", "payments")
 	if err != nil {
 		return err
 	}
@@ -143,7 +141,7 @@ func run(brokers string, timeout time.Duration, out io.Writer) error {
 		}
 	}
 
-	if err := produce(ctx, seeds, map[string][]string{
+	if err := demo.Produce(ctx, seeds, map[string][]string{
 		"orders":   {"order-1", "order-2", "order-3", "order-4"},
 		"payments": {"pay-1", "pay-2"},
 	}); err != nil {
@@ -178,48 +176,4 @@ func attemptOf(ctx context.Context) int32 {
 		return st.Attempt
 	}
 	return 1
-}
-
-// cluster returns the seeds to use: a new kfake cluster with the topics
-// when brokers is empty, else brokers, where the topics are created if
-// missing.
-func cluster(ctx context.Context, brokers string, topics ...string) ([]string, func(), error) {
-	if brokers == "" {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topics...))
-		if err != nil {
-			return nil, nil, err
-		}
-		return c.ListenAddrs(), c.Close, nil
-	}
-	seeds := strings.Split(brokers, ",")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer cl.Close()
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, 2, -1, nil, topics...)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, t := range resp {
-		if t.Err != nil && !errors.Is(t.Err, kerr.TopicAlreadyExists) {
-			return nil, nil, fmt.Errorf("creating topic %q: %w", t.Topic, t.Err)
-		}
-	}
-	return seeds, func() {}, nil
-}
-
-func produce(ctx context.Context, seeds []string, keys map[string][]string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	var rs []*kgo.Record
-	for topic, ks := range keys {
-		for _, k := range ks {
-			rs = append(rs, &kgo.Record{Topic: topic, Key: []byte(k), Value: []byte(`{}`)})
-		}
-	}
-	return cl.ProduceSync(ctx, rs...).FirstErr()
 }

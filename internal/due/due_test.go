@@ -74,12 +74,12 @@ func TestRearmMovesAndDisarmRemoves(t *testing.T) {
 		if tm.Disarm("b") {
 			t.Fatal("second Disarm(b) = true, want false")
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // virtual: inside the synctest bubble
 		synctest.Wait()
 		if fs := got(); len(fs) != 0 {
 			t.Fatalf("fired %v before any key was due", fs)
 		}
-		time.Sleep(3 * time.Second)
+		time.Sleep(3 * time.Second) // virtual: inside the synctest bubble
 		synctest.Wait()
 		fs := got()
 		if len(fs) != 1 || fs[0].key != "a" || !fs[0].at.Equal(start.Add(5*time.Second)) {
@@ -95,7 +95,7 @@ func TestStopDisarmsEverything(t *testing.T) {
 		tm.Arm("a", time.Now().Add(time.Second))
 		tm.Stop()
 		tm.Arm("b", time.Now().Add(time.Second))
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // virtual: inside the synctest bubble
 		synctest.Wait()
 		if fs := got(); len(fs) != 0 {
 			t.Fatalf("fired %v after Stop", fs)
@@ -115,7 +115,7 @@ func TestManyKeysOneTimer(t *testing.T) {
 		for i := range n {
 			tm.Arm(string(rune('a'+i%26))+time.Duration(i).String(), start.Add(time.Duration(n-i)*time.Millisecond))
 		}
-		time.Sleep(time.Duration(n+1) * time.Millisecond)
+		time.Sleep(time.Duration(n+1) * time.Millisecond) // virtual: inside the synctest bubble
 		synctest.Wait()
 		fs := got()
 		if len(fs) != n {
