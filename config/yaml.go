@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -476,6 +477,12 @@ func (p *fileParser) raw(f *field, v *yaml.Node, path string) (raw, bool) {
 		return r, ok
 	}
 	a, ok := scalar(v)
+	if ok && f.kind == kString && (a.node.Tag == "!!int" || a.node.Tag == "!!float" || a.node.Tag == "!!bool") {
+		// topic: 123 or group: true would be read as text otherwise; the
+		// schema says string, and so does the loader.
+		p.fail(a.node, path, "want a string, got %s %q; quote it", strings.TrimPrefix(a.node.Tag, "!!"), a.text)
+		return r, false
+	}
 	r.one = a
 	return r, ok
 }

@@ -162,6 +162,10 @@ listeners:
 			"policy.yaml:2:9: defaults.delay: want a duration such as 1s or 500ms, got null",
 			"policy.yaml:3:10: defaults.group: want a string, got null",
 		}},
+		{"unquoted non-strings", "defaults:\n  group: true\nlisteners:\n  - topic: 123\n", []string{
+			`policy.yaml:2:10: defaults.group: want a string, got bool "true"; quote it`,
+			`policy.yaml:4:12: listeners[0].topic: want a string, got int "123"; quote it`,
+		}},
 		{"topic rules", `
 defaults:
   topic: orders
