@@ -238,49 +238,7 @@ func (c *secureCluster) committed(group, topic string) map[int32]int64 {
 // readAll reads every record in topic up to its current end, as the admin.
 func (c *secureCluster) readAll(topic string) []*kgo.Record {
 	c.t.Helper()
-	ctx, cancel := c.ctx()
-	defer cancel()
-	ends, err := c.adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		c.t.Fatalf("end offsets of %s: %v", topic, err)
-	}
-	want := map[int32]int64{}
-	start := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-			start[o.Partition] = kgo.NewOffset().AtStart()
-		}
-	})
-	if len(want) == 0 {
-		return nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds...), c.sasl(os.Getenv(envSASLAdminUser), os.Getenv(envSASLAdminPass)),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: start}))
-	if err != nil {
-		c.t.Fatalf("client: %v", err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			c.t.Fatalf("reading %s: %v (still waiting for partitions %v)", topic, err, want)
-		}
-		fs.EachError(func(t string, p int32, err error) { c.t.Fatalf("reading %s[%d]: %v", t, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := want[r.Partition]; ok && r.Offset < end {
-				out = append(out, r)
-				if r.Offset == end-1 {
-					delete(want, r.Partition)
-				}
-			}
-		})
-	}
-	return out
+	return kafkatest.ReadTopic(c.t, c.adm, c.seeds, topic, c.sasl(os.Getenv(envSASLAdminUser), os.Getenv(envSASLAdminPass)))
 }
 
 // secureApp is one listener's main topic, group and plan topics.

@@ -35,7 +35,7 @@ func TestFiresInDueOrderNeverEarly(t *testing.T) {
 		for k, d := range want {
 			tm.Arm(k, start.Add(d))
 		}
-		time.Sleep(4 * time.Second) // virtual time
+		time.Sleep(4 * time.Second) // virtual: inside the synctest bubble
 		synctest.Wait()
 		fs := got()
 		if len(fs) != 4 {

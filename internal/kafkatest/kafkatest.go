@@ -129,11 +129,23 @@ func (c *Cluster) Produce(rs ...*kgo.Record) {
 // end offsets at the time of the call.
 func (c *Cluster) ReadAll(topic string) []*kgo.Record {
 	c.t.Helper()
+	return ReadTopic(c.t, c.Admin, c.Seeds, topic)
+}
+
+// ReadTopic reads every record in topic, from the start up to its end
+// offsets at the time of the call, with a plain (non-group) client made
+// from seeds and opts (credentials, for instance). adm lists the end
+// offsets. Any error fails t.
+func ReadTopic(t testing.TB, adm *kadm.Client, seeds []string, topic string, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := c.Admin.ListEndOffsets(ctx, topic)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
 	if err != nil {
-		c.t.Fatalf("end offsets of %s: %v", topic, err)
+		t.Fatalf("end offsets of %s: %v", topic, err)
 	}
 	want := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
@@ -144,26 +156,26 @@ func (c *Cluster) ReadAll(topic string) []*kgo.Record {
 	if len(want) == 0 {
 		return nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: partitionsAtStart(want)}))
+	opts = append([]kgo.Opt{kgo.SeedBrokers(seeds...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: partitionsAtStart(want)})}, opts...)
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		c.t.Fatalf("client: %v", err)
+		t.Fatalf("client: %v", err)
 	}
 	defer cl.Close()
 	var out []*kgo.Record
 	for len(want) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			c.t.Fatalf("reading %s: %v (still waiting for partitions %v)", topic, err, want)
+			t.Fatalf("reading %s: %v (still waiting for partitions %v)", topic, err, want)
 		}
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("reading %s[%d]: %v", tp, p, err) })
 		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := want[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			out = append(out, r)
-			if r.Offset == end-1 {
-				delete(want, r.Partition)
+			if end, ok := want[r.Partition]; ok && r.Offset < end {
+				out = append(out, r)
+				if r.Offset == end-1 {
+					delete(want, r.Partition)
+				}
 			}
 		})
 	}
