@@ -57,6 +57,14 @@ func (l *Listener) produce(p *part, e *entry, out *kgo.Record, ev Event, failure
 			l.rejectToDLT(p, e, &again, ev, err)
 			return
 		}
+		if ev.Kind == EventDeadLettered && ev.Reason != ReasonTooLarge && rejected(err) {
+			// Nor will the DLT: publish a stub that points at the whole
+			// record rather than stall the partition for good.
+			l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: DLT rejected the record; publishing a stub without its value in its place",
+				append(attrs, slog.Int("value_bytes", len(again.Value)), slog.Int("key_bytes", len(again.Key)))...)
+			l.stubToDLT(p, e, &again, ev, err)
+			return
+		}
 		d := l.cfg.forwardBackoff.Schedule(min(failures, 16))[min(failures, 16)-1]
 		l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: publish failed; retrying, nothing is committed past it",
 			append(attrs, slog.Duration("retry_in", d))...)
@@ -94,6 +102,39 @@ func (l *Listener) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event,
 	out := retry.Next(tierRec, dlt, tierRec.Partition, st, l.policy.MaxErrorBytes)
 	ev.Kind, ev.Target, ev.Reason, ev.Err = EventDeadLettered, dlt, ReasonRejected, perr
 	l.produce(p, e, out, ev, 0)
+}
+
+// stubToDLT publishes, in place of a dead-letter record its DLT refused
+// for good, a stub: the kretry headers, the key if it is at most
+// StubMaxKeyBytes, no value and no user headers, with reason
+// ReasonTooLarge and an error text that says where the whole record is and
+// why it was dead-lettered. If the DLT refuses even that, the publish is
+// retried with backoff like any failed publish (an operator must act).
+func (l *Listener) stubToDLT(p *part, e *entry, full *kgo.Record, ev Event, perr error) {
+	st, _, derr := retry.Decode(full.Headers)
+	if derr != nil { // cannot happen: we wrote these headers
+		st = retry.Corrupt(full, time.Now(), derr)
+	}
+	users := retry.UserHeaders(full.Headers)
+	userBytes := 0
+	for _, h := range users {
+		userBytes += len(h.Key) + len(h.Value)
+	}
+	key := full.Key
+	keyNote := "key kept"
+	if len(key) > StubMaxKeyBytes {
+		key, keyNote = nil, fmt.Sprintf("key (%d bytes) left out", len(full.Key))
+	}
+	st.Error = fmt.Sprintf("stub: %s refused the dead-lettered record (%v); the whole record is at %s[%d]@%d "+
+		"until that topic's retention removes it; value (%d bytes) and %d user headers (%d bytes) left out, %s; "+
+		"dead-lettered as %q after: %s",
+		ev.Target, perr, ev.Topic, ev.Partition, ev.Offset, len(full.Value), len(users), userBytes, keyNote, st.Reason, st.Error)
+	st.ErrorType = fmt.Sprintf("%T", perr)
+	st.Reason = ReasonTooLarge
+	stub := &kgo.Record{Key: key, Topic: full.Topic, Partition: full.Partition,
+		Headers: st.Append(nil, l.policy.MaxErrorBytes)}
+	ev.Reason, ev.Err = ReasonTooLarge, perr
+	l.produce(p, e, stub, ev, 0)
 }
 
 // afterRetry runs fn after d unless the listener stops first.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,12 @@ type Listener struct {
 	dltHandler dlt.Handler
 	log        *slog.Logger
 	observed   bool // hooks are installed: time handler calls, emit events
+	// dueLimit: a retry record due further ahead than this is corrupt.
+	dueLimit time.Duration
+	// batchMax, when set (by Run), caps the producer's batch size per
+	// topic at the max.message.bytes of the tier or DLT, so a batch is
+	// never refused for its combined size.
+	batchMax func(topic string) int32
 
 	// Set up by Run.
 	client     *kgo.Client
@@ -43,6 +50,8 @@ type Listener struct {
 	started    atomic.Bool
 	handlerCtx context.Context // canceled when the shutdown timeout runs out
 	produceCtx context.Context // likewise, for publishes
+
+	live atomic.Pointer[kgo.Client] // the client while Run consumes, for Partitions
 
 	partsMu sync.Mutex
 	parts   map[topicPartition]*part
@@ -98,9 +107,30 @@ func New(seeds []string, topic string, h Handler, opts ...Opt) (*Listener, error
 	}
 	return &Listener{
 		cfg: c, policy: pol, plan: plan, handler: h, dltHandler: dh, log: log, observed: len(c.hooks) > 0,
-		parts: make(map[topicPartition]*part), removed: make(map[topicPartition]*part),
+		dueLimit: dueLimit(plan, pol.Backoff.Jitter, c.maxRequested),
+		parts:    make(map[topicPartition]*part), removed: make(map[topicPartition]*part),
 		drained: make(chan struct{}, 1),
 	}, nil
+}
+
+// dueLimit returns how far ahead a retry record's due time may be before
+// it counts as corrupt: the longest delay the listener can set (its longest
+// tier delay with full jitter, or the largest requested delay) plus
+// DueAllowance, saturating instead of overflowing.
+func dueLimit(plan strategy.Plan, jitter float64, maxRequested time.Duration) time.Duration {
+	var longest time.Duration
+	for _, t := range plan.Tiers {
+		longest = max(longest, t.Delay)
+	}
+	jittered := float64(longest) * (1 + min(max(jitter, 0), 1))
+	if jittered >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	d := max(time.Duration(jittered), maxRequested)
+	if d > math.MaxInt64-DueAllowance {
+		return math.MaxInt64
+	}
+	return d + DueAllowance
 }
 
 // Plan returns the topic plan the listener consumes and publishes to.
@@ -149,6 +179,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		}
 	}
 	l.client = client
+	l.live.Store(client)
 	l.runq = newRunq()
 	l.timers = due.New((*part).wake)
 
@@ -191,6 +222,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		p.stop()
 	}
 	l.partsMu.Unlock()
+	l.live.Store(nil)
 	client.Close()
 	shutdownCancel()
 	return runErr
@@ -215,7 +247,26 @@ func (l *Listener) setup(ctx context.Context) error {
 		return fmt.Errorf("listener: creating admin client: %w", err)
 	}
 	defer admCl.Close()
-	return l.ensureTopics(ctx, kadm.NewClient(admCl))
+	adm := kadm.NewClient(admCl)
+	if err := l.ensureTopics(ctx, adm); err != nil {
+		return err
+	}
+	// The admin client has the user's producer options too: its batch
+	// sizes are the ones the listener's client would get.
+	if limits := l.publishLimits(ctx, adm); len(limits) > 0 {
+		user, _ := admCl.OptValue(kgo.ProducerBatchMaxBytesFn).(func(string) int32)
+		l.batchMax = func(topic string) int32 {
+			n := int32(1000012) // kgo's default
+			if user != nil {
+				n = user(topic)
+			}
+			if lim, ok := limits[topic]; ok && lim < n {
+				return lim
+			}
+			return n
+		}
+	}
+	return nil
 }
 
 func (l *Listener) clientOpts() []kgo.Opt {
@@ -225,6 +276,9 @@ func (l *Listener) clientOpts() []kgo.Opt {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	}
 	opts = append(opts, l.cfg.clientOpts...)
+	if l.batchMax != nil {
+		opts = append(opts, kgo.ProducerBatchMaxBytesFn(l.batchMax))
+	}
 	// What the listener's guarantees depend on comes last, so it wins.
 	return append(opts,
 		kgo.ConsumerGroup(l.cfg.group),

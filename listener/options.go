@@ -47,6 +47,7 @@ type cfg struct {
 	maxHeld         int
 	maxPending      int
 	handlerTimeout  time.Duration
+	maxRequested    time.Duration
 	shutdownTimeout time.Duration
 	revokeTimeout   time.Duration
 	fetchMaxWait    time.Duration
@@ -67,7 +68,10 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultRevokeTimeout   = 10 * time.Second
 	DefaultFetchMaxWait    = 100 * time.Millisecond
-	defaultMaxPending      = 4096
+	// DefaultMaxRequestedDelay bounds the delay a handler may ask for
+	// with strategy.RetryAfter.
+	DefaultMaxRequestedDelay = time.Hour
+	defaultMaxPending        = 4096
 )
 
 func defaultCfg(seeds []string, topic string) cfg {
@@ -81,6 +85,7 @@ func defaultCfg(seeds []string, topic string) cfg {
 		shutdownTimeout:   DefaultShutdownTimeout,
 		revokeTimeout:     DefaultRevokeTimeout,
 		fetchMaxWait:      DefaultFetchMaxWait,
+		maxRequested:      DefaultMaxRequestedDelay,
 		forwardBackoff:    strategy.ExponentialBackoff(100*time.Millisecond, 2, 10*time.Second),
 		createTopics:      true,
 		partitions:        -1,
@@ -113,6 +118,9 @@ func (c *cfg) validate() error {
 	}
 	if c.revokeTimeout <= 0 {
 		bad("RevokeTimeout must be > 0, got %v", c.revokeTimeout)
+	}
+	if c.maxRequested <= 0 {
+		bad("MaxRequestedDelay must be > 0, got %v", c.maxRequested)
 	}
 	if c.fetchMaxWait <= 0 {
 		bad("FetchMaxWait must be > 0, got %v", c.fetchMaxWait)
@@ -252,6 +260,16 @@ func MaxPollRecords(n int) Opt { return opt(func(c *cfg) { c.maxPollRecords = n 
 // HandlerTimeout bounds each handler call through its context; a handler
 // that ignores its context is not interrupted. Default 0 (no bound).
 func HandlerTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.handlerTimeout = d }) }
+
+// MaxRequestedDelay bounds the delay a handler may ask for with
+// strategy.RetryAfter; a longer request is cut to d, with a warning. A
+// record waits at the head of its tier partition, so a long request also
+// holds up the records behind it there. The bound also tells corrupt due
+// times from real ones: a retry record due further ahead than this
+// listener could ever have set (its longest tier delay or d, whichever is
+// longer, plus DueAllowance) is dead-lettered as corrupt rather than
+// left to hold its partition. Default DefaultMaxRequestedDelay (1 h).
+func MaxRequestedDelay(d time.Duration) Opt { return opt(func(c *cfg) { c.maxRequested = d }) }
 
 // ShutdownTimeout bounds how long Run spends, after its context is
 // canceled, finishing handler calls in progress, flushing publishes and

@@ -27,18 +27,19 @@ type part struct {
 
 	mu       sync.Mutex
 	cond     sync.Cond
-	queue    recQueue // polled, not yet handled, in offset order
-	queued   bool     // in the run queue
-	running  bool     // a worker is handling it
-	waiting  bool     // armed in the due timers
-	blocked  bool     // too many publishes awaiting acknowledgement
-	pauses   uint8    // pauseDue | pauseFull
-	gone     bool     // revoked, lost, or the listener is stopping
-	after    *part    // an earlier part of this partition whose handler still runs
-	next     *part    // the newer part waiting for this one to finish
-	dltTries int      // DLT handler failures of the head record
-	pending  []*entry // records whose outcome is not final yet, in offset order
-	unacked  int      // entries of pending whose publish is still in progress
+	queue    recQueue  // polled, not yet handled, in offset order
+	queued   bool      // in the run queue
+	running  bool      // a worker is handling it
+	waiting  bool      // armed in the due timers
+	dueAt    time.Time // the head record's due time while waiting
+	blocked  bool      // too many publishes awaiting acknowledgement
+	pauses   uint8     // pauseDue | pauseFull
+	gone     bool      // revoked, lost, or the listener is stopping
+	after    *part     // an earlier part of this partition whose handler still runs
+	next     *part     // the newer part waiting for this one to finish
+	dltTries int       // DLT handler failures of the head record
+	pending  []*entry  // records whose outcome is not final yet, in offset order
+	unacked  int       // entries of pending whose publish is still in progress
 }
 
 // entry is a record whose outcome is not yet acknowledged by Kafka. Entries
@@ -252,7 +253,7 @@ func (p *part) run() {
 			break
 		}
 		if res == resultWait {
-			p.waiting = true
+			p.waiting, p.dueAt = true, until
 			p.setPauseLocked(pauseDue, true)
 			p.l.timers.Arm(p, until)
 			waitUntil = until

@@ -32,7 +32,24 @@ const (
 	// ReasonRejected: the retry tier refused the record (too large,
 	// invalid), so it was published to the DLT instead.
 	ReasonRejected = "rejected"
+	// ReasonTooLarge: the DLT refused the dead-lettered record for good
+	// (too large, invalid), so a stub was published in its place: the
+	// key (when at most StubMaxKeyBytes) and the kretry headers, without
+	// the value and the user headers. Its kretry-error text names the
+	// topic, partition and offset where the whole record still is, and
+	// the reason it was dead-lettered.
+	ReasonTooLarge = "too-large"
 )
+
+// DueAllowance is added to the longest delay a listener sets before a
+// retry record's due time counts as corrupt (see MaxRequestedDelay). It
+// covers clock differences between hosts and policies whose delays were
+// shortened while records waited.
+const DueAllowance = 10 * time.Minute
+
+// StubMaxKeyBytes is the largest key a dead-letter stub keeps (see
+// ReasonTooLarge).
+const StubMaxKeyBytes = 1024
 
 // PanicError is the error a recovered handler panic becomes. It is
 // retried like any other error.
@@ -90,7 +107,13 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 		}
 		return p.corrupt(rec, derr), time.Time{}
 	}
-	if time.Now().Before(st.Due) {
+	now := time.Now()
+	if ahead := st.Due.Sub(now); ahead > p.l.dueLimit {
+		return p.corrupt(rec, fmt.Errorf("%s %s is %v ahead, further than this listener ever sets "+
+			"(%v: its longest tier delay or MaxRequestedDelay, plus DueAllowance %v)",
+			retry.HeaderDue, st.Due.Format(time.RFC3339Nano), ahead.Round(time.Millisecond), p.l.dueLimit, DueAllowance)), time.Time{}
+	}
+	if now.Before(st.Due) {
 		return resultWait, st.Due
 	}
 	start := time.Now()
@@ -136,6 +159,12 @@ func (p *part) fail(rec *kgo.Record, next retry.State, err error, latency time.D
 	delay := tier.Delay
 	if d.HasDelay {
 		delay = d.Delay
+		if max := p.l.cfg.maxRequested; delay > max {
+			p.l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: handler asked for a retry delay longer than MaxRequestedDelay; using MaxRequestedDelay",
+				slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
+				slog.Int64("offset", rec.Offset), slog.Duration("requested", delay), slog.Duration("max", max))
+			delay = max
+		}
 	} else {
 		delay = pol.Backoff.Jittered(delay, p.l.cfg.random)
 	}

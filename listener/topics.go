@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -102,4 +103,36 @@ func (l *Listener) consumedTopics() []string {
 		}
 	}
 	return ts
+}
+
+// publishLimits returns the max.message.bytes of each retry and DLT topic,
+// the largest record batch each accepts, or nil when they cannot be read
+// (the principal may lack DESCRIBE_CONFIGS; that is not an error). Run caps
+// the producer's batch size per topic at them, so the client itself
+// refuses a record too large for its target (kerr.MessageTooLarge, at
+// once) and never builds a batch a target refuses for its combined size.
+func (l *Listener) publishLimits(ctx context.Context, adm *kadm.Client) map[string]int32 {
+	rcs, err := adm.DescribeTopicConfigs(ctx, l.consumedTopics()[1:]...)
+	if err != nil {
+		l.log.Debug("kretry: cannot read max.message.bytes of the retry and DLT topics; keeping the client's batch size", "error", err)
+		return nil
+	}
+	limits := make(map[string]int32, len(rcs))
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			l.log.Debug("kretry: cannot read the configs of a retry or DLT topic; keeping the client's batch size for it", "topic", rc.Name, "error", rc.Err)
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			// Below 512 the client refuses the setting; such a topic
+			// takes no kretry record anyway.
+			if n, err := strconv.ParseInt(*c.Value, 10, 32); err == nil && n >= 512 {
+				limits[rc.Name] = int32(n)
+			}
+		}
+	}
+	return limits
 }

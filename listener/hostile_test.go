@@ -1,0 +1,339 @@
+package listener_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/internal/kafkatest"
+	"github.com/kretry/kretry/listener"
+	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/strategy"
+)
+
+// Hostile input: records that no well-behaved producer writes, and records
+// the brokers refuse. Each test pins the documented outcome (see
+// docs/reliability.md, "Hostile input") and the log line that reports it.
+
+// logSink collects the listener's log lines for assertions.
+type logSink struct {
+	mu    sync.Mutex
+	lines []string // "LEVEL message key=value …"
+}
+
+func (s *logSink) Enabled(context.Context, slog.Level) bool { return true }
+func (s *logSink) WithAttrs([]slog.Attr) slog.Handler       { return s }
+func (s *logSink) WithGroup(string) slog.Handler            { return s }
+func (s *logSink) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	s.mu.Lock()
+	s.lines = append(s.lines, b.String())
+	s.mu.Unlock()
+	return nil
+}
+
+// find returns the first line containing every one of parts.
+func (s *logSink) find(parts ...string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+next:
+	for _, l := range s.lines {
+		for _, p := range parts {
+			if !strings.Contains(l, p) {
+				continue next
+			}
+		}
+		return l, true
+	}
+	return "", false
+}
+
+func (s *logSink) logger() *slog.Logger { return slog.New(s) }
+
+// hostileState builds valid kretry headers for a record injected into a
+// retry tier, with the given attempt and due time.
+func hostileState(topic string, attempt int32, due time.Time) retry.State {
+	now := time.Now()
+	return retry.State{Attempt: attempt, Due: due, OriginalTopic: topic, OriginalPartition: 0,
+		OriginalOffset: 7, OriginalTimestamp: now.Add(-time.Minute), FirstFailure: now.Add(-time.Minute),
+		Error: "earlier failure", ErrorType: "*errors.errorString"}
+}
+
+func headerValue(hs []kgo.RecordHeader, key string) ([]byte, int) {
+	var v []byte
+	n := 0
+	for _, h := range hs {
+		if h.Key == key {
+			v, n = h.Value, n+1
+		}
+	}
+	return v, n
+}
+
+// A record too large for its retry tier and for the DLT is neither
+// retried forever nor dropped: the tier refuses it (the client refuses it
+// at once, its batch size capped at the tier's max.message.bytes), the DLT
+// refuses the whole record too, and a stub takes its place in the DLT —
+// reason "too-large", the kretry headers, the key, no value and no user
+// headers — whose error text says where the whole record is. The
+// partition moves on and commits past it.
+func TestHostileRecordTooLargeForTierAndDLTLeavesStub(t *testing.T) {
+	f := newFixture(t, 1)
+	s := newScript(func(key string, n int) error {
+		if key == "next" {
+			return nil
+		}
+		return errBoom
+	})
+	logs := &logSink{}
+	limit := "4096"
+	l := f.listener(t, s, listener.Logger(logs.logger()), listener.Attempts(2),
+		listener.Backoff(strategy.FixedBackoff(50*time.Millisecond)),
+		listener.TopicConfigs(map[string]*string{"max.message.bytes": &limit}))
+	big := rec(f.topic, "big")
+	big.Value = []byte(strings.Repeat("v", 6000))
+	fat := rec(f.topic, "fat-headers") // small value, huge user header
+	fat.Headers = []kgo.RecordHeader{{Key: "blob", Value: []byte(strings.Repeat("h", 6000))}}
+	f.c.Produce(big, fat, rec(f.topic, "next"))
+	started(t, l)
+
+	kafkatest.Eventually(t, waitFor, func() bool {
+		return len(s.dltOf("big")) == 1 && len(s.dltOf("fat-headers")) == 1 && s.count("next") == 1
+	}, "stubs for big and fat-headers in the DLT, next handled")
+	for _, key := range []string{"big", "fat-headers"} {
+		d := s.dltOf(key)[0]
+		if d.state.Reason != listener.ReasonTooLarge {
+			t.Errorf("%s: reason %q, want %q", key, d.state.Reason, listener.ReasonTooLarge)
+		}
+		if d.state.Attempt != 1 || d.state.OriginalTopic != f.topic {
+			t.Errorf("%s: attempt %d original %q, want 1 and %q", key, d.state.Attempt, d.state.OriginalTopic, f.topic)
+		}
+		if !strings.Contains(d.state.Error, f.topic+"[0]@") || !strings.Contains(d.state.Error, `dead-lettered as "rejected"`) {
+			t.Errorf("%s: stub error text does not say where the record is and why it was dead-lettered: %q", key, d.state.Error)
+		}
+		if len(retry.UserHeaders(d.headers)) != 0 {
+			t.Errorf("%s: stub kept user headers: %v", key, retry.UserHeaders(d.headers))
+		}
+		if d.state.Error == "" || d.state.ErrorType == "" {
+			t.Errorf("%s: stub lacks error text or type: %+v", key, d.state)
+		}
+	}
+	for _, r := range f.c.ReadAll(l.Plan().DLT) {
+		if len(r.Value) != 0 || string(r.Key) != "big" && string(r.Key) != "fat-headers" {
+			t.Errorf("DLT holds %q with a %d-byte value, want only the two stubs without values", r.Key, len(r.Value))
+		}
+	}
+	if n := len(f.c.ReadAll(l.Plan().DLT)); n != 2 {
+		t.Errorf("DLT holds %d records, want 2 stubs", n)
+	}
+	if n := len(f.c.ReadAll(l.Plan().Tiers[0].Topic)); n != 0 {
+		t.Errorf("tier holds %d records, want 0: it refuses them", n)
+	}
+	kafkatest.Eventually(t, waitFor, func() bool { return f.c.Committed(f.group, f.topic)[0] == 3 },
+		"main topic committed past both")
+	for _, want := range []string{"retry tier rejected the record", "DLT rejected the record; publishing a stub"} {
+		if line, ok := logs.find("ERROR", want); !ok {
+			t.Errorf("no error log line %q", want)
+		} else {
+			t.Logf("log: %s", line)
+		}
+	}
+}
+
+// Records injected into a retry tier with headers no kretry listener
+// writes: each gets its documented outcome, and the records behind them
+// are still handled in order.
+func TestHostileRetryTierRecords(t *testing.T) {
+	f := newFixture(t, 1)
+	s := newScript(func(key string, n int) error {
+		switch key {
+		case "at-limit", "past-limit", "max-attempt", "huge-error", "": // "": the nil key
+			return errors.New("bad \xff\xfe byte \xc3 and more")
+		}
+		return nil
+	})
+	logs := &logSink{}
+	l := f.listener(t, s, listener.Logger(logs.logger()), listener.Attempts(3),
+		listener.Backoff(strategy.FixedBackoff(50*time.Millisecond)), listener.Hooks(s))
+	for _, topic := range l.Plan().Topics()[1:] {
+		f.c.CreateTopic(topic, 1)
+	}
+	tier := l.Plan().Tiers[0].Topic
+	now := time.Now()
+	inject := func(key string, st retry.State, extra ...kgo.RecordHeader) *kgo.Record {
+		r := rec(tier, key)
+		r.Headers = st.Append(append([]kgo.RecordHeader(nil), extra...), 1<<20)
+		return r
+	}
+	dup := inject("duplicated", hostileState(f.topic, 2, now))
+	dup.Headers = append(dup.Headers, kgo.RecordHeader{Key: retry.HeaderAttempt, Value: []byte{0, 0, 0, 2}})
+	huge := hostileState(f.topic, 2, now)
+	huge.Error = strings.Repeat("e", 200_000)
+	nilRec := inject("nil", hostileState(f.topic, 2, now))
+	nilRec.Key, nilRec.Value = nil, nil
+	f.c.Produce(
+		inject("future", hostileState(f.topic, 2, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))),
+		inject("past", hostileState(f.topic, 2, now.Add(-24*time.Hour))),
+		dup,
+		inject("at-limit", hostileState(f.topic, 3, now)),
+		inject("past-limit", hostileState(f.topic, 1000, now)),
+		inject("max-attempt", hostileState(f.topic, math.MaxInt32, now)),
+		inject("huge-error", huge),
+		nilRec,
+		rec(tier, "no-headers"),
+	)
+	started(t, l)
+
+	dlt := l.Plan().DLT
+	kafkatest.Eventually(t, waitFor, func() bool {
+		return len(s.dltOf("future")) == 1 && len(s.dltOf("duplicated")) == 1 && len(s.dltOf("at-limit")) == 1 &&
+			len(s.dltOf("past-limit")) == 1 && len(s.dltOf("max-attempt")) == 1 && len(s.dltOf("no-headers")) == 1 &&
+			s.count("past") == 1 && len(s.dltOf("huge-error")) == 1 && len(s.dltOf("")) == 1
+	}, "every injected record reached its outcome")
+
+	// A due time beyond anything this listener sets is corrupt, not a
+	// reason to pause the partition until 2100.
+	if d := s.dltOf("future")[0]; d.state.Reason != listener.ReasonCorruptHeaders || !strings.Contains(d.state.Error, "ahead") {
+		t.Errorf("future: reason %q error %q, want corrupt-headers naming the due time", d.state.Reason, d.state.Error)
+	}
+	if s.count("future") != 0 || s.count("duplicated") != 0 || s.count("no-headers") != 0 {
+		t.Errorf("the handler saw a record with corrupt headers")
+	}
+	// A due time in the past is simply overdue: handled at once.
+	if d := s.of("past")[0]; d.state.Attempt != 2 {
+		t.Errorf("past: attempt %d, want 2", d.state.Attempt)
+	}
+	// Attempts at or past the limit get one delivery, then the DLT. The
+	// count saturates instead of overflowing: MaxInt32 deliveries cannot
+	// be told from one fewer.
+	for key, want := range map[string]int32{"at-limit": 3, "past-limit": 1000, "max-attempt": math.MaxInt32 - 1} {
+		if n := s.count(key); n != 1 {
+			t.Errorf("%s: handled %d times, want 1", key, n)
+		}
+		if d := s.dltOf(key)[0]; d.state.Reason != retry.ReasonExhausted || d.state.Attempt != want {
+			t.Errorf("%s: DLT reason %q attempt %d, want exhausted after attempt %d", key, d.state.Reason, d.state.Attempt, want)
+		}
+	}
+	// Error text that is not UTF-8 reaches the headers as valid UTF-8,
+	// and a huge error header is cut to MaxErrorBytes, so the record
+	// never grows from hop to hop.
+	for _, key := range []string{"at-limit", "huge-error", ""} {
+		d := s.dltOf(key)[0]
+		v, n := headerValue(d.headers, retry.HeaderError)
+		if n != 1 || !utf8.Valid(v) || !strings.Contains(string(v), "bad \uFFFD") {
+			t.Errorf("%q: kretry-error %q (%d headers), want one valid UTF-8 header with U+FFFD", key, v, n)
+		}
+		if len(v) > retry.DefaultMaxErrorBytes {
+			t.Errorf("%q: kretry-error is %d bytes, over the %d bound", key, len(v), retry.DefaultMaxErrorBytes)
+		}
+	}
+	// The huge-error record failed once more in the first tier: its next
+	// hop (the second tier: attempt 3) carries a bounded error.
+	var hop *kgo.Record
+	for _, r := range f.c.ReadAll(l.Plan().Tiers[len(l.Plan().Tiers)-1].Topic) {
+		if string(r.Key) == "huge-error" {
+			hop = r
+		}
+	}
+	if hop == nil {
+		t.Fatalf("huge-error never reached the next tier")
+	}
+	if size := recordSize(hop); size > 8*1024 {
+		t.Errorf("huge-error's next hop is %d bytes: the 200 kB error header was carried on", size)
+	}
+	// Nil key and value survive the hops as nil.
+	if d := s.dltOf("")[0]; d.state.Reason != retry.ReasonExhausted {
+		t.Errorf("nil record: reason %q, want exhausted", d.state.Reason)
+	}
+	for _, r := range f.c.ReadAll(dlt) {
+		if len(r.Key) == 0 && (r.Value != nil || r.Key != nil) {
+			t.Errorf("nil key/value came back as %q/%q", r.Key, r.Value)
+		}
+	}
+	// Nothing waits in the tier afterwards, and the tier is committed to
+	// its end: no partition stays paused on a bogus due time.
+	// (nine injected, plus the next hops of huge-error and the nil record)
+	inTier := int64(len(f.c.ReadAll(tier)))
+	if inTier != 11 {
+		t.Errorf("tier holds %d records, want 9 injected + 2 forwarded", inTier)
+	}
+	kafkatest.Eventually(t, waitFor, func() bool { return f.c.Committed(f.group, tier)[0] == inTier }, "tier committed to its end")
+	kafkatest.Eventually(t, waitFor, func() bool {
+		for _, p := range l.Partitions() {
+			if p.Paused {
+				return false
+			}
+		}
+		return true
+	}, "no partition paused")
+	for _, want := range [][]string{
+		{"ERROR", "corrupt headers", "ahead"},
+		{"ERROR", "corrupt headers", "kretry-attempt"},
+	} {
+		if line, ok := logs.find(want...); !ok {
+			t.Errorf("no log line with %q", want)
+		} else {
+			t.Logf("log: %s", line)
+		}
+	}
+}
+
+// recordSize is the bytes a record's key, value and headers take.
+func recordSize(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// A handler asking for a delay longer than MaxRequestedDelay gets
+// MaxRequestedDelay, with a warning, rather than parking the record (and
+// everything behind it in its tier partition) for the requested time.
+func TestHostileRequestedDelayIsCapped(t *testing.T) {
+	f := newFixture(t, 1)
+	s := newScript(func(key string, n int) error {
+		if n == 1 {
+			return strategy.RetryAfter(errBoom, 365*24*time.Hour)
+		}
+		return nil
+	})
+	logs := &logSink{}
+	l := f.listener(t, s, listener.Logger(logs.logger()), listener.MaxRequestedDelay(200*time.Millisecond))
+	f.c.Produce(rec(f.topic, "k"))
+	started(t, l)
+	kafkatest.Eventually(t, waitFor, func() bool { return s.count("k") == 2 }, "retried after the capped delay")
+	ds := s.of("k")
+	if gap := ds[1].at.Sub(ds[0].at); gap < 200*time.Millisecond {
+		t.Errorf("retried %v after the failure, before the 200ms cap", gap)
+	}
+	if due := ds[1].state.Due.Sub(ds[0].at); due > time.Minute {
+		t.Errorf("due %v after the failure, want the 200ms cap", due)
+	}
+	if line, ok := logs.find("WARN", "longer than MaxRequestedDelay"); !ok {
+		t.Errorf("no warning about the capped delay")
+	} else {
+		t.Logf("log: %s", line)
+	}
+}
+
+func TestMaxRequestedDelayMustBePositive(t *testing.T) {
+	_, err := listener.New([]string{"localhost:9092"}, "orders", listener.HandlerFunc(nil),
+		listener.MaxRequestedDelay(0))
+	if err == nil || !strings.Contains(err.Error(), "MaxRequestedDelay must be > 0") {
+		t.Errorf("err = %v, want one naming MaxRequestedDelay", err)
+	}
+}
