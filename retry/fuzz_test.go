@@ -163,3 +163,88 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHop checks that the record built for a retry record's next hops,
+// whatever headers it arrived with, decodes, keeps the user headers byte
+// for byte, and does not grow from hop to hop: a record that fails the
+// same way again and again stays the same size, so hostile or corrupt
+// headers cannot make it grow until a broker refuses it. It uses the
+// input encoding of FuzzDecode (corpus: testdata/fuzz/FuzzHop).
+func FuzzHop(f *testing.F) {
+	for _, seed := range fuzzSeeds() {
+		f.Add(encodeFuzzInput(seed), "boom")
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, input []byte, errText string) {
+		headers := decodeFuzzInput(input)
+		src := &kgo.Record{Topic: "orders-retry", Offset: 9, Timestamp: now, Headers: headers,
+			Key: []byte("k"), Value: []byte("v")}
+		users := UserHeaders(headers)
+
+		// The first hop: a decodable retry record advances, anything else
+		// is dead-lettered as corrupt.
+		var st State
+		s, ok, err := Decode(headers)
+		switch {
+		case err == nil && ok && s.Reason == "":
+			st = s.Advance(now.Add(time.Second), errText, "T")
+		default:
+			st = Corrupt(src, now, err)
+		}
+		hop := Next(src, "orders-retry", 0, st, 0)
+		sizes := []int{headerBytes(hop.Headers)}
+		for range 3 { // later hops, failing the same way
+			got, ok, err := Decode(hop.Headers)
+			if err != nil || !ok {
+				t.Fatalf("hop does not decode: %v (ok %v)\nstate %+v", err, ok, st)
+			}
+			next := got
+			if got.Reason == "" {
+				next = got.Advance(now.Add(2*time.Second), errText, "T")
+			}
+			hop = Next(hop, "orders-retry", 0, next, 0)
+			sizes = append(sizes, headerBytes(hop.Headers))
+		}
+		// The first later hop may differ from the first (the first may
+		// carry a longer error from a corrupt decode), the rest may not.
+		for i := 2; i < len(sizes); i++ {
+			if sizes[i] != sizes[1] {
+				t.Fatalf("header bytes grow from hop to hop: %v", sizes)
+			}
+		}
+		if sizes[1] > headerBytes(users)+kretryHeaderBound(st) {
+			t.Fatalf("hop headers %d bytes, over user %d + kretry bound %d", sizes[1], headerBytes(users), kretryHeaderBound(st))
+		}
+		if got := UserHeaders(hop.Headers); len(got) != len(users) {
+			t.Fatalf("user headers %d after hops, want %d", len(got), len(users))
+		} else {
+			for i := range got {
+				if got[i].Key != users[i].Key || string(got[i].Value) != string(users[i].Value) {
+					t.Fatalf("user header %d changed: %q=%q, want %q=%q", i, got[i].Key, got[i].Value, users[i].Key, users[i].Value)
+				}
+			}
+		}
+	})
+}
+
+func headerBytes(hs []kgo.RecordHeader) int {
+	n := 0
+	for _, h := range hs {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// kretryHeaderBound is the most bytes the kretry headers for a record
+// whose original topic and reason are those of s can take: fixed-width
+// fields, the bounded error text and type, and the unbounded but copied
+// (never grown) original topic and reason. U+FFFD replacement can make a
+// text up to three times longer than its invalid input.
+func kretryHeaderBound(s State) int {
+	n := 0
+	for i := range numHeaders {
+		n += len(headerName(i))
+	}
+	return n + 4 + 8 + 4 + 8 + 8 + 8 + DefaultMaxErrorBytes + MaxErrorTypeBytes +
+		3*len(s.OriginalTopic) + 3*len(s.Reason)
+}
