@@ -337,3 +337,33 @@ func TestMaxRequestedDelayMustBePositive(t *testing.T) {
 		t.Errorf("err = %v, want one naming MaxRequestedDelay", err)
 	}
 }
+
+// A DLT record with corrupt or missing kretry headers still reaches the
+// DLT handler — with Reason "corrupt-headers: <decode error>" — and is
+// never published anywhere again: the DLT does not feed itself.
+func TestHostileCorruptDLTRecordGoesToDLTHandlerOnce(t *testing.T) {
+	f := newFixture(t, 1)
+	s := newScript(failTimes(nil))
+	l := f.listener(t, s)
+	for _, topic := range l.Plan().Topics()[1:] {
+		f.c.CreateTopic(topic, 1)
+	}
+	dlt := l.Plan().DLT
+	bad := rec(dlt, "corrupt")
+	bad.Headers = []kgo.RecordHeader{{Key: retry.HeaderAttempt, Value: []byte{1}}}
+	f.c.Produce(bad, rec(dlt, "bare"))
+	started(t, l)
+	kafkatest.Eventually(t, waitFor, func() bool {
+		return len(s.dltOf("corrupt")) == 1 && len(s.dltOf("bare")) == 1
+	}, "both reach the DLT handler")
+	if d := s.dltOf("corrupt")[0]; !strings.HasPrefix(d.state.Reason, listener.ReasonCorruptHeaders+": ") {
+		t.Errorf("reason %q, want %q followed by the decode error", d.state.Reason, listener.ReasonCorruptHeaders+": ")
+	}
+	kafkatest.Eventually(t, waitFor, func() bool { return f.c.Committed(f.group, dlt)[0] == 2 }, "DLT committed")
+	if n := len(f.c.ReadAll(dlt)); n != 2 {
+		t.Errorf("DLT holds %d records, want the 2 injected: nothing republished", n)
+	}
+	if s.count("corrupt")+s.count("bare") != 0 {
+		t.Errorf("the main handler saw DLT records")
+	}
+}
