@@ -153,6 +153,9 @@ func (l *Listener) Run(ctx context.Context) error {
 		return errors.New("listener: Run called twice; a Listener runs once")
 	}
 	if err := l.setup(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // canceled before it started: nothing consumed, nothing to commit
+		}
 		return err
 	}
 	var shutdownCancel context.CancelFunc
@@ -212,6 +215,11 @@ func (l *Listener) Run(ctx context.Context) error {
 	}
 	cancelProduce()
 	l.stopRetries()
+	l.partsMu.Lock()
+	for _, p := range l.parts {
+		p.markDone()
+	}
+	l.partsMu.Unlock()
 	if err := client.CommitMarkedOffsets(flushCtx); err != nil {
 		l.log.Warn("kretry: final commit failed; records after the last commit will be redelivered", "error", err)
 	}
@@ -469,6 +477,9 @@ func (l *Listener) release(ctx context.Context, cl *kgo.Client, tps map[string][
 		}
 	}
 	if commit {
+		for _, p := range ps {
+			p.markDone()
+		}
 		deadline := time.Now().Add(l.cfg.revokeTimeout)
 		if l.stopping.Load() {
 			deadline = time.Unix(0, l.stopBy.Load())

@@ -39,7 +39,13 @@ type part struct {
 	next     *part     // the newer part waiting for this one to finish
 	dltTries int       // DLT handler failures of the head record
 	pending  []*entry  // records whose outcome is not final yet, in offset order
-	unacked  int       // entries of pending whose publish is still in progress
+	// lastDone is the newest record a running worker turn may mark but has
+	// not marked yet (it marks once at the end of its turn, to keep the
+	// client's lock off the hot path). Shutdown and revoke mark it, so a
+	// handler that never returns does not keep the records finished
+	// before it in the same turn from being committed.
+	lastDone *kgo.Record
+	unacked  int // entries of pending whose publish is still in progress
 }
 
 // entry is a record whose outcome is not yet acknowledged by Kafka. Entries
@@ -134,10 +140,13 @@ func (p *part) wake() {
 		return
 	}
 	p.waiting = false
+	paused := p.pauses&pauseDue != 0
 	p.setPauseLocked(pauseDue, false)
 	p.scheduleLocked()
 	p.mu.Unlock()
-	p.l.emit(Event{Kind: EventResumed, Topic: p.topic, Partition: p.partition, Offset: -1})
+	if paused {
+		p.l.emit(Event{Kind: EventResumed, Topic: p.topic, Partition: p.partition, Offset: -1})
+	}
 }
 
 // track appends a not-yet-acknowledged entry. It must be called before the
@@ -254,9 +263,15 @@ func (p *part) run() {
 		}
 		if res == resultWait {
 			p.waiting, p.dueAt = true, until
-			p.setPauseLocked(pauseDue, true)
+			// Pausing stops fetching, and resuming costs a fetch round
+			// trip, and up to FetchMaxWait when a fetch is in flight. A
+			// wait shorter than that is served from the queue, which
+			// the poll loop's limit still bounds.
+			if time.Until(until) >= p.l.cfg.fetchMaxWait {
+				p.setPauseLocked(pauseDue, true)
+				waitUntil = until
+			}
 			p.l.timers.Arm(p, until)
-			waitUntil = until
 			break
 		}
 		p.queue.pop()
@@ -266,6 +281,7 @@ func (p *part) run() {
 		if res == resultDone {
 			if m := p.completeLocked(rec); m != nil {
 				mark = m
+				p.lastDone = m
 			}
 		}
 	}
@@ -281,6 +297,7 @@ func (p *part) run() {
 	if mark != nil {
 		p.l.client.MarkCommitRecords(mark)
 	}
+	p.lastDone = nil
 	if !waitUntil.IsZero() {
 		// Under the lock, so it always precedes the matching EventResumed.
 		p.l.emit(Event{Kind: EventPaused, Topic: p.topic, Partition: p.partition, Offset: -1, Due: waitUntil})
@@ -299,6 +316,18 @@ func (p *part) run() {
 		next.after = nil
 		next.scheduleLocked()
 		next.mu.Unlock()
+	}
+}
+
+// markDone marks the records a worker turn has finished but not yet
+// marked, for a commit that cannot wait for the turn to end (shutdown,
+// revoke). Marks only ever move forward, so marking again is harmless.
+func (p *part) markDone() {
+	p.mu.Lock()
+	m := p.lastDone
+	p.mu.Unlock()
+	if m != nil {
+		p.l.client.MarkCommitRecords(m)
 	}
 }
 
