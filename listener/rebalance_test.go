@@ -48,7 +48,7 @@ func TestRevokeWhileHandlerRuns(t *testing.T) {
 		r.Partition = int32(i % 2)
 		recs = append(recs, r)
 	}
-	f.c.Produce(recs...)
+	f.c.ProduceToPartitions(recs...)
 	started(t, f.listener(t, h, opts...))
 	<-inFlight
 	<-inFlight // both partitions have a handler running on the first member

@@ -118,7 +118,7 @@ func TestConcurrencyBound(t *testing.T) {
 		r.Partition = int32(i % 8)
 		recs = append(recs, r)
 	}
-	f.c.Produce(recs...)
+	f.c.ProduceToPartitions(recs...)
 	started(t, l)
 	kafkatest.Eventually(t, waitFor, func() bool { return cur.Load() == 3 }, "3 handlers running at once")
 	close(release)
@@ -144,7 +144,7 @@ func TestRebalanceWhileRecordsWaitInTier(t *testing.T) {
 	delay := 1500 * time.Millisecond
 	opts := []listener.Opt{listener.Backoff(strategy.FixedBackoff(delay)), listener.Attempts(2)}
 	a := f.listener(t, s, opts...)
-	f.c.Produce(recs...)
+	f.c.ProduceToPartitions(recs...)
 	started(t, a)
 	kafkatest.Eventually(t, waitFor, func() bool { return len(s.eventsOf(listener.EventRetried)) == n },
 		"all %d records published to the tier", n)

@@ -115,12 +115,31 @@ func (c *Cluster) CreateTopic(topic string, partitions int32) {
 	}
 }
 
-// Produce writes records synchronously and fails the test on error.
+// Produce writes records synchronously, partitioned by key (Record.Partition
+// is ignored; see ProduceToPartitions), and fails the test on error.
 func (c *Cluster) Produce(rs ...*kgo.Record) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.client.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		c.t.Fatalf("produce: %v", err)
+	}
+}
+
+// ProduceToPartitions writes records synchronously, each to the partition
+// its Partition field names (the client Produce uses partitions by key and
+// ignores that field), and fails the test on error.
+func (c *Cluster) ProduceToPartitions(rs ...*kgo.Record) {
+	c.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds...), kgo.ProducerLinger(0),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		c.t.Fatalf("client: %v", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 		c.t.Fatalf("produce: %v", err)
 	}
 }
