@@ -38,6 +38,7 @@ type part struct {
 	after    *part     // an earlier part of this partition whose handler still runs
 	next     *part     // the newer part waiting for this one to finish
 	dltTries int       // DLT handler failures of the head record
+	examined bool      // a worker has processed a record of this assignment
 	pending  []*entry  // records whose outcome is not final yet, in offset order
 	// lastDone is the newest record a running worker turn may mark but has
 	// not marked yet (it marks once at the end of its turn, to keep the
@@ -89,6 +90,14 @@ func (p *part) add(recs []*kgo.Record) {
 	p.queue.push(recs)
 	if p.pauses == 0 {
 		p.l.held.Add(int64(len(recs)))
+	}
+	// A retry tier's records may have to wait long. Until its head has
+	// been looked at, fetch no more than a poll's worth for it, so that a
+	// backlog waiting in a tier when the partition is assigned stays in
+	// Kafka rather than in memory. (Once the head waits, the partition is
+	// paused; while records flow, the poll loop's limit applies.)
+	if p.role == strategy.RoleTier && !p.examined && p.pauses&pauseFull == 0 && p.queue.len() >= p.l.cfg.maxPollRecords {
+		p.setPauseLocked(pauseFull, true)
 	}
 	p.scheduleLocked()
 }
@@ -247,6 +256,7 @@ func (p *part) run() {
 		res, until := p.process(rec)
 
 		p.mu.Lock()
+		p.examined = true
 		if p.gone {
 			// Revoked, lost or stopped while the handler ran: the queue
 			// is gone. A final outcome may still be marked: the revoke
@@ -269,6 +279,9 @@ func (p *part) run() {
 			// the poll loop's limit still bounds.
 			if time.Until(until) >= p.l.cfg.fetchMaxWait {
 				p.setPauseLocked(pauseDue, true)
+				// Do not let the few records held pin whole fetches
+				// while the partition waits.
+				p.queue.compact()
 				waitUntil = until
 			}
 			p.l.timers.Arm(p, until)

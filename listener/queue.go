@@ -9,6 +9,9 @@ type recQueue struct {
 	batches [][]*kgo.Record
 	off     int // index of the head within batches[0]
 	n       int // records queued
+	// compacted counts the leading batches that compact made: they hold
+	// copies that pin no fetch buffer.
+	compacted int
 }
 
 func (q *recQueue) len() int { return q.n }
@@ -32,6 +35,9 @@ func (q *recQueue) pop() {
 		q.batches[0] = nil
 		q.batches = q.batches[1:]
 		q.off = 0
+		if q.compacted > 0 {
+			q.compacted--
+		}
 		if len(q.batches) == 0 {
 			q.batches = nil
 		}
@@ -40,3 +46,71 @@ func (q *recQueue) pop() {
 
 // reset drops every record.
 func (q *recQueue) reset() { *q = recQueue{} }
+
+// compact replaces the records queued after the compacted batches with
+// copies of themselves, in one new batch. A record the client returns
+// shares memory with its whole fetch: the slice a poll returns is part of
+// an array that points at every record of that fetch, and keys, values and
+// header values point into the fetch's (decompressed) batches. A queue
+// that waits long — a partition paused until its head is due — would keep
+// all of that alive for the few records it holds. Copies keep only what
+// they hold. It returns the number of records copied.
+func (q *recQueue) compact() int {
+	if q.compacted == len(q.batches) {
+		return 0
+	}
+	start := q.compacted
+	n := 0
+	for i := start; i < len(q.batches); i++ {
+		b := q.batches[i]
+		if i == 0 {
+			b = b[q.off:]
+		}
+		n += len(b)
+	}
+	out := make([]*kgo.Record, 0, n)
+	for i := start; i < len(q.batches); i++ {
+		b := q.batches[i]
+		if i == 0 {
+			b = b[q.off:]
+		}
+		for _, r := range b {
+			out = append(out, cloneRecord(r))
+		}
+	}
+	if start == 0 {
+		q.off = 0
+	}
+	clear(q.batches[start:])
+	q.batches = append(q.batches[:start], out)
+	q.compacted = len(q.batches)
+	return n
+}
+
+// cloneRecord returns a copy of r whose key, value and headers are in one
+// new allocation (plus the headers slice).
+func cloneRecord(r *kgo.Record) *kgo.Record {
+	size := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		size += len(h.Value)
+	}
+	buf := make([]byte, 0, size)
+	c := *r
+	c.Context = nil
+	take := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		start := len(buf)
+		buf = append(buf, b...)
+		return buf[start:len(buf):len(buf)]
+	}
+	c.Key, c.Value = take(r.Key), take(r.Value)
+	if r.Headers != nil {
+		c.Headers = make([]kgo.RecordHeader, len(r.Headers))
+		for i, h := range r.Headers {
+			c.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: take(h.Value)}
+		}
+	}
+	return &c
+}
