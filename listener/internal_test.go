@@ -42,6 +42,7 @@ func TestStaleWorkerDoesNotPauseReassignedPartition(t *testing.T) {
 	close(release) // the old worker's DLT handler fails: it would wait and pause
 	<-done
 
+	l.pauser.apply() // whatever the parts asked of the client, applied now
 	cur := l.parts[topicPartition{l.plan.DLT, 0}]
 	cur.mu.Lock()
 	pauses, waiting := cur.pauses, cur.waiting
@@ -114,7 +115,9 @@ func wireForTest(t *testing.T, l *Listener) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	l.client, l.runq, l.timers = cl, newRunq(), due.New((*part).wake)
+	l.pauser = newPauser(cl)
 	l.handlerCtx, l.produceCtx = context.Background(), context.Background()
 	t.Cleanup(l.timers.Stop)
+	t.Cleanup(l.pauser.close)
 	return cl
 }

@@ -43,6 +43,7 @@ type Listener struct {
 
 	// Set up by Run.
 	client     *kgo.Client
+	pauser     *pauser
 	runq       *runq
 	timers     *due.Timers[*part]
 	stopping   atomic.Bool
@@ -182,6 +183,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		}
 	}
 	l.client = client
+	l.pauser = newPauser(client)
 	l.live.Store(client)
 	l.runq = newRunq()
 	l.timers = due.New((*part).wake)
@@ -232,6 +234,7 @@ func (l *Listener) Run(ctx context.Context) error {
 	l.partsMu.Unlock()
 	l.live.Store(nil)
 	client.Close()
+	l.pauser.close()
 	shutdownCancel()
 	return runErr
 }
@@ -433,7 +436,7 @@ func (l *Listener) assigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	}
 	// franz-go keeps pause state across rebalances; a newly assigned
 	// partition starts unpaused, whatever happened to it before.
-	cl.ResumeFetchPartitions(assigned)
+	l.pauser.resumeNow(assigned)
 }
 
 func (l *Listener) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
@@ -490,7 +493,7 @@ func (l *Listener) release(ctx context.Context, cl *kgo.Client, tps map[string][
 		}
 		cancel()
 	}
-	cl.ResumeFetchPartitions(tps)
+	l.pauser.resumeNow(tps)
 }
 
 // committed reports failed background commits; records after the last

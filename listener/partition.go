@@ -23,7 +23,6 @@ type part struct {
 	topic     string
 	partition int32
 	role      strategy.TopicRole
-	tpMap     map[string][]int32 // {topic: {partition}} for pause/resume calls
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -61,7 +60,6 @@ type entry struct {
 func newPart(l *Listener, topic string, partition int32, role strategy.TopicRole) *part {
 	p := &part{
 		l: l, topic: topic, partition: partition, role: role,
-		tpMap: map[string][]int32{topic: {partition}},
 	}
 	p.cond.L = &p.mu
 	return p
@@ -122,11 +120,11 @@ func (p *part) setPauseLocked(reason uint8, on bool) {
 	switch {
 	case before == 0 && p.pauses != 0:
 		p.l.held.Add(-int64(p.queue.len()))
-		p.l.client.PauseFetchPartitions(p.tpMap)
+		p.l.pauser.set(topicPartition{p.topic, p.partition}, true)
 		p.l.signalDrained()
 	case before != 0 && p.pauses == 0:
 		p.l.held.Add(int64(p.queue.len()))
-		p.l.client.ResumeFetchPartitions(p.tpMap)
+		p.l.pauser.set(topicPartition{p.topic, p.partition}, false)
 	}
 }
 
