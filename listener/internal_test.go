@@ -115,8 +115,11 @@ func wireForTest(t *testing.T, l *Listener) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	l.client, l.runq, l.timers = cl, newRunq(), due.New((*part).wake)
-	l.pauser = newPauser(cl)
-	l.handlerCtx, l.produceCtx = context.Background(), context.Background()
+	l.pauser = newPauser()
+	l.pauser.start(cl)
+	produceCtx, cancel := context.WithCancel(context.Background())
+	l.handlerCtx, l.produceCtx = context.Background(), produceCtx
+	t.Cleanup(func() { cancel(); l.stopRetries() }) // no publish retries outlive the test
 	t.Cleanup(l.timers.Stop)
 	t.Cleanup(l.pauser.close)
 	return cl

@@ -166,6 +166,7 @@ func (l *Listener) Run(ctx context.Context) error {
 	defer shutdownCancel()
 	defer cancelProduce()
 
+	l.pauser = newPauser() // before the client: its callbacks use it
 	client, err := kgo.NewClient(l.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("listener: creating client: %w", err)
@@ -183,7 +184,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		}
 	}
 	l.client = client
-	l.pauser = newPauser(client)
+	l.pauser.start(client)
 	l.live.Store(client)
 	l.runq = newRunq()
 	l.timers = due.New((*part).wake)
@@ -349,6 +350,10 @@ func (l *Listener) poll(ctx context.Context) error {
 			}
 		})
 		l.partsMu.Unlock()
+		// Pauses asked for since the last poll (by add, or by workers
+		// whose head must wait) reach the client before it is polled
+		// again, so a paused partition's records stop coming at once.
+		l.pauser.apply()
 		l.client.AllowRebalance()
 		if !l.waitForRoom(ctx) {
 			return nil
@@ -436,7 +441,7 @@ func (l *Listener) assigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	}
 	// franz-go keeps pause state across rebalances; a newly assigned
 	// partition starts unpaused, whatever happened to it before.
-	l.pauser.resumeNow(assigned)
+	l.pauser.resumeNow(cl, assigned)
 }
 
 func (l *Listener) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
@@ -493,7 +498,7 @@ func (l *Listener) release(ctx context.Context, cl *kgo.Client, tps map[string][
 		}
 		cancel()
 	}
-	l.pauser.resumeNow(tps)
+	l.pauser.resumeNow(cl, tps)
 }
 
 // committed reports failed background commits; records after the last

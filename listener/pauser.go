@@ -30,11 +30,24 @@ type pauser struct {
 	applyMu sync.Mutex
 }
 
-func newPauser(cl *kgo.Client) *pauser {
-	p := &pauser{cl: cl, kick: make(chan struct{}, 1), done: make(chan struct{}),
+// newPauser returns a pauser that keeps requests until start gives it the
+// client. (The client may call the rebalance callbacks, which use the
+// pauser, before its constructor has returned.)
+func newPauser() *pauser {
+	return &pauser{kick: make(chan struct{}, 1), done: make(chan struct{}),
 		pending: make(map[topicPartition]bool)}
+}
+
+// start sets the client and starts applying requests.
+func (p *pauser) start(cl *kgo.Client) {
+	p.applyMu.Lock()
+	p.cl = cl
+	p.applyMu.Unlock()
 	go p.loop()
-	return p
+	select { // apply what was asked before the start
+	case p.kick <- struct{}{}:
+	default:
+	}
 }
 
 // set records that tp should be paused (on) or resumed.
@@ -65,7 +78,7 @@ func (p *pauser) apply() {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
 	p.mu.Lock()
-	if len(p.pending) == 0 {
+	if len(p.pending) == 0 || p.cl == nil {
 		p.mu.Unlock()
 		return
 	}
@@ -92,7 +105,7 @@ func (p *pauser) apply() {
 // client at once: the rebalance callbacks' way to start assigned partitions
 // unpaused and to leave revoked ones unpaused, whatever their old parts
 // asked for.
-func (p *pauser) resumeNow(tps map[string][]int32) {
+func (p *pauser) resumeNow(cl *kgo.Client, tps map[string][]int32) {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
 	p.mu.Lock()
@@ -102,7 +115,7 @@ func (p *pauser) resumeNow(tps map[string][]int32) {
 		}
 	}
 	p.mu.Unlock()
-	p.cl.ResumeFetchPartitions(tps)
+	cl.ResumeFetchPartitions(tps)
 }
 
 // close applies what is pending and stops the pauser.
@@ -111,6 +124,8 @@ func (p *pauser) close() {
 	p.closed = true
 	close(p.kick)
 	p.mu.Unlock()
-	<-p.done
+	if p.cl != nil { // started
+		<-p.done
+	}
 	p.apply()
 }

@@ -28,7 +28,8 @@ func TestPauserAppliesLastRequestAndRebalanceWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	p := newPauser(cl)
+	p := newPauser()
+	p.start(cl)
 	defer p.close()
 
 	const n = 5000
@@ -49,7 +50,7 @@ func TestPauserAppliesLastRequestAndRebalanceWins(t *testing.T) {
 	resumed := make(chan struct{})
 	go func() { // waits for applyMu, as a rebalance callback would
 		defer close(resumed)
-		p.resumeNow(map[string][]int32{"u": {0}})
+		p.resumeNow(cl, map[string][]int32{"u": {0}})
 	}()
 	p.applyMu.Unlock()
 	<-resumed
