@@ -1,0 +1,159 @@
+// Command bench measures kretry against raw franz-go and its peers —
+// watermill, Trendyol kafka-konsumer and Spring Kafka — in the same run, on
+// the same cluster: embedded kfake by default, or the brokers given with
+// -brokers. It prints a table, writes results.json and PNG plots to -out,
+// and is documented in docs/benchmarks.md.
+//
+//	cd bench && go run . -out results            # every scenario on kfake
+//	cd bench && go run . -brokers 127.0.0.1:9092  # on a real broker
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+)
+
+// config is every flag of a run.
+type config struct {
+	brokers   []string
+	scenarios map[string]bool
+	systems   map[string]bool
+	reps      int
+	out       string
+	timeout   time.Duration
+	cpuProf   string
+
+	s1Records, s1Partitions, s1Value int
+	s2Records, s2Partitions          int
+	s3Records, s3Partitions, s3Rate  int
+	s3Delays                         []time.Duration
+	s4Small, s4Large, s4Partitions   int
+	s4Delay                          time.Duration
+	s5Partitions                     []int
+	s5PerPartition                   int
+	s5Idle, s5Margin                 time.Duration
+	s6Concurrency                    []int
+	s6PerWorker, s6Partitions        int
+	s6Wait                           time.Duration
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "child" {
+		os.Exit(childMain(os.Args[2:]))
+	}
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if cfg.cpuProf != "" {
+		f, err := os.Create(cfg.cpuProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(context.Background(), cfg); err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var c config
+	brokers := fs.String("brokers", "", "comma-separated seed brokers of a real cluster (default: embedded kfake)")
+	scenarios := fs.String("scenarios", "s1,s2,s3,s4,s5,s6", "scenarios to run")
+	systems := fs.String("systems", "kretry,raw,watermill,konsumer,spring", "systems to run (S1-S3)")
+	fs.IntVar(&c.reps, "reps", 5, "repetitions of S1 and S2 (ratios are the median over them)")
+	fs.StringVar(&c.out, "out", "results", "directory for results.json and the PNG plots")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound on each system's run of one scenario")
+	fs.StringVar(&c.cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")
+	fs.IntVar(&c.s1Records, "s1-records", 1_000_000, "S1 records")
+	fs.IntVar(&c.s1Partitions, "s1-partitions", 6, "S1 partitions")
+	fs.IntVar(&c.s1Value, "s1-value", 100, "S1 value bytes")
+	fs.IntVar(&c.s2Records, "s2-records", 200_000, "S2 records")
+	fs.IntVar(&c.s2Partitions, "s2-partitions", 6, "S2 partitions")
+	fs.IntVar(&c.s3Records, "s3-records", 100_000, "S3 records")
+	fs.IntVar(&c.s3Partitions, "s3-partitions", 64, "S3 partitions")
+	fs.IntVar(&c.s3Rate, "s3-rate", 2000, "S3 input records per second")
+	s3Delays := fs.String("s3-delays", "100ms,1s,5s", "S3 tier delays")
+	fs.IntVar(&c.s4Small, "s4-small", 10_000, "S4 small backlog")
+	fs.IntVar(&c.s4Large, "s4-large", 1_000_000, "S4 large backlog")
+	fs.IntVar(&c.s4Partitions, "s4-partitions", 6, "S4 partitions")
+	fs.DurationVar(&c.s4Delay, "s4-delay", 10*time.Minute, "S4 tier delay")
+	s5Partitions := fs.String("s5-partitions", "1000,10000", "S5 partition counts (10000 only on kfake by default)")
+	fs.IntVar(&c.s5PerPartition, "s5-per-partition", 10, "S5 records waiting per partition")
+	fs.DurationVar(&c.s5Idle, "s5-idle", 10*time.Second, "S5 idle window for the CPU measurement")
+	fs.DurationVar(&c.s5Margin, "s5-margin", 0, "S5 time for the listener to pause every partition before the idle window (default 3 s + 3 ms per partition)")
+	s6Conc := fs.String("s6-concurrency", "1,2,4,8,16,32,64", "S6 concurrency settings")
+	fs.IntVar(&c.s6PerWorker, "s6-per-worker", 250, "S6 records per unit of concurrency")
+	fs.IntVar(&c.s6Partitions, "s6-partitions", 64, "S6 partitions")
+	fs.DurationVar(&c.s6Wait, "s6-wait", 2*time.Millisecond, "S6 handler wait per record")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if *brokers != "" {
+		c.brokers = strings.Split(*brokers, ",")
+	}
+	c.scenarios, c.systems = set(*scenarios), set(*systems)
+	var err error
+	if c.s3Delays, err = durations(*s3Delays); err != nil {
+		return c, fmt.Errorf("-s3-delays: %w", err)
+	}
+	if c.s5Partitions, err = ints(*s5Partitions); err != nil {
+		return c, fmt.Errorf("-s5-partitions: %w", err)
+	}
+	if c.s6Concurrency, err = ints(*s6Conc); err != nil {
+		return c, fmt.Errorf("-s6-concurrency: %w", err)
+	}
+	if c.reps < 1 {
+		return c, fmt.Errorf("-reps must be >= 1, got %d", c.reps)
+	}
+	return c, nil
+}
+
+func set(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			m[strings.ToLower(f)] = true
+		}
+	}
+	return m
+}
+
+func durations(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err != nil {
+			return nil, fmt.Errorf("%q: %w", f, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

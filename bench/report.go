@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// printReport writes the run's tables in Markdown, ready for
+// docs/benchmarks.md.
+func printReport(w io.Writer, r *Results) {
+	fmt.Fprintf(w, "Machine: %s, %d cores, %s/%s, %s. Cluster: %s.\n\n", r.Machine.CPU, r.Machine.Cores, r.Machine.OS, r.Machine.Arch, r.Machine.Go, r.Cluster)
+	throughput := func(title string, rows []ThroughputResult) {
+		if len(rows) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "### %s\n\n| system | median records/s | ratio to raw (median of %d) | per repetition (records/s) | configuration |\n|---|---:|---:|---|---|\n", title, len(rows[0].Rates))
+		for _, t := range rows {
+			ratio := "—"
+			if t.MedianRatio > 0 {
+				ratio = fmt.Sprintf("%.3f", t.MedianRatio)
+			}
+			var reps []string
+			for _, x := range t.Rates {
+				reps = append(reps, fmt.Sprintf("%.0f", x))
+			}
+			fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s |\n", t.System, t.MedianRate, ratio, strings.Join(reps, ", "), t.Note)
+		}
+		fmt.Fprintln(w)
+	}
+	throughput("S1 happy path", r.S1)
+	throughput("S2 retry hop", r.S2)
+	if len(r.S3) > 0 {
+		fmt.Fprintf(w, "### S3 delay precision (lateness = handled − due)\n\n| system | tier | retries | early | p50 | p99 | max | note |\n|---|---|---:|---:|---:|---:|---:|---|\n")
+		for _, p := range r.S3 {
+			for _, t := range p.Tiers {
+				fmt.Fprintf(w, "| %s | %v | %d | %d | %s | %s | %s | %s |\n", p.System, t.Delay, t.Samples, t.Early, ms(t.P50), ms(t.P99), ms(t.Max), p.Note)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.S4) > 0 {
+		fmt.Fprintf(w, "### S4 memory with a backlog waiting in a tier\n\n| client fetch sizes | backlog | peak RSS | RSS once paused (after GC) | Go heap in use | records held | paused after |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, m := range r.S4 {
+			for _, s := range []MemorySample{m.Small, m.Large} {
+				fmt.Fprintf(w, "| %s | %d | %.1f MB | %.1f MB | %.1f MB | %d | %v |\n", m.Fetch, s.Backlog, mb(s.PeakRSS), mb(s.RSS), mb(int64(s.HeapInuse)), s.Held, s.PausedAfter.Round(time.Millisecond))
+			}
+		}
+		fmt.Fprintln(w)
+		for _, m := range r.S4 {
+			fmt.Fprintf(w, "Large / small backlog with %s: peak RSS %.3f, RSS once paused %.3f, heap in use %.3f.\n", m.Fetch, m.PeakRatio, m.RSSRatio, m.HeapRatio)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.S5) > 0 {
+		fmt.Fprintf(w, "### S5 scale: every partition paused in a tier\n\n| partitions | records | all paused after | idle CPU (core-seconds/s) | drain after due | resume rate | first record late by | peak RSS |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, s := range r.S5 {
+			fmt.Fprintf(w, "| %d | %d | %v | %.4f | %v | %.0f rec/s | %s | %.1f MB |\n", s.Partitions, s.Records, s.PausedAfter.Round(time.Millisecond),
+				s.IdleCPU, s.Drain.Round(time.Millisecond), s.ResumeRate, ms(s.FirstLate), mb(s.PeakRSS))
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.S6) > 0 {
+		fmt.Fprintf(w, "### S6 slow handler\n\n| concurrency | records | records/s | ideal | of ideal |\n|---:|---:|---:|---:|---:|\n")
+		for _, s := range r.S6 {
+			fmt.Fprintf(w, "| %d | %d | %.0f | %.0f | %.2f |\n", s.Concurrency, s.Records, s.Rate, s.Ideal, s.Rate/s.Ideal)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.Skipped) > 0 {
+		fmt.Fprintf(w, "### Not run\n\n")
+		keys := make([]string, 0, len(r.Skipped))
+		for k := range r.Skipped {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "- %s: %s\n", k, r.Skipped[k])
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+// writeOutputs writes results.json and the plots into dir.
+func writeOutputs(dir string, r *Results) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644); err != nil {
+		return err
+	}
+	if err := plotS3(filepath.Join(dir, "s3-lateness.png"), r); err != nil {
+		return fmt.Errorf("plot S3: %w", err)
+	}
+	if err := plotS6(filepath.Join(dir, "s6-concurrency.png"), r); err != nil {
+		return fmt.Errorf("plot S6: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "bench: wrote %s\n", dir)
+	return nil
+}

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Results is everything a run measured; it is written as results.json.
+type Results struct {
+	Machine  Machine             `json:"machine"`
+	Started  time.Time           `json:"started"`
+	Cluster  string              `json:"cluster"`
+	S1       []ThroughputResult  `json:"s1,omitempty"`
+	S2       []ThroughputResult  `json:"s2,omitempty"`
+	S3       []PrecisionResult   `json:"s3,omitempty"`
+	S4       []MemoryResult      `json:"s4,omitempty"`
+	S5       []ScaleResult       `json:"s5,omitempty"`
+	S6       []ConcurrencyResult `json:"s6,omitempty"`
+	Skipped  map[string]string   `json:"skipped,omitempty"` // "s3/konsumer" -> why
+	Settings map[string]any      `json:"settings"`
+	Extra    map[string]any      `json:"extra,omitempty"`
+	notes    map[string]map[string]string
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	OS, Arch, Go, CPU string
+	Cores             int
+}
+
+// ThroughputResult is one system's S1 or S2: its rate in each repetition
+// and its ratio to raw franz-go's rate in the same repetition.
+type ThroughputResult struct {
+	System      string    `json:"system"`
+	Rates       []float64 `json:"rates"`        // records/s per repetition
+	Ratios      []float64 `json:"ratios"`       // rate / raw's rate in the same repetition
+	MedianRate  float64   `json:"median_rate"`  // records/s
+	MedianRatio float64   `json:"median_ratio"` // 0 when raw did not run
+	Note        string    `json:"note,omitempty"`
+}
+
+// PrecisionResult is one system's S3.
+type PrecisionResult struct {
+	System string         `json:"system"`
+	Tiers  []TierLateness `json:"tiers"`
+	Note   string         `json:"note,omitempty"`
+}
+
+// TierLateness summarises the lateness of one tier's retries.
+type TierLateness struct {
+	Delay   time.Duration `json:"delay_ns"`
+	Samples int           `json:"samples"`
+	Early   int           `json:"early"`
+	P50     time.Duration `json:"p50_ns"`
+	P99     time.Duration `json:"p99_ns"`
+	Max     time.Duration `json:"max_ns"`
+	Min     time.Duration `json:"min_ns"`
+	values  []time.Duration
+}
+
+func run(ctx context.Context, cfg config) error {
+	env, closeEnv, err := newEnv(cfg.brokers)
+	if err != nil {
+		return err
+	}
+	defer closeEnv()
+	res := &Results{Started: time.Now().UTC(), Machine: machine(), Skipped: map[string]string{},
+		Settings: settings(cfg), notes: map[string]map[string]string{}}
+	res.Cluster = "kfake (embedded, in-process)"
+	if !env.Fake {
+		res.Cluster = "brokers " + strings.Join(env.Brokers, ",")
+	}
+	fmt.Printf("kretry bench — %s, %d cores, %s, %s\n\n", res.Machine.CPU, res.Machine.Cores, res.Machine.Go, res.Cluster)
+	systems := selectSystems(cfg)
+	b := &bench{cfg: cfg, env: env, res: res}
+	for _, s := range []struct {
+		name string
+		fn   func(context.Context, []System) error
+	}{
+		{"s1", b.s1}, {"s2", b.s2}, {"s3", b.s3}, {"s4", b.s4}, {"s5", b.s5}, {"s6", b.s6},
+	} {
+		if !cfg.scenarios[s.name] {
+			continue
+		}
+		start := time.Now()
+		if err := s.fn(ctx, systems); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s done in %v\n", s.name, time.Since(start).Round(time.Second))
+	}
+	printReport(os.Stdout, res)
+	return writeOutputs(cfg.out, res)
+}
+
+type bench struct {
+	cfg config
+	env *Env
+	res *Results
+	seq int
+}
+
+// name returns a topic or group name unique to this run.
+func (b *bench) name(parts ...string) string {
+	b.seq++
+	return fmt.Sprintf("bench-%d-%s-%d", b.res.Started.Unix(), strings.Join(parts, "-"), b.seq)
+}
+
+// size returns the records system s runs scenario with: n, or its cap.
+func (b *bench) size(scenario string, s System, n int) (int, string) {
+	if c, ok := s.(Capper); ok {
+		if m, why := c.Cap(scenario); m > 0 && m < n {
+			return m, fmt.Sprintf("capped at %d records: %s", m, why)
+		}
+	}
+	return n, ""
+}
+
+func (b *bench) skip(scenario string, s System, err error) {
+	b.res.Skipped[scenario+"/"+s.Name()] = err.Error()
+	fmt.Fprintf(os.Stderr, "bench: %s %s: skipped: %v\n", scenario, s.Name(), err)
+}
+
+// throughput runs S1 or S2 for every system that supports it, reps times,
+// rotating the order each repetition, and computes the ratios to raw.
+func (b *bench) throughput(ctx context.Context, scenario string, systems []System,
+	supports func(System) bool, one func(context.Context, System, int) (Throughput, error)) ([]ThroughputResult, error) {
+	var run []System
+	for _, s := range systems {
+		if supports(s) {
+			run = append(run, s)
+		} else {
+			b.skip(scenario, s, fmt.Errorf("%w: does not implement %s", ErrUnsupported, scenario))
+		}
+	}
+	rates := map[string][]float64{}
+	notes := map[string]string{}
+	failed := map[string]bool{}
+	for rep := range b.cfg.reps {
+		for i := range run {
+			s := run[(i+rep)%len(run)]
+			if failed[s.Name()] {
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
+			t, err := one(sctx, s, rep)
+			cancel()
+			if err != nil {
+				if errors.Is(err, ErrUnsupported) {
+					b.skip(scenario, s, err)
+					failed[s.Name()] = true
+					continue
+				}
+				return nil, fmt.Errorf("%s, repetition %d: %w", s.Name(), rep+1, err)
+			}
+			r := float64(t.Records) / t.Elapsed.Seconds()
+			rates[s.Name()] = append(rates[s.Name()], r)
+			notes[s.Name()] = t.Note
+			fmt.Fprintf(os.Stderr, "bench: %s rep %d %-9s %9.0f rec/s (%d in %v)\n", scenario, rep+1, s.Name(), r, t.Records, t.Elapsed.Round(time.Millisecond))
+		}
+	}
+	var out []ThroughputResult
+	raw := rates["raw"]
+	for _, s := range run {
+		rs := rates[s.Name()]
+		if len(rs) == 0 {
+			continue
+		}
+		tr := ThroughputResult{System: s.Name(), Rates: rs, MedianRate: median(rs), Note: notes[s.Name()]}
+		if len(raw) == len(rs) {
+			for i := range rs {
+				tr.Ratios = append(tr.Ratios, rs[i]/raw[i])
+			}
+			tr.MedianRatio = median(tr.Ratios)
+		}
+		out = append(out, tr)
+	}
+	return out, nil
+}
+
+func (b *bench) s1(ctx context.Context, systems []System) error {
+	topic := b.name("s1")
+	if err := b.env.CreateTopic(ctx, topic, b.cfg.s1Partitions, nil); err != nil {
+		return err
+	}
+	if err := b.env.Fill(ctx, topic, b.cfg.s1Records, b.cfg.s1Value, nil); err != nil {
+		return err
+	}
+	out, err := b.throughput(ctx, "s1", systems, func(s System) bool { _, ok := s.(HappyPather); return ok },
+		func(ctx context.Context, s System, rep int) (Throughput, error) {
+			n, capNote := b.size("s1", s, b.cfg.s1Records)
+			t, err := s.(HappyPather).HappyPath(ctx, b.env, HappyPathInput{Topic: topic, Group: b.name("s1", s.Name()),
+				Partitions: b.cfg.s1Partitions, Records: n, ValueBytes: b.cfg.s1Value})
+			t.Note = joinNotes(t.Note, capNote)
+			return t, err
+		})
+	b.res.S1 = out
+	return err
+}
+
+func (b *bench) s2(ctx context.Context, systems []System) error {
+	out, err := b.throughput(ctx, "s2", systems, func(s System) bool { _, ok := s.(RetryHopper); return ok },
+		func(ctx context.Context, s System, rep int) (Throughput, error) {
+			// A fresh topic per system and repetition: retry topics are
+			// named after it and must start empty.
+			topic := b.name("s2", s.Name())
+			n, capNote := b.size("s2", s, b.cfg.s2Records)
+			if err := b.env.CreateTopic(ctx, topic, b.cfg.s2Partitions, nil); err != nil {
+				return Throughput{}, err
+			}
+			if err := b.env.Fill(ctx, topic, n, 100, nil); err != nil {
+				return Throughput{}, err
+			}
+			t, err := s.(RetryHopper).RetryHop(ctx, b.env, RetryHopInput{Topic: topic, Group: topic + "-g",
+				Prefix: topic, Partitions: b.cfg.s2Partitions, Records: n})
+			t.Note = joinNotes(t.Note, capNote)
+			return t, err
+		})
+	b.res.S2 = out
+	return err
+}
+
+func (b *bench) s3(ctx context.Context, systems []System) error {
+	for _, s := range systems {
+		p, ok := s.(Precisioner)
+		if !ok {
+			b.skip("s3", s, fmt.Errorf("%w: does not implement s3", ErrUnsupported))
+			continue
+		}
+		topic := b.name("s3", s.Name())
+		n, capNote := b.size("s3", s, b.cfg.s3Records)
+		if err := b.env.CreateTopic(ctx, topic, b.cfg.s3Partitions, nil); err != nil {
+			return err
+		}
+		sctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
+		ready := make(chan struct{})
+		prodErr := make(chan error, 1)
+		go func() {
+			select {
+			case <-ready:
+			case <-sctx.Done():
+				prodErr <- sctx.Err()
+				return
+			}
+			prodErr <- b.env.ProduceAtRate(sctx, topic, n, b.cfg.s3Rate)
+		}()
+		var once bool
+		in := PrecisionInput{Topic: topic, Group: topic + "-g", Prefix: topic, Partitions: b.cfg.s3Partitions,
+			Records: n, Rate: b.cfg.s3Rate, Delays: b.cfg.s3Delays,
+			Ready: func() {
+				if !once {
+					once = true
+					close(ready)
+				}
+			}}
+		fmt.Fprintf(os.Stderr, "bench: s3 %s: %d records at %d/s…\n", s.Name(), in.Records, in.Rate)
+		prec, err := p.Precision(sctx, b.env, in)
+		cancel()
+		if perr := <-prodErr; err == nil && perr != nil && !errors.Is(perr, context.Canceled) {
+			err = fmt.Errorf("producing: %w", perr)
+		}
+		if err != nil {
+			if errors.Is(err, ErrUnsupported) {
+				b.skip("s3", s, err)
+				continue
+			}
+			return fmt.Errorf("%s: %w", s.Name(), err)
+		}
+		pr := PrecisionResult{System: s.Name(), Note: joinNotes(prec.Note, capNote)}
+		for i, lat := range prec.Lateness {
+			pr.Tiers = append(pr.Tiers, summarize(b.cfg.s3Delays[i], lat))
+		}
+		b.res.S3 = append(b.res.S3, pr)
+	}
+	return nil
+}
+
+func joinNotes(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
+func summarize(delay time.Duration, lat []time.Duration) TierLateness {
+	t := TierLateness{Delay: delay, Samples: len(lat), values: lat}
+	if len(lat) == 0 {
+		return t
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	for _, v := range s {
+		if v < 0 {
+			t.Early++
+		}
+	}
+	t.Min, t.Max = s[0], s[len(s)-1]
+	t.P50 = s[len(s)*50/100]
+	t.P99 = s[min(len(s)-1, len(s)*99/100)]
+	return t
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func machine() Machine {
+	m := Machine{OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(), Cores: runtime.NumCPU()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+func settings(cfg config) map[string]any {
+	return map[string]any{
+		"reps": cfg.reps, "s1_records": cfg.s1Records, "s1_partitions": cfg.s1Partitions, "s1_value_bytes": cfg.s1Value,
+		"s2_records": cfg.s2Records, "s2_partitions": cfg.s2Partitions,
+		"s3_records": cfg.s3Records, "s3_partitions": cfg.s3Partitions, "s3_rate": cfg.s3Rate, "s3_delays": fmt.Sprint(cfg.s3Delays),
+		"s4_small": cfg.s4Small, "s4_large": cfg.s4Large, "s4_partitions": cfg.s4Partitions, "s4_delay": cfg.s4Delay.String(),
+		"s5_partitions": cfg.s5Partitions, "s5_per_partition": cfg.s5PerPartition, "s5_idle": cfg.s5Idle.String(),
+		"s6_concurrency": cfg.s6Concurrency, "s6_per_worker": cfg.s6PerWorker, "s6_partitions": cfg.s6Partitions, "s6_wait": cfg.s6Wait.String(),
+	}
+}
