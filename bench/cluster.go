@@ -49,7 +49,31 @@ func (e *Env) CreateTopic(ctx context.Context, topic string, partitions int, con
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
-	return nil
+	// A broker answers the creation before every partition has a leader
+	// in its metadata; producing to a named partition before then fails.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		details, err := adm.ListTopics(ctx, topic)
+		if err == nil {
+			if d, ok := details[topic]; ok && d.Err == nil && len(d.Partitions) == partitions {
+				ready := true
+				for _, p := range d.Partitions {
+					ready = ready && p.Err == nil && p.Leader >= 0
+				}
+				if ready {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s: not every partition has a leader a minute after its creation", topic)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond): // polling the broker's metadata
+		}
+	}
 }
 
 // Fill produces n records with keys "k0".."k<n-1>" and values of
@@ -70,6 +94,21 @@ func (e *Env) Fill(ctx context.Context, topic string, n, valueBytes int, headers
 			r.Headers = headers(i)
 		}
 		p.send(ctx, r)
+	}
+	return p.finish(ctx, "fill "+topic)
+}
+
+// FillEven produces n records with keys "k0".."k<n-1>" to topic, record i
+// to partition i mod partitions, and waits for all to be acknowledged.
+func (e *Env) FillEven(ctx context.Context, topic string, n, partitions int) error {
+	p, err := newProducer(e, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	val := randomBytes(100)
+	for i := range n {
+		p.send(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: val, Partition: int32(i % partitions)})
 	}
 	return p.finish(ctx, "fill "+topic)
 }

@@ -27,6 +27,7 @@ type config struct {
 	out       string
 	timeout   time.Duration
 	cpuProf   string
+	merge     bool
 
 	s1Records, s1Partitions, s1Value int
 	s2Records, s2Partitions          int
@@ -79,6 +80,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.reps, "reps", 5, "repetitions of S1 and S2 (ratios are the median over them)")
 	fs.StringVar(&c.out, "out", "results", "directory for results.json and the PNG plots")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound on each system's run of one scenario")
+	fs.BoolVar(&c.merge, "merge", false, "keep the scenarios of the results.json already in -out that this run does not repeat")
 	fs.StringVar(&c.cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")
 	fs.IntVar(&c.s1Records, "s1-records", 1_000_000, "S1 records")
 	fs.IntVar(&c.s1Partitions, "s1-partitions", 6, "S1 partitions")

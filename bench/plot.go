@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -18,7 +17,13 @@ import (
 // each percentile from 0 to 99 (the maximum is in the table: one outlier
 // would flatten the curves).
 func plotS3(path string, r *Results) error {
-	if len(r.S3) == 0 {
+	curves := false
+	for _, p := range r.S3 {
+		for _, t := range p.Tiers {
+			curves = curves || len(t.Curve) > 0
+		}
+	}
+	if !curves { // nothing to draw (or results merged from a run without curves): keep any earlier plot
 		return nil
 	}
 	tiers := len(r.S3[0].Tiers)
@@ -30,14 +35,11 @@ func plotS3(path string, r *Results) error {
 		p.Y.Label.Text = "lateness (ms)"
 		p.Add(plotter.NewGrid())
 		for si, sys := range r.S3 {
-			if ti >= len(sys.Tiers) || len(sys.Tiers[ti].values) == 0 {
+			if ti >= len(sys.Tiers) || len(sys.Tiers[ti].Curve) < 100 {
 				continue
 			}
-			vs := slices.Clone(sys.Tiers[ti].values)
-			slices.Sort(vs)
 			pts := make(plotter.XYs, 0, 100)
-			for pc := 0; pc < 100; pc++ {
-				v := vs[min(len(vs)-1, len(vs)*pc/100)]
+			for pc, v := range sys.Tiers[ti].Curve[:100] {
 				pts = append(pts, plotter.XY{X: float64(pc), Y: float64(v) / 1e6})
 			}
 			l, err := plotter.NewLine(pts)
@@ -67,13 +69,14 @@ func plotS6(path string, r *Results) error {
 	p.X.Label.Text = "Concurrency (log2)"
 	p.Y.Label.Text = "records/s"
 	p.Add(plotter.NewGrid())
-	var got, ideal plotter.XYs
+	var got, ideal, sleep plotter.XYs
 	for _, s := range r.S6 {
 		x := math.Log2(float64(s.Concurrency))
 		got = append(got, plotter.XY{X: x, Y: s.Rate})
 		ideal = append(ideal, plotter.XY{X: x, Y: s.Ideal})
+		sleep = append(sleep, plotter.XY{X: x, Y: s.Sleep})
 	}
-	if err := plotutil.AddLinePoints(p, "kretry", got, "ideal", ideal); err != nil {
+	if err := plotutil.AddLinePoints(p, "kretry", got, "ideal (Concurrency / 2 ms)", ideal, "bare Go sleeps", sleep); err != nil {
 		return err
 	}
 	p.Legend.Top, p.Legend.Left = true, true

@@ -66,9 +66,9 @@ func printReport(w io.Writer, r *Results) {
 		fmt.Fprintln(w)
 	}
 	if len(r.S6) > 0 {
-		fmt.Fprintf(w, "### S6 slow handler\n\n| concurrency | records | records/s | ideal | of ideal |\n|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "### S6 slow handler\n\n| concurrency | records | records/s | ideal | of ideal | bare Go sleeps | of bare sleeps |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, s := range r.S6 {
-			fmt.Fprintf(w, "| %d | %d | %.0f | %.0f | %.2f |\n", s.Concurrency, s.Records, s.Rate, s.Ideal, s.Rate/s.Ideal)
+			fmt.Fprintf(w, "| %d | %d | %.0f | %.0f | %.2f | %.0f | %.2f |\n", s.Concurrency, s.Records, s.Rate, s.Ideal, s.Rate/s.Ideal, s.Sleep, s.Rate/s.Sleep)
 		}
 		fmt.Fprintln(w)
 	}
@@ -106,6 +106,7 @@ func writeOutputs(dir string, r *Results) error {
 	if err := plotS6(filepath.Join(dir, "s6-concurrency.png"), r); err != nil {
 		return fmt.Errorf("plot S6: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "bench: wrote %s\n", dir)
-	return nil
+	var t strings.Builder
+	printReport(&t, r)
+	return os.WriteFile(filepath.Join(dir, "table.md"), []byte(t.String()), 0o644)
 }

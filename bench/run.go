@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -23,6 +25,7 @@ type Results struct {
 	S5       []ScaleResult       `json:"s5,omitempty"`
 	S6       []ConcurrencyResult `json:"s6,omitempty"`
 	Skipped  map[string]string   `json:"skipped,omitempty"` // "s3/konsumer" -> why
+	Merged   []time.Time         `json:"merged_from_runs_started,omitempty"`
 	Settings map[string]any      `json:"settings"`
 	Extra    map[string]any      `json:"extra,omitempty"`
 	notes    map[string]map[string]string
@@ -61,7 +64,8 @@ type TierLateness struct {
 	P99     time.Duration `json:"p99_ns"`
 	Max     time.Duration `json:"max_ns"`
 	Min     time.Duration `json:"min_ns"`
-	values  []time.Duration
+	// Curve is the lateness at each percentile from 0 to 100 (the plot).
+	Curve []time.Duration `json:"percentiles_ns"`
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -72,6 +76,21 @@ func run(ctx context.Context, cfg config) error {
 	defer closeEnv()
 	res := &Results{Started: time.Now().UTC(), Machine: machine(), Skipped: map[string]string{},
 		Settings: settings(cfg), notes: map[string]map[string]string{}}
+	if cfg.merge {
+		// Keep the scenarios of an earlier run in -out that this run does
+		// not repeat (each scenario's figures come from one run).
+		if b, err := os.ReadFile(filepath.Join(cfg.out, "results.json")); err == nil {
+			var old Results
+			if err := json.Unmarshal(b, &old); err != nil {
+				return fmt.Errorf("-merge: %s: %w", filepath.Join(cfg.out, "results.json"), err)
+			}
+			res.S1, res.S2, res.S3, res.S4, res.S5, res.S6 = old.S1, old.S2, old.S3, old.S4, old.S5, old.S6
+			for k, v := range old.Skipped {
+				res.Skipped[k] = v
+			}
+			res.Merged = append(old.Merged, old.Started)
+		}
+	}
 	res.Cluster = "kfake (embedded, in-process)"
 	if !env.Fake {
 		res.Cluster = "brokers " + strings.Join(env.Brokers, ",")
@@ -90,12 +109,19 @@ func run(ctx context.Context, cfg config) error {
 		}
 		start := time.Now()
 		if err := s.fn(ctx, systems); err != nil {
+			// Keep what the scenarios before this one measured.
+			if werr := writeOutputs(cfg.out, res); werr != nil {
+				fmt.Fprintln(os.Stderr, "bench:", werr)
+			}
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s done in %v\n", s.name, time.Since(start).Round(time.Second))
+		if err := writeOutputs(cfg.out, res); err != nil {
+			return err
+		}
 	}
 	printReport(os.Stdout, res)
-	return writeOutputs(cfg.out, res)
+	return nil
 }
 
 type bench struct {
@@ -291,12 +317,15 @@ func joinNotes(a, b string) string {
 }
 
 func summarize(delay time.Duration, lat []time.Duration) TierLateness {
-	t := TierLateness{Delay: delay, Samples: len(lat), values: lat}
+	t := TierLateness{Delay: delay, Samples: len(lat)}
 	if len(lat) == 0 {
 		return t
 	}
 	s := slices.Clone(lat)
 	slices.Sort(s)
+	for pc := 0; pc <= 100; pc++ {
+		t.Curve = append(t.Curve, s[min(len(s)-1, len(s)*pc/100)])
+	}
 	for _, v := range s {
 		if v < 0 {
 			t.Early++
