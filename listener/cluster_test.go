@@ -6,11 +6,12 @@ package listener_test
 // by `scripts/kafka.sh start cluster --dir DIR` and KRETRY_CLUSTER_DIR=DIR,
 // KRETRY_CLUSTER_BROKERS=<the brokers it printed>; see kafkatest.NewNodes.
 //
-// The verdict comes from an independent ledger: what the handler and the
-// DLT handler saw, plus the tier and DLT topics read back with a plain
-// client at the end. The listener's events only time the fault, explain
-// duplicates and tell the commit watch when a publish was acknowledged; a
-// false acknowledgement would still show as a record missing from Kafka.
+// The verdict comes from the independent ledger of ledger_test.go (shared
+// with the fault and storm tests): what the handler and the DLT handler
+// saw, plus the tier and DLT topics read back with a plain client at the
+// end. The listener's events only time the fault, explain duplicates and
+// tell the commit watch when a publish was acknowledged; a false
+// acknowledgement would still show as a record missing from Kafka.
 
 import (
 	"context"
@@ -24,12 +25,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kretry/kretry/internal/kafkatest"
 	"github.com/kretry/kretry/listener"
-	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
 )
 
@@ -42,210 +41,62 @@ const (
 
 var clusterBackoff = strategy.ExponentialBackoff(300*time.Millisecond, 2, 0)
 
-// clusterFate is what the handler does with one key. It depends only on the
-// attempt number from the record's headers, never on how often the
-// handler saw the key, so a redelivered record meets the same fate.
-type clusterFate struct {
-	fails     int  // deliveries failing with a retryable error, from the first
-	permanent bool // the first delivery fails with strategy.Permanent
-}
-
-// clusterFateOf spreads fates over the keys: 15% fail once, 15% twice (then
+// clusterFates spreads fates over the keys: 15% fail once, 15% twice (then
 // succeed), 3% fail permanently, 2% fail every attempt (exhausted), 65%
 // succeed at once.
-func clusterFateOf(i int) clusterFate {
-	switch h := i * 37 % 100; {
-	case h < 15:
-		return clusterFate{fails: 1}
-	case h < 30:
-		return clusterFate{fails: 2}
-	case h < 33:
-		return clusterFate{permanent: true}
-	case h < 35:
-		return clusterFate{fails: clusterAttempts}
-	}
-	return clusterFate{}
-}
+var clusterFates = fateMix{step: 37, failing: []int{15, 15}, permanent: 3, exhausted: 2}
 
-func (f clusterFate) err(key string, attempt int32) error {
-	switch {
-	case f.permanent:
-		return strategy.Permanent(fmt.Errorf("%s: %w", key, errBoom))
-	case int(attempt) <= f.fails:
-		return fmt.Errorf("attempt %d of %s: %w", attempt, key, errBoom)
-	}
-	return nil
-}
-
-// attempts is how many distinct deliveries (attempt numbers) the key gets.
-func (f clusterFate) attempts() int32 {
-	if f.permanent {
-		return 1
-	}
-	return int32(min(f.fails+1, clusterAttempts))
-}
-
-// deadReason is the DLT reason the key must end with, or "" if it must end
-// handled.
-func (f clusterFate) deadReason() string {
-	switch {
-	case f.permanent:
-		return retry.ReasonPermanent
-	case f.fails >= clusterAttempts:
-		return retry.ReasonExhausted
-	}
-	return ""
-}
-
-// recordRef names one record in Kafka.
-type recordRef struct {
-	topic     string
-	partition int32
-	offset    int64
-}
-
-// clusterTP names a partition.
-type clusterTP struct {
-	topic     string
-	partition int32
-}
-
-// ledgerCall is one handler or DLT handler call.
-type ledgerCall struct {
-	recordRef
-	key     string
-	attempt int32     // from the headers; 1 on the main topic
-	due     time.Time // zero on the main topic and the DLT
-	at      time.Time // when the call started
-	failed  bool
-	reason  string // DLT calls: the kretry-reason header
-}
-
-// clusterLedger is the handler, DLT handler and hook of the cluster tests.
+// clusterLedger is the handler, DLT handler and hook of the cluster tests:
+// the shared ledger, which also times the fault.
 type clusterLedger struct {
-	fates   map[string]clusterFate // read-only once running
-	tiers   map[string]bool        // read-only once running
+	*ledger
+	tiers   map[string]bool // read-only once running
 	trigger int
 	// closed once the fault may go in: records wait in a tier while
 	// others are being forwarded (ready), and also a tier partition is
 	// paused on a record's due time (held)
 	ready, held chan struct{}
 
-	mu        sync.Mutex
-	calls     []ledgerCall
-	dltCalls  []ledgerCall
-	unknown   []string
-	final     map[string]bool // keys that reached a terminal outcome
-	finalN    int
-	retried   int
-	dead      int
-	fwdFailed map[recordRef]int
-	// records with an acknowledged outcome: handled, or their publish
-	// acknowledged, or read back from the DLT. Each is set before the
-	// listener can mark the record for commit.
-	settled map[recordRef]bool
-	revokes map[clusterTP][]time.Time
-	assigns int
-	paused  map[clusterTP]time.Time // tier partitions waiting for a due time
+	// guarded by ledger.mu
+	paused map[topicPartition]time.Time // tier partitions waiting for a due time
 	// records acknowledged into each tier partition and not yet delivered
 	// from it (the listener keeps a record's partition number across hops)
-	inTier            map[clusterTP]int
+	inTier            map[topicPartition]int
 	failedN           int // handler calls that failed
 	didReady, didHold bool
 	// a tier partition that held waiting records when ready was closed
-	firstWaiting clusterTP
+	firstWaiting topicPartition
 }
 
 func newClusterLedger(keys []string) *clusterLedger {
-	lg := &clusterLedger{fates: map[string]clusterFate{}, tiers: map[string]bool{}, trigger: clusterTrigger,
-		ready: make(chan struct{}), held: make(chan struct{}), final: map[string]bool{}, fwdFailed: map[recordRef]int{}, settled: map[recordRef]bool{},
-		revokes: map[clusterTP][]time.Time{}, paused: map[clusterTP]time.Time{}, inTier: map[clusterTP]int{}}
-	for i, k := range keys {
-		lg.fates[k] = clusterFateOf(i)
-	}
+	lg := &clusterLedger{ledger: newLedger(keys, clusterAttempts, clusterFates), tiers: map[string]bool{}, trigger: clusterTrigger,
+		ready: make(chan struct{}), held: make(chan struct{}), paused: map[topicPartition]time.Time{}, inTier: map[topicPartition]int{}}
+	lg.onCall, lg.onEvent = lg.call, lg.event
 	return lg
 }
 
-func (lg *clusterLedger) Handle(ctx context.Context, rec *kgo.Record) error {
-	at := time.Now()
-	st, retried := retry.FromContext(ctx)
-	attempt := int32(1)
-	if retried {
-		attempt = st.Attempt
+// call follows a handler call: a retry leaves its tier partition.
+func (lg *clusterLedger) call(c ledgerCall) {
+	if c.attempt > 1 {
+		lg.inTier[topicPartition{c.topic, c.partition}]--
 	}
-	key := string(rec.Key)
-	f, ok := lg.fates[key]
-	var err error
-	if ok {
-		err = f.err(key, attempt)
-	} else {
-		err = strategy.Permanent(fmt.Errorf("unknown key %q", key))
-	}
-	lg.mu.Lock()
-	defer lg.mu.Unlock()
-	if !ok {
-		lg.unknown = append(lg.unknown, key)
-		return err
-	}
-	lg.calls = append(lg.calls, ledgerCall{recordRef: recordRef{rec.Topic, rec.Partition, rec.Offset}, key: key,
-		attempt: attempt, due: st.Due, at: at, failed: err != nil})
-	if attempt > 1 {
-		lg.inTier[clusterTP{rec.Topic, rec.Partition}]--
-	}
-	if err != nil {
+	if c.failed {
 		lg.failedN++
 	}
-	if err == nil {
-		lg.finalLocked(key)
-		lg.settled[recordRef{rec.Topic, rec.Partition, rec.Offset}] = true
-	}
-	return err
 }
 
-func (lg *clusterLedger) HandleDLT(_ context.Context, rec *kgo.Record, st retry.State) error {
-	at := time.Now()
-	lg.mu.Lock()
-	defer lg.mu.Unlock()
-	key := string(rec.Key)
-	lg.dltCalls = append(lg.dltCalls, ledgerCall{recordRef: recordRef{rec.Topic, rec.Partition, rec.Offset}, key: key,
-		attempt: st.Attempt, at: at, reason: st.Reason})
-	lg.finalLocked(key)
-	lg.settled[recordRef{rec.Topic, rec.Partition, rec.Offset}] = true
-	return nil
-}
-
-func (lg *clusterLedger) finalLocked(key string) {
-	if !lg.final[key] {
-		lg.final[key] = true
-		lg.finalN++
-	}
-}
-
-func (lg *clusterLedger) OnEvent(e listener.Event) {
-	lg.mu.Lock()
-	defer lg.mu.Unlock()
-	k := clusterTP{e.Topic, e.Partition}
+// event follows the tier partitions and closes ready and held.
+func (lg *clusterLedger) event(e listener.Event) {
+	k := topicPartition{e.Topic, e.Partition}
 	switch e.Kind {
 	case listener.EventRetried:
-		lg.retried++
-		lg.inTier[clusterTP{e.Target, e.Partition}]++
-		lg.settled[recordRef{e.Topic, e.Partition, e.Offset}] = true
-	case listener.EventDeadLettered:
-		lg.dead++
-		lg.settled[recordRef{e.Topic, e.Partition, e.Offset}] = true
-	case listener.EventForwardFailed:
-		lg.fwdFailed[recordRef{e.Topic, e.Partition, e.Offset}]++
+		lg.inTier[topicPartition{e.Target, e.Partition}]++
 	case listener.EventPaused:
 		if lg.tiers[e.Topic] {
 			lg.paused[k] = e.Due
 		}
-	case listener.EventResumed:
+	case listener.EventResumed, listener.EventRevoked:
 		delete(lg.paused, k)
-	case listener.EventRevoked:
-		delete(lg.paused, k)
-		lg.revokes[k] = append(lg.revokes[k], time.Now())
-	case listener.EventAssigned:
-		lg.assigns++
 	}
 	// The fault goes in while records wait in a tier and others are still
 	// being forwarded.
@@ -265,8 +116,8 @@ func (lg *clusterLedger) OnEvent(e listener.Event) {
 // waitingLocked picks a tier partition holding records that wait for their
 // due time: a paused one if any (the listener holds its head record),
 // otherwise the one with the most records acknowledged but not delivered.
-func (lg *clusterLedger) waitingLocked() (clusterTP, bool) {
-	var best clusterTP
+func (lg *clusterLedger) waitingLocked() (topicPartition, bool) {
+	var best topicPartition
 	most := 0
 	for k := range lg.paused {
 		if n := lg.inTier[k]; n > most || most == 0 {
@@ -286,7 +137,7 @@ func (lg *clusterLedger) waitingLocked() (clusterTP, bool) {
 
 // waitingTier is waitingLocked for the test goroutine; it falls back to
 // the partition chosen when the fault was triggered.
-func (lg *clusterLedger) waitingTier() clusterTP {
+func (lg *clusterLedger) waitingTier() topicPartition {
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
 	if w, ok := lg.waitingLocked(); ok {
@@ -295,44 +146,10 @@ func (lg *clusterLedger) waitingTier() clusterTP {
 	return lg.firstWaiting
 }
 
-func (lg *clusterLedger) done() bool {
-	lg.mu.Lock()
-	defer lg.mu.Unlock()
-	return lg.finalN == len(lg.fates)
-}
-
-// missing describes keys without a terminal outcome, for failure messages.
-func (lg *clusterLedger) missing() string {
-	lg.mu.Lock()
-	defer lg.mu.Unlock()
-	var ks []string
-	for k := range lg.fates {
-		if !lg.final[k] {
-			ks = append(ks, k)
-		}
-	}
-	sort.Strings(ks)
-	last := map[string]ledgerCall{}
-	for _, c := range lg.calls {
-		last[c.key] = c
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d of %d keys without an outcome", len(ks), len(lg.fates))
-	for _, k := range ks[:min(len(ks), 10)] {
-		c, ok := last[k]
-		if !ok {
-			fmt.Fprintf(&b, "; %s: never delivered", k)
-			continue
-		}
-		fmt.Fprintf(&b, "; %s (%+v): last delivery attempt %d from %s[%d]@%d", k, lg.fates[k], c.attempt, c.topic, c.partition, c.offset)
-	}
-	return b.String()
-}
-
 // faultSnapshot describes the pipeline at the moment of the fault.
 type faultSnapshot struct {
 	retried, dead, firstDone, failed, inFlight, inTiers int
-	paused                                              []clusterTP
+	paused                                              []topicPartition
 }
 
 func (lg *clusterLedger) snapshot() faultSnapshot {
@@ -354,7 +171,7 @@ func (lg *clusterLedger) snapshot() faultSnapshot {
 	for k := range lg.paused {
 		s.paused = append(s.paused, k)
 	}
-	slices.SortFunc(s.paused, func(a, b clusterTP) int {
+	slices.SortFunc(s.paused, func(a, b topicPartition) int {
 		if c := strings.Compare(a.topic, b.topic); c != 0 {
 			return c
 		}
@@ -456,12 +273,11 @@ type clusterRun struct {
 	kgoLog *kgoLog
 	recs   []*kgo.Record
 
-	start    time.Time // the run's start
-	faultAt  time.Time // the kill or stop began
-	doneAt   time.Time // every record had its outcome
-	stopping time.Time // the listener was told to stop
+	start   time.Time // the run's start
+	faultAt time.Time // the kill or stop began
+	doneAt  time.Time // every record had its outcome
 
-	commits commitWatch
+	commits *commitWatch
 }
 
 func newClusterRun(t *testing.T) *clusterRun {
@@ -545,25 +361,6 @@ func (r *clusterRun) awaitFault() faultSnapshot {
 	return r.lg.snapshot()
 }
 
-// pollUntil waits until cond reports true, asking every interval, and fails the
-// test with what and cond's last status if it has not by timeout.
-func pollUntil(t *testing.T, timeout, interval time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		ok, status := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s: %s", timeout, what, status)
-		}
-		<-tick.C
-	}
-}
-
 // finish waits until every key has its outcome and the group has committed
 // every record of every plan topic, so no duplicate is still on its way.
 func (r *clusterRun) finish(within time.Duration) {
@@ -608,101 +405,14 @@ func (r *clusterRun) describeLag(lag []kafkatest.PartitionLag) string {
 	return strings.Join(parts, "\n")
 }
 
-// commitWatch samples the group's committed offsets while the test runs
-// and checks each against the ledger: the listener may commit past a record
-// only once its outcome is acknowledged (handled, its publish to a tier or
-// DLT acknowledged, or read back from the DLT). The ledger learns of each
-// outcome before the listener can mark the record, so a commit seen ahead
-// of the ledger is a commit ahead of an outcome.
-type commitWatch struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu         sync.Mutex
-	checked    map[clusterTP]int64 // every offset below is settled
-	samples    int
-	violations map[recordRef]string
-}
-
-// watchCommits starts sampling every 250 ms until commits.stop.
+// watchCommits starts the commit watch (see commitWatch) on the plan's
+// topics, sampling every 250 ms.
 func (r *clusterRun) watchCommits() {
-	w := &r.commits
-	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel, w.done = cancel, make(chan struct{})
-	w.checked, w.violations = map[clusterTP]int64{}, map[recordRef]string{}
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			w.check(r)
-		}
-	}()
-	r.t.Cleanup(w.stop)
+	r.commits = watchCommits(r.t, r.nodes.Admin, r.f.group, r.l.Plan().Topics(), r.lg.ledger, 250*time.Millisecond)
 }
 
-func (w *commitWatch) stop() {
-	if w.cancel != nil {
-		w.cancel()
-		<-w.done
-	}
-}
-
-// check takes one sample; it skips samples the cluster cannot answer.
-func (w *commitWatch) check(r *clusterRun) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := r.nodes.Admin.FetchOffsets(ctx, r.f.group)
-	if err != nil {
-		return
-	}
-	topics := map[string]bool{}
-	for _, t := range r.l.Plan().Topics() {
-		topics[t] = true
-	}
-	lg := r.lg
-	lg.mu.Lock()
-	defer lg.mu.Unlock()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.samples++
-	resp.Each(func(o kadm.OffsetResponse) {
-		if !topics[o.Topic] || o.Err != nil {
-			return
-		}
-		k := clusterTP{o.Topic, o.Partition}
-		for off := w.checked[k]; off < o.At; off++ {
-			ref := recordRef{o.Topic, o.Partition, off}
-			if !lg.settled[ref] {
-				if _, seen := w.violations[ref]; !seen {
-					w.violations[ref] = fmt.Sprintf("COMMIT AHEAD: %s[%d] committed at %d while offset %d had no acknowledged outcome (%s)",
-						o.Topic, o.Partition, o.At, off, time.Now().Format(time.StampMilli))
-				}
-				return
-			}
-			w.checked[k] = off + 1
-		}
-	})
-}
-
-// lazyText defers a costly description until it is printed.
-type lazyText func() string
-
-func (f lazyText) String() string { return f() }
-
-// clusterVerdict holds the figures of a verified run.
-type clusterVerdict struct {
-	handled, firstTry, afterRetries, dlt, permanent, exhausted int
-	calls, dltCalls, dupCalls, rereads, extraCopiesRead        int
-	extraTierCopies, extraDLTCopies, dupDLTCalls               int
-	revokes, fwdFailed, early, commitSamples, commitAhead      int
-	maxLate, p99Late                                           time.Duration
-}
+// clusterVerdict is the verdict of a cluster test, with its own summary.
+type clusterVerdict verdict
 
 func (v clusterVerdict) String() string {
 	return fmt.Sprintf("outcomes: %d handled (%d first try, %d after retries), %d dead-lettered (%d permanent, %d exhausted); "+
@@ -714,211 +424,12 @@ func (v clusterVerdict) String() string {
 		v.extraTierCopies, v.extraDLTCopies, v.revokes, v.fwdFailed, v.p99Late.Round(time.Millisecond), v.maxLate.Round(time.Millisecond), v.early, v.commitSamples, v.commitAhead)
 }
 
+// verify checks the topic settings and the ledger (see verifyLedger).
 func (r *clusterRun) verify() clusterVerdict {
-	t := r.t
-	t.Helper()
+	r.t.Helper()
 	plan := r.l.Plan()
 	r.checkTopicSettings()
-
-	// What Kafka holds, read with a plain client.
-	main := map[string]int{}
-	for _, rc := range r.f.c.ReadAll(plan.Main) {
-		main[string(rc.Key)]++
-	}
-	type ka struct {
-		key     string
-		attempt int32
-	}
-	inKafka := map[recordRef]ka{} // every tier and DLT record: its key and attempt
-	tierCopies := map[ka]int{}
-	for _, tier := range plan.Tiers {
-		for _, rc := range r.f.c.ReadAll(tier.Topic) {
-			st, ok, err := retry.Decode(rc.Headers)
-			if !ok || err != nil {
-				t.Errorf("%s[%d]@%d: kretry headers: %v (present %v)", rc.Topic, rc.Partition, rc.Offset, err, ok)
-				continue
-			}
-			k := ka{string(rc.Key), st.Attempt}
-			inKafka[recordRef{rc.Topic, rc.Partition, rc.Offset}] = k
-			tierCopies[k]++
-		}
-	}
-	dltCopies := map[string][]retry.State{}
-	for _, rc := range r.f.c.ReadAll(plan.DLT) {
-		st, _, err := retry.Decode(rc.Headers)
-		if err != nil {
-			t.Errorf("DLT %s[%d]@%d: kretry headers: %v", rc.Topic, rc.Partition, rc.Offset, err)
-		}
-		inKafka[recordRef{rc.Topic, rc.Partition, rc.Offset}] = ka{string(rc.Key), st.Attempt}
-		dltCopies[string(rc.Key)] = append(dltCopies[string(rc.Key)], st)
-	}
-
-	lg := r.lg
-	lg.mu.Lock()
-	defer lg.mu.Unlock()
-	if len(lg.unknown) > 0 {
-		t.Errorf("handler saw %d unknown keys, e.g. %q", len(lg.unknown), lg.unknown[0])
-	}
-	var v clusterVerdict
-	v.calls, v.dltCalls = len(lg.calls), len(lg.dltCalls)
-	r.commits.mu.Lock()
-	v.commitSamples, v.commitAhead = r.commits.samples, len(r.commits.violations)
-	for _, msg := range r.commits.violations {
-		t.Error(msg)
-	}
-	r.commits.mu.Unlock()
-	for _, ts := range lg.revokes {
-		for _, at := range ts {
-			if at.Before(r.stopping) { // not the listener's own shutdown
-				v.revokes++
-			}
-		}
-	}
-	for _, n := range lg.fwdFailed {
-		v.fwdFailed += n
-	}
-
-	byKA := map[ka][]ledgerCall{}
-	whose := map[recordRef]ka{} // source record of a forward -> its key and attempt
-	var lates []time.Duration
-	for _, c := range lg.calls {
-		k := ka{c.key, c.attempt}
-		byKA[k] = append(byKA[k], c)
-		whose[c.recordRef] = k
-		if c.attempt > 1 {
-			if c.due.IsZero() {
-				t.Errorf("%s attempt %d from %s[%d]@%d had no due time", c.key, c.attempt, c.topic, c.partition, c.offset)
-			} else if c.at.Before(c.due) {
-				v.early++
-				t.Errorf("EARLY: %s attempt %d handled %v before its due time", c.key, c.attempt, c.due.Sub(c.at))
-			} else {
-				lates = append(lates, c.at.Sub(c.due))
-			}
-		}
-	}
-	if len(lates) > 0 {
-		slices.Sort(lates)
-		v.maxLate, v.p99Late = lates[len(lates)-1], lates[len(lates)*99/100]
-	}
-	dltByKey := map[string][]ledgerCall{}
-	for _, c := range lg.dltCalls {
-		dltByKey[c.key] = append(dltByKey[c.key], c)
-	}
-	// sources: failing deliveries of (key, attempt) plus their failed
-	// publishes, each of which may have left a copy in the next topic.
-	sources := func(k ka) int {
-		n := 0
-		for _, c := range byKA[k] {
-			if c.failed {
-				n++
-			}
-		}
-		for src, fails := range lg.fwdFailed {
-			if whose[src] == k {
-				n += fails
-			}
-		}
-		return n
-	}
-	// explained checks the calls of one (key, attempt) or of one key's DLT
-	// records: each record read must exist in Kafka with that key and
-	// attempt, and each re-read of a record must follow a revocation of its
-	// partition after the previous read.
-	explained := func(what string, cs []ledgerCall, want ka, mainTopic bool) (dups, rereads, copies int) {
-		byRef := map[recordRef][]ledgerCall{}
-		for _, c := range cs {
-			byRef[c.recordRef] = append(byRef[c.recordRef], c)
-		}
-		for rf, rcs := range byRef {
-			if mainTopic {
-				if rf.topic != plan.Main {
-					t.Errorf("%s: first delivery read from %s, not the main topic", what, rf.topic)
-				}
-			} else if got, ok := inKafka[rf]; !ok || got != want {
-				t.Errorf("%s: read %s[%d]@%d, which Kafka holds as %+v (found %v)", what, rf.topic, rf.partition, rf.offset, got, ok)
-			}
-			for i := 1; i < len(rcs); i++ {
-				revoked := slices.ContainsFunc(lg.revokes[clusterTP{rf.topic, rf.partition}], func(at time.Time) bool {
-					return at.After(rcs[i-1].at) && at.Before(rcs[i].at)
-				})
-				if !revoked {
-					t.Errorf("UNEXPLAINED DUPLICATE: %s: %s[%d]@%d read again with no revocation of its partition in between (%v, then %v)",
-						what, rf.topic, rf.partition, rf.offset, rcs[i-1].at.Format(time.StampMicro), rcs[i].at.Format(time.StampMicro))
-				}
-			}
-			rereads += len(rcs) - 1
-		}
-		if mainTopic && len(byRef) > 1 {
-			t.Errorf("UNEXPLAINED DUPLICATE: %s: %d distinct main-topic records", what, len(byRef))
-		}
-		return len(cs) - 1, rereads, len(byRef) - 1
-	}
-
-	for key, f := range lg.fates {
-		if main[key] != 1 {
-			t.Errorf("%s: the main topic holds %d copies, want 1", key, main[key])
-		}
-		last := f.attempts()
-		for a := int32(1); a <= last; a++ {
-			k := ka{key, a}
-			cs := byKA[k]
-			if len(cs) == 0 {
-				t.Errorf("MISSING: %s (%+v) never got delivery %d", key, f, a)
-				continue
-			}
-			what := fmt.Sprintf("%s attempt %d", key, a)
-			dups, rereads, copies := explained(what, cs, k, a == 1)
-			v.dupCalls += dups
-			v.rereads += rereads
-			v.extraCopiesRead += copies
-			if a > 1 {
-				if n, allowed := tierCopies[k], sources(ka{key, a - 1}); n > allowed {
-					t.Errorf("UNEXPLAINED DUPLICATE: %s: %d copies in the tiers, from %d failed deliveries and publishes of attempt %d",
-						what, n, allowed, a-1)
-				}
-				v.extraTierCopies += max(0, tierCopies[k]-1)
-			}
-		}
-		for k := range byKA {
-			if k.key == key && (k.attempt < 1 || k.attempt > last) {
-				t.Errorf("%s (%+v): delivered as attempt %d; it should get attempts 1..%d", key, f, k.attempt, last)
-			}
-		}
-		handled := slices.ContainsFunc(byKA[ka{key, last}], func(c ledgerCall) bool { return !c.failed })
-		copies, dcalls := dltCopies[key], dltByKey[key]
-		switch reason := f.deadReason(); {
-		case reason == "" && handled && len(copies) == 0 && len(dcalls) == 0:
-			v.handled++
-			if last == 1 {
-				v.firstTry++
-			} else {
-				v.afterRetries++
-			}
-		case reason != "" && !handled && len(copies) > 0 && len(dcalls) > 0:
-			v.dlt++
-			if reason == retry.ReasonPermanent {
-				v.permanent++
-			} else {
-				v.exhausted++
-			}
-			for _, st := range copies {
-				if st.Reason != reason || st.Attempt != last || st.OriginalTopic != plan.Main {
-					t.Errorf("%s: DLT record reason %q attempt %d original topic %q, want %q, %d, %q",
-						key, st.Reason, st.Attempt, st.OriginalTopic, reason, last, plan.Main)
-				}
-			}
-			if n, allowed := len(copies), sources(ka{key, last}); n > allowed {
-				t.Errorf("UNEXPLAINED DUPLICATE: %s: %d copies in the DLT, from %d failed deliveries and publishes", key, n, allowed)
-			}
-			v.extraDLTCopies += len(copies) - 1
-			dups, _, _ := explained(key+" in the DLT", dcalls, ka{key, last}, false)
-			v.dupDLTCalls += dups
-		default:
-			t.Errorf("%s (%+v): not exactly one terminal outcome: handled %v, %d DLT copies, %d DLT handler calls",
-				key, f, handled, len(copies), len(dcalls))
-		}
-	}
-	return v
+	return clusterVerdict(verifyLedger(r.t, r.f.c, plan, r.lg.ledger, r.commits, false))
 }
 
 // checkTopicSettings checks that the listener created its tiers and DLT
@@ -1041,12 +552,12 @@ func TestClusterFullRestartMidRun(t *testing.T) {
 func (r *clusterRun) report(stop func() error, fault string) {
 	t := r.t
 	t.Helper()
-	r.stopping = time.Now()
+	r.lg.stop()
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	r.commits.stop()
-	r.commits.check(r) // the shutdown's final commit
+	r.commits.check() // the shutdown's final commit
 	took := time.Since(r.start)
 	v := r.verify()
 	lg := r.lg
@@ -1057,12 +568,4 @@ func (r *clusterRun) report(stop func() error, fault string) {
 		"%s; %d partitions assigned again; listener logged %v; %v; run took %v",
 		len(r.recs), clusterPartitions, clusterAttempts, tierDelays(r.l.Plan()), fault,
 		r.doneAt.Sub(r.faultAt).Round(100*time.Millisecond), v, reassigned, r.logs, r.kgoLog, took.Round(100*time.Millisecond))
-}
-
-func tierDelays(p strategy.Plan) []time.Duration {
-	var ds []time.Duration
-	for _, t := range p.Tiers {
-		ds = append(ds, t.Delay)
-	}
-	return ds
 }

@@ -114,32 +114,15 @@ func crashSizeFor(cluster bool) crashSize {
 	return crashSize{records: 20000, partitions: 4, kills: 30, killDelay: 700 * time.Millisecond, finish: 2 * time.Minute, stall: 20 * time.Second}
 }
 
-// crashFate is what the handler does with one key, whatever the
-// incarnation: it depends only on the key and on the attempt number.
-type crashFate struct {
-	fails     int  // deliveries failing with a retryable error, from the first
-	permanent bool // the first delivery fails with strategy.Permanent
-}
-
-// crashFateOf spreads fates over key indexes, exactly per hundred keys
+// crashFates spreads fates over key indexes, exactly per hundred keys
 // (61 and 100 are coprime): 63% succeed at once; 10% fail once, 10% twice and
 // 10% three times, then succeed; 5% fail permanently; 2% fail every
-// attempt and are exhausted.
-func crashFateOf(i int) crashFate {
-	switch h := i * 61 % 100; {
-	case h < 10:
-		return crashFate{fails: 1}
-	case h < 20:
-		return crashFate{fails: 2}
-	case h < 30:
-		return crashFate{fails: 3}
-	case h < 35:
-		return crashFate{permanent: true}
-	case h < 37:
-		return crashFate{fails: crashAttempts}
-	}
-	return crashFate{}
-}
+// attempt and are exhausted. A key's fate is the same whatever the
+// incarnation.
+var crashFates = fateMix{step: 61, failing: []int{10, 10, 10}, permanent: 5, exhausted: 2}
+
+// crashFateOf is the fate of the key crashKey(i).
+func crashFateOf(i int) fate { return crashFates.of(i, crashAttempts) }
 
 func crashKey(i int) string { return fmt.Sprintf("k%06d", i) }
 
@@ -150,36 +133,6 @@ func crashIndex(key string) (int, bool) {
 	}
 	i, err := strconv.Atoi(key[1:])
 	return i, err == nil && i >= 0
-}
-
-func (f crashFate) err(key string, attempt int32) error {
-	switch {
-	case f.permanent:
-		return strategy.Permanent(fmt.Errorf("%s: %w", key, errBoom))
-	case int(attempt) <= f.fails:
-		return fmt.Errorf("attempt %d of %s: %w", attempt, key, errBoom)
-	}
-	return nil
-}
-
-// final is the last attempt the key gets.
-func (f crashFate) final() int32 {
-	if f.permanent {
-		return 1
-	}
-	return int32(min(f.fails+1, crashAttempts))
-}
-
-// deadReason is the DLT reason the key must end with, or "" if it must
-// end handled.
-func (f crashFate) deadReason() string {
-	switch {
-	case f.permanent:
-		return retry.ReasonPermanent
-	case f.fails >= crashAttempts:
-		return retry.ReasonExhausted
-	}
-	return ""
 }
 
 // crashChildConfig is what the parent tells a child.
@@ -346,27 +299,12 @@ func (w *crashLedgerWriter) OnEvent(e listener.Event) {
 	}
 }
 
-// crashRef names one record in Kafka.
-type crashRef struct {
-	topic     string
-	partition int32
-	offset    int64
-}
-
-func (r crashRef) String() string { return fmt.Sprintf("%s[%d]@%d", r.topic, r.partition, r.offset) }
-
-// crashKA is a key and an attempt number.
-type crashKA struct {
-	key     string
-	attempt int32
-}
-
 // crashCall is one handler (C) or DLT handler (D) call from the ledger.
 type crashCall struct {
 	seq     int // position in the ledger, which is time order
 	inc     int
 	key     string
-	ref     crashRef
+	ref     recordRef
 	attempt int32
 	due     time.Time // zero on the main topic and for DLT calls
 	ok      bool      // C: the handler returned nil
@@ -379,8 +317,8 @@ type crashEvent struct {
 	seq    int
 	kind   byte
 	inc    int
-	ref    crashRef // A and R: offset -1
-	target string   // F
+	ref    recordRef // A and R: offset -1
+	target string    // F
 	at     time.Time
 }
 
@@ -478,7 +416,7 @@ func (lg *crashLedger) parse(line string) {
 		nanos(2)
 		take = func() { lg.ends[inc] = true }
 	case "C", "D":
-		c := crashCall{seq: seq, inc: inc, key: text(2), ref: crashRef{fs[3], int32(num(4)), num(5)}, attempt: int32(num(6))}
+		c := crashCall{seq: seq, inc: inc, key: text(2), ref: recordRef{fs[3], int32(num(4)), num(5)}, attempt: int32(num(6))}
 		if fs[0] == "C" {
 			if ms := num(7); ms != 0 {
 				c.due = time.UnixMilli(ms)
@@ -490,7 +428,7 @@ func (lg *crashLedger) parse(line string) {
 		}
 		take = func() { lg.takeCall(fs[0] == "D", c) }
 	default: // A, R, F
-		e := crashEvent{seq: seq, kind: fs[0][0], inc: inc, ref: crashRef{fs[2], int32(num(3)), -1}}
+		e := crashEvent{seq: seq, kind: fs[0][0], inc: inc, ref: recordRef{fs[2], int32(num(3)), -1}}
 		if fs[0] == "F" {
 			e.ref.offset, e.target, e.at = num(4), fs[5], nanos(6)
 		} else {
@@ -583,13 +521,7 @@ type crashKill struct {
 	// the group's committed offsets of the plan's topics, read after the
 	// kill and before the next incarnation starts; nil if they could not
 	// be read (the cluster variant, while a broker is down)
-	committed map[crashTP]int64
-}
-
-// crashTP names a partition.
-type crashTP struct {
-	topic     string
-	partition int32
+	committed map[topicPartition]int64
 }
 
 func newCrashRun(t *testing.T, c *kafkatest.Cluster, nodes *kafkatest.Nodes, size crashSize) *crashRun {
@@ -843,7 +775,7 @@ func (r *crashRun) awaitBroker() {
 
 // committed reads the group's committed offsets of the plan's topics, or
 // returns nil if they cannot be read within 10 s.
-func (r *crashRun) committed() map[crashTP]int64 {
+func (r *crashRun) committed() map[topicPartition]int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := r.c.Admin.FetchOffsets(ctx, r.cfg.Group)
@@ -854,11 +786,11 @@ func (r *crashRun) committed() map[crashTP]int64 {
 		r.t.Logf("committed offsets after a kill: %v; this kill's commit check is skipped", err)
 		return nil
 	}
-	out := map[crashTP]int64{}
+	out := map[topicPartition]int64{}
 	topics := r.plan.Topics()
 	resp.Each(func(o kadm.OffsetResponse) {
 		if slices.Contains(topics, o.Topic) && o.At > 0 {
-			out[crashTP{o.Topic, o.Partition}] = o.At
+			out[topicPartition{o.Topic, o.Partition}] = o.At
 		}
 	})
 	return out
@@ -1110,22 +1042,22 @@ func (r *crashRun) verify() crashVerdict {
 	}
 
 	// What Kafka holds, read back with a plain client.
-	mainKey := map[crashRef]string{}
+	mainKey := map[recordRef]string{}
 	mainCopies := map[string]int{}
 	for _, rc := range r.c.ReadAll(plan.Main) {
 		k := string(rc.Key)
-		mainKey[crashRef{rc.Topic, rc.Partition, rc.Offset}] = k
+		mainKey[recordRef{rc.Topic, rc.Partition, rc.Offset}] = k
 		mainCopies[k]++
 		if _, ok := index[k]; !ok {
 			p.add("UNKNOWN KEY", "%q on the main topic", k)
 		}
 	}
-	tier := map[crashRef]crashCopy{}
-	tierCopies := map[crashKA]int{}
-	tierStamps := map[crashKA][]time.Time{}
+	tier := map[recordRef]crashCopy{}
+	tierCopies := map[keyAttempt]int{}
+	tierStamps := map[keyAttempt][]time.Time{}
 	for _, tt := range plan.Tiers {
 		for _, rc := range r.c.ReadAll(tt.Topic) {
-			ref := crashRef{rc.Topic, rc.Partition, rc.Offset}
+			ref := recordRef{rc.Topic, rc.Partition, rc.Offset}
 			st, ok, err := retry.Decode(rc.Headers)
 			if !ok || err != nil {
 				p.add("BAD TIER RECORD", "%v: kretry headers present %v, %v", ref, ok, err)
@@ -1139,15 +1071,15 @@ func (r *crashRun) verify() crashVerdict {
 				p.add("BAD TIER RECORD", "%v: %s attempt %d belongs in %q", ref, k, st.Attempt, want.Topic)
 			}
 			tier[ref] = crashCopy{key: k, attempt: st.Attempt, ts: rc.Timestamp}
-			tierCopies[crashKA{k, st.Attempt}]++
-			tierStamps[crashKA{k, st.Attempt}] = append(tierStamps[crashKA{k, st.Attempt}], rc.Timestamp)
+			tierCopies[keyAttempt{k, st.Attempt}]++
+			tierStamps[keyAttempt{k, st.Attempt}] = append(tierStamps[keyAttempt{k, st.Attempt}], rc.Timestamp)
 		}
 	}
 	v.tierN = len(tier)
-	dltRec := map[crashRef]crashCopy{}
-	dltByKey := map[string][]crashRef{}
+	dltRec := map[recordRef]crashCopy{}
+	dltByKey := map[string][]recordRef{}
 	for _, rc := range r.c.ReadAll(plan.DLT) {
-		ref := crashRef{rc.Topic, rc.Partition, rc.Offset}
+		ref := recordRef{rc.Topic, rc.Partition, rc.Offset}
 		st, _, err := retry.Decode(rc.Headers)
 		if err != nil {
 			p.add("BAD DLT RECORD", "%v: kretry headers: %v", ref, err)
@@ -1174,15 +1106,15 @@ func (r *crashRun) verify() crashVerdict {
 		}
 	}
 	v.calls, v.dltCalls = len(lg.calls), len(lg.dltCalls)
-	byKA := map[crashKA][]crashCall{}
-	byRef := map[crashRef][]crashCall{}
+	byKA := map[keyAttempt][]crashCall{}
+	byRef := map[recordRef][]crashCall{}
 	var lates []time.Duration
 	for _, c := range lg.calls {
 		if _, ok := index[c.key]; !ok {
 			p.add("UNKNOWN KEY", "%q handled from %v", c.key, c.ref)
 			continue
 		}
-		byKA[crashKA{c.key, c.attempt}] = append(byKA[crashKA{c.key, c.attempt}], c)
+		byKA[keyAttempt{c.key, c.attempt}] = append(byKA[keyAttempt{c.key, c.attempt}], c)
 		byRef[c.ref] = append(byRef[c.ref], c)
 		// The record handed to the handler is in Kafka, as that key and attempt.
 		if c.attempt == 1 {
@@ -1208,7 +1140,7 @@ func (r *crashRun) verify() crashVerdict {
 		slices.Sort(lates)
 		v.lateP50, v.lateP99, v.lateMax = lates[len(lates)/2], lates[len(lates)*99/100], lates[len(lates)-1]
 	}
-	dltCallsByRef := map[crashRef][]crashCall{}
+	dltCallsByRef := map[recordRef][]crashCall{}
 	dltCallsByKey := map[string]int{}
 	for _, c := range lg.dltCalls {
 		dltCallsByRef[c.ref] = append(dltCallsByRef[c.ref], c)
@@ -1227,7 +1159,7 @@ func (r *crashRun) verify() crashVerdict {
 			p.add("DLT RECORD NEVER HANDLED", "%v (%s, %s) was never handed to the DLT handler", ref, cp.key, cp.reason)
 		}
 	}
-	fwdFails := map[crashRef]int{}
+	fwdFails := map[recordRef]int{}
 	for _, e := range lg.events {
 		if e.kind == 'F' {
 			fwdFails[e.ref]++
@@ -1237,17 +1169,17 @@ func (r *crashRun) verify() crashVerdict {
 	// Every key: exactly one terminal outcome, the right one.
 	for i, key := range r.keys {
 		f := crashFateOf(i)
-		final := f.final()
+		final := f.last(crashAttempts)
 		if mainCopies[key] != 1 {
 			p.add("MAIN TOPIC", "%s: %d copies on the main topic, want 1", key, mainCopies[key])
 		}
 		okCalls := 0
 		for a := int32(1); a <= final; a++ {
-			cs := byKA[crashKA{key, a}]
+			cs := byKA[keyAttempt{key, a}]
 			if len(cs) == 0 {
 				p.add("MISSING", "%s (%+v) never got delivery %d", key, f, a)
 			}
-			wantOK := a == final && f.deadReason() == ""
+			wantOK := a == final && f.deadReason(crashAttempts) == ""
 			for _, c := range cs {
 				if c.ok != wantOK {
 					p.add("WRONG FATE", "%s attempt %d returned ok=%v, want %v", key, a, c.ok, wantOK)
@@ -1258,7 +1190,7 @@ func (r *crashRun) verify() crashVerdict {
 			}
 		}
 		handled, dead := okCalls > 0, len(dltByKey[key]) > 0
-		switch reason := f.deadReason(); {
+		switch reason := f.deadReason(crashAttempts); {
 		case handled && dead:
 			p.add("TWO OUTCOMES", "%s (%+v): handled and in the DLT", key, f)
 		case !handled && !dead:
@@ -1279,14 +1211,14 @@ func (r *crashRun) verify() crashVerdict {
 		v.dupOK += max(0, okCalls-1)
 		v.dupDLT += max(0, dltCallsByKey[key]-1)
 		for _, ref := range dltByKey[key] {
-			if cp := dltRec[ref]; cp.reason != f.deadReason() || cp.attempt != final {
+			if cp := dltRec[ref]; cp.reason != f.deadReason(crashAttempts) || cp.attempt != final {
 				p.add("WRONG OUTCOME", "%s (%+v): DLT record %v has reason %q after %d deliveries, want %q after %d",
-					key, f, ref, cp.reason, cp.attempt, f.deadReason(), final)
+					key, f, ref, cp.reason, cp.attempt, f.deadReason(crashAttempts), final)
 			}
 		}
 	}
 	for ka := range byKA {
-		if i, ok := index[ka.key]; ok && (ka.attempt < 1 || ka.attempt > crashFateOf(i).final()) {
+		if i, ok := index[ka.key]; ok && (ka.attempt < 1 || ka.attempt > crashFateOf(i).last(crashAttempts)) {
 			p.add("WRONG FATE", "%s (%+v) delivered as attempt %d", ka.key, crashFateOf(i), ka.attempt)
 		}
 	}
@@ -1308,7 +1240,7 @@ func (r *crashRun) verify() crashVerdict {
 		})
 	}
 	v.rereadsBy = map[int]int{}
-	rereads := func(what string, byRef map[crashRef][]crashCall, by map[int]int) int {
+	rereads := func(what string, byRef map[recordRef][]crashCall, by map[int]int) int {
 		n := 0
 		for ref, cs := range byRef {
 			for i := 1; i < len(cs); i++ { // cs is in ledger order
@@ -1316,7 +1248,7 @@ func (r *crashRun) verify() crashVerdict {
 				if c := cs[i]; c.inc >= 2 {
 					// Incarnation c.inc started from what was committed
 					// when its predecessor was killed, or later.
-					if from, ok := r.kills[c.inc-2].committed[crashTP{ref.topic, ref.partition}]; ok && ref.offset < from {
+					if from, ok := r.kills[c.inc-2].committed[topicPartition{ref.topic, ref.partition}]; ok && ref.offset < from {
 						p.add("RE-READ BELOW THE COMMIT", "%s %v (%s) read again in incarnation %d, below the offset %d committed when incarnation %d was killed",
 							what, ref, c.key, c.inc, from, c.inc-1)
 					}
@@ -1342,7 +1274,7 @@ func (r *crashRun) verify() crashVerdict {
 	// retried after a failure. Each of those calls was checked above to be
 	// the first read of its record or an explained re-read, so the copies
 	// are explained when they are no more than those calls and retries.
-	sources := func(ka crashKA) int {
+	sources := func(ka keyAttempt) int {
 		n := 0
 		for _, c := range byKA[ka] {
 			if !c.ok {
@@ -1352,12 +1284,12 @@ func (r *crashRun) verify() crashVerdict {
 		return n
 	}
 	for ka, n := range tierCopies {
-		if allowed := sources(crashKA{ka.key, ka.attempt - 1}); n > allowed {
+		if allowed := sources(keyAttempt{ka.key, ka.attempt - 1}); n > allowed {
 			p.add("UNEXPLAINED DUPLICATE", "%s attempt %d: %d copies in the tiers, from %d failed calls of attempt %d and their failed publishes",
 				ka.key, ka.attempt, n, allowed, ka.attempt-1)
 		}
 		v.extraTier += n - 1
-		refs := map[crashRef]bool{}
+		refs := map[recordRef]bool{}
 		for _, c := range byKA[ka] {
 			refs[c.ref] = true
 		}
@@ -1368,7 +1300,7 @@ func (r *crashRun) verify() crashVerdict {
 		if !ok {
 			continue
 		}
-		ka := crashKA{key, crashFateOf(i).final()}
+		ka := keyAttempt{key, crashFateOf(i).last(crashAttempts)}
 		if allowed := sources(ka); len(refs) > allowed {
 			p.add("UNEXPLAINED DUPLICATE", "%s: %d copies in the DLT, from %d failed calls of attempt %d and their failed publishes",
 				key, len(refs), allowed, ka.attempt)
@@ -1386,7 +1318,7 @@ func (r *crashRun) verify() crashVerdict {
 	// the incarnations so far: handled (an ok call); or failed, with a copy
 	// of its key's next attempt in a tier, or its DLT copy, in Kafka and
 	// stamped before the kill; or, in the DLT, handed to the DLT handler.
-	settled := func(ref crashRef, inc int, before time.Time) bool {
+	settled := func(ref recordRef, inc int, before time.Time) bool {
 		if ref.topic == plan.DLT {
 			return slices.ContainsFunc(dltCallsByRef[ref], func(c crashCall) bool { return c.inc <= inc })
 		}
@@ -1397,22 +1329,22 @@ func (r *crashRun) verify() crashVerdict {
 			if c.ok {
 				return true
 			}
-			if slices.ContainsFunc(tierStamps[crashKA{c.key, c.attempt + 1}], func(ts time.Time) bool { return ts.Before(before) }) {
+			if slices.ContainsFunc(tierStamps[keyAttempt{c.key, c.attempt + 1}], func(ts time.Time) bool { return ts.Before(before) }) {
 				return true
 			}
-			return slices.ContainsFunc(dltByKey[c.key], func(d crashRef) bool {
+			return slices.ContainsFunc(dltByKey[c.key], func(d recordRef) bool {
 				return dltRec[d].attempt == c.attempt && dltRec[d].ts.Before(before)
 			})
 		})
 	}
-	checked := map[crashTP]int64{}
+	checked := map[topicPartition]int64{}
 	for _, k := range r.kills {
 		if k.committed != nil {
 			v.commitSamples++
 		}
 		for tp, at := range k.committed {
 			for o := checked[tp]; o < at; o++ {
-				if ref := (crashRef{tp.topic, tp.partition, o}); !settled(ref, k.inc, k.at) {
+				if ref := (recordRef{tp.topic, tp.partition, o}); !settled(ref, k.inc, k.at) {
 					p.add("COMMIT AHEAD", "after kill %d, %s[%d] was committed at %d, but offset %d had no outcome by then",
 						k.inc, tp.topic, tp.partition, at, o)
 					break

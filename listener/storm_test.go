@@ -151,7 +151,7 @@ func TestStormMembersJoinAndLeaveWhileRecordsWaitInTiers(t *testing.T) {
 	f := fixture{c: c, topic: c.Name("orders"), group: c.Name("group")}
 	c.CreateTopic(f.topic, partitions)
 	keys, recs := faultKeys(f.topic, "s", records)
-	lg := newFaultLedger(keys, attempts)
+	lg := newLedger(keys, attempts, faultFates)
 	opts := []listener.Opt{listener.DLTHandler(lg), listener.Hooks(lg),
 		listener.Attempts(attempts), listener.Backoff(strategy.ExponentialBackoff(400*time.Millisecond, 2, 0)),
 		listener.Concurrency(4), listener.RevokeTimeout(5 * time.Second), listener.ShutdownTimeout(10 * time.Second),
@@ -203,7 +203,7 @@ func TestStormMembersJoinAndLeaveWhileRecordsWaitInTiers(t *testing.T) {
 	t.Cleanup(stopAll)
 
 	inv := &stormInvariant{open: map[stormKey]*stormSeen{}}
-	watch := watchFaultCommits(t, c.Admin, f.group, plan.Topics(), lg)
+	watch := watchCommits(t, c.Admin, f.group, plan.Topics(), lg, 100*time.Millisecond)
 	// The first member creates the tiers and the DLT; the storm starts
 	// once the main topic has its owner.
 	join()
@@ -280,7 +280,7 @@ func TestStormMembersJoinAndLeaveWhileRecordsWaitInTiers(t *testing.T) {
 	}
 	// Quiet: the group settles on the members left, each plan partition
 	// owned by exactly one of them.
-	all := map[faultTP]bool{}
+	all := map[topicPartition]bool{}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	md, err := c.Admin.Metadata(ctx, plan.Topics()...)
 	cancel()
@@ -289,19 +289,19 @@ func TestStormMembersJoinAndLeaveWhileRecordsWaitInTiers(t *testing.T) {
 	}
 	for _, topic := range plan.Topics() {
 		for _, p := range md.Topics[topic].Partitions {
-			all[faultTP{topic, p.Partition}] = true
+			all[topicPartition{topic, p.Partition}] = true
 		}
 	}
-	var owners map[faultTP][]int
+	var owners map[topicPartition][]int
 	var final []listener.PartitionState
-	faultPoll(t, faultWait, 100*time.Millisecond, "the group settles: every partition owned by exactly one member", func() (bool, string) {
+	pollUntil(t, faultWait, 100*time.Millisecond, "the group settles: every partition owned by exactly one member", func() (bool, string) {
 		inv.sample(live)
-		owners, final = map[faultTP][]int{}, nil
+		owners, final = map[topicPartition][]int{}, nil
 		for _, m := range live {
 			for _, ps := range m.l.Partitions() {
 				final = append(final, ps)
 				if ps.Owned {
-					tp := faultTP{ps.Topic, ps.Partition}
+					tp := topicPartition{ps.Topic, ps.Partition}
 					owners[tp] = append(owners[tp], m.id)
 				}
 			}
@@ -332,7 +332,7 @@ func TestStormMembersJoinAndLeaveWhileRecordsWaitInTiers(t *testing.T) {
 	stopAll()
 	watch.stop()
 	watch.check() // the last members' final commit
-	v := faultVerify(t, c, plan, lg, watch, false)
+	v := verifyLedger(t, c, plan, lg, watch, false)
 	if inv.snapshots == 0 || inv.paused == 0 {
 		t.Errorf("the invariant saw %d snapshots with %d paused partitions: it checked nothing", inv.snapshots, inv.paused)
 	}
@@ -343,7 +343,7 @@ func TestStormMembersJoinAndLeaveWhileRecordsWaitInTiers(t *testing.T) {
 	t.Logf("FIGURES storm on %s (seed %d): %d records on %d partitions in %d waves, %d attempts, tiers %v; %d members joined and %d left during the storm "+
 		"(at most %d at once) in a %v storm; %d tier publishes acknowledged by its end; group settled %v after it; "+
 		"invariant: %d snapshots, %d partition states (%d paused), %d transient mismatches, %d persistent; %s; wall %v",
-		broker, seed, len(recs), partitions, waves, attempts, faultTiers(plan), stormJoins, stormLeaves, peak, stormFor, inTiers,
+		broker, seed, len(recs), partitions, waves, attempts, tierDelays(plan), stormJoins, stormLeaves, peak, stormFor, inTiers,
 		settled.Round(time.Millisecond), inv.snapshots, inv.states, inv.paused, inv.transient, len(inv.failures),
 		v, time.Since(start).Round(time.Millisecond))
 }

@@ -300,6 +300,9 @@ func (n *Nodes) CreateReplicatedTopic(topic string, partitions int32, rf int16, 
 	if err == nil {
 		err = resp.Err
 	}
+	if err == nil {
+		err = WaitTopic(ctx, n.Admin, topic, partitions)
+	}
 	if err != nil {
 		n.t.Fatalf("create topic %s: %v", topic, err)
 	}

@@ -110,8 +110,39 @@ func (c *Cluster) CreateTopic(topic string, partitions int32) {
 	if err == nil {
 		err = resp.Err
 	}
+	if err == nil {
+		err = WaitTopic(ctx, c.Admin, topic, partitions)
+	}
 	if err != nil {
 		c.t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// WaitTopic waits until the metadata adm sees lists topic with partitions
+// partitions, each with a leader, or ctx ends. A broker confirms a topic's
+// creation before its metadata has spread; a client that starts at once may
+// be told the topic does not exist.
+func WaitTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		details, err := adm.ListTopics(ctx, topic)
+		if err == nil {
+			if d, ok := details[topic]; ok && d.Err == nil && len(d.Partitions) == int(partitions) {
+				ready := true
+				for _, p := range d.Partitions {
+					ready = ready && p.Err == nil && p.Leader >= 0
+				}
+				if ready {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for topic %s to have %d partitions with leaders: %w", topic, partitions, ctx.Err())
+		case <-tick.C:
+		}
 	}
 }
 
