@@ -108,6 +108,7 @@ func run(ctx context.Context, cfg config) error {
 			continue
 		}
 		start := time.Now()
+		b.reset(s.name) // a scenario run again replaces its merged results
 		if err := s.fn(ctx, systems); err != nil {
 			// Keep what the scenarios before this one measured.
 			if werr := writeOutputs(cfg.out, res); werr != nil {
@@ -121,7 +122,31 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	printReport(os.Stdout, res)
-	return nil
+	return writeOutputs(cfg.out, res) // also when no scenario ran: -merge then redraws the report
+}
+
+// reset forgets what a merged earlier run measured for scenario.
+func (b *bench) reset(scenario string) {
+	r := b.res
+	switch scenario {
+	case "s1":
+		r.S1 = nil
+	case "s2":
+		r.S2 = nil
+	case "s3":
+		r.S3 = nil
+	case "s4":
+		r.S4 = nil
+	case "s5":
+		r.S5 = nil
+	case "s6":
+		r.S6 = nil
+	}
+	for k := range r.Skipped {
+		if strings.HasPrefix(k, scenario+"/") {
+			delete(r.Skipped, k)
+		}
+	}
 }
 
 type bench struct {
