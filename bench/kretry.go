@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -103,12 +105,24 @@ func (kretrySystem) Precision(ctx context.Context, env *Env, in PrecisionInput) 
 		return nil
 	})
 	ready := make(chan struct{}, 1)
+	// How long forwards take to be acknowledged, per tier: a retry cannot
+	// be handled before its record is in the tier, so a forward slower
+	// than the tier's delay makes the retry late by the difference.
+	var fwdMu sync.Mutex
+	fwd := map[time.Duration][]time.Duration{}
 	hook := listener.HookFunc(func(e listener.Event) {
-		if e.Kind == listener.EventAssigned {
+		switch e.Kind {
+		case listener.EventAssigned:
 			select {
 			case ready <- struct{}{}:
 			default:
 			}
+		case listener.EventRetried:
+			delay := in.Delays[min(int(e.Attempt)-1, len(in.Delays)-1)]
+			took := time.Since(e.Due.Add(-delay))
+			fwdMu.Lock()
+			fwd[delay] = append(fwd[delay], took)
+			fwdMu.Unlock()
 		}
 	})
 	l, err := listener.New(env.Brokers, in.Topic, h, listener.Group(in.Group), listener.Logger(quietLogger()),
@@ -127,5 +141,13 @@ func (kretrySystem) Precision(ctx context.Context, env *Env, in PrecisionInput) 
 	if err := runListener(ctx, l, tr); err != nil {
 		return Precision{}, err
 	}
-	return tr.Precision(fmt.Sprintf("tiers %v, FetchMaxWait %v", in.Delays, listener.DefaultFetchMaxWait)), nil
+	note := fmt.Sprintf("tiers %v, FetchMaxWait %v; forward acknowledged after (p50/p99 per tier):", in.Delays, listener.DefaultFetchMaxWait)
+	fwdMu.Lock()
+	for _, d := range in.Delays {
+		if t := summarize(d, fwd[d]); t.Samples > 0 {
+			note += fmt.Sprintf(" %v: %s/%s", d, ms(t.P50), ms(t.P99))
+		}
+	}
+	fwdMu.Unlock()
+	return tr.Precision(note), nil
 }
