@@ -54,7 +54,7 @@ func peerProduce(ctx context.Context, env *Env, topic string, from, to, valueByt
 	for i := from; i < to; i++ {
 		if rate > 0 {
 			if d := time.Until(start.Add(time.Duration(i-from) * time.Second / time.Duration(rate))); d > 0 {
-				time.Sleep(d)
+				time.Sleep(d) // pacing the producer at the input rate: the workload, not a wait
 			}
 		}
 		cl.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: value}, func(_ *kgo.Record, err error) {

@@ -84,7 +84,7 @@ func springProduce(ctx context.Context, cl *kgo.Client, topic string, from, to, 
 	for i := from; i < to; i++ {
 		if rate > 0 {
 			if d := time.Until(start.Add(time.Duration(i-from) * time.Second / time.Duration(rate))); d > 0 {
-				time.Sleep(d)
+				time.Sleep(d) // pacing the producer at the input rate: the workload, not a wait
 			}
 		}
 		wg.Add(1)
