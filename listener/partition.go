@@ -233,7 +233,6 @@ func (p *part) run() {
 		return
 	}
 	p.running = true
-	var mark *kgo.Record
 	var waitUntil time.Time
 	popped := 0
 	budget := p.l.cfg.maxPollRecords
@@ -261,7 +260,7 @@ func (p *part) run() {
 			// commits it, and otherwise the client ignores the mark.
 			if res == resultDone {
 				if m := p.completeLocked(rec); m != nil {
-					mark = m
+					p.lastDone = m
 				}
 			}
 			break
@@ -291,7 +290,6 @@ func (p *part) run() {
 		}
 		if res == resultDone {
 			if m := p.completeLocked(rec); m != nil {
-				mark = m
 				p.lastDone = m
 			}
 		}
@@ -305,10 +303,10 @@ func (p *part) run() {
 	}
 	// Mark before running=false: a revoke waiting in waitIdle then
 	// commits everything this run finished.
-	if mark != nil {
-		p.l.client.MarkCommitRecords(mark)
+	if p.lastDone != nil {
+		p.l.client.MarkCommitRecords(p.lastDone)
+		p.lastDone = nil
 	}
-	p.lastDone = nil
 	if !waitUntil.IsZero() {
 		// Under the lock, so it always precedes the matching EventResumed.
 		p.l.emit(Event{Kind: EventPaused, Topic: p.topic, Partition: p.partition, Offset: -1, Due: waitUntil})
