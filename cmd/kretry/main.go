@@ -20,11 +20,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"slices"
 	"strings"
 
@@ -33,7 +36,10 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runContext(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // Exit codes.
@@ -41,28 +47,46 @@ const (
 	exitOK      = 0
 	exitInvalid = 1
 	exitUsage   = 2
+	exitFailed  = 3 // a command that talks to a cluster failed or was interrupted
 )
 
-const usage = `kretry: tools for kretry retry topics and policies
+const usage = `kretry: tools for kretry retry topics, dead-letter topics and policies
 
 Usage:
   kretry policy validate [--errors NAMES] [--json] FILE
   kretry topics plan --file FILE [--errors NAMES] [--json]
   kretry topics plan --topic TOPIC [SETTING FLAGS] [--json]
+  kretry topics create --file FILE [CONNECTION FLAGS]
+  kretry topics verify --file FILE [CONNECTION FLAGS]
+  kretry tiers lag (--file FILE | --topic TOPIC [SETTING FLAGS]) [CONNECTION FLAGS]
+  kretry dlt inspect [FILTERS] [--json] [CONNECTION FLAGS] DLT...
+  kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N] [CONNECTION FLAGS] DLT...
   kretry help
 
 Commands:
   policy validate   check a policy file and print its listeners' resolved policies
   topics plan       print the retry topics and DLTs of a policy as TOPIC<TAB>DELAY lines
+  topics create     create the planned topics of a policy file on a cluster
+  topics verify     check that a cluster has the planned topics of a policy file
+  tiers lag         count the records waiting in each retry tier: not yet due, overdue
+  dlt inspect       summarize dead-letter records by error type, original topic and age
+  dlt replay        send dead-letter records back to their original topic, resumably
 
-Run "kretry policy validate --help" or "kretry topics plan --help" for flags.
-Exit status: 0 success, 1 invalid policy, 2 usage error.
+Run "kretry COMMAND SUBCOMMAND --help" for a command's flags.
+Exit status: 0 success, 1 invalid policy or check failed, 2 usage error,
+3 the cluster failed or the command was interrupted.
 `
 
 // run is the whole command: it parses args (without the program name),
 // writes results to stdout and problems to stderr, and returns the exit
 // status.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a context that interrupts commands that talk to
+// a cluster (main cancels it on SIGINT and SIGTERM).
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -72,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
-	case "policy", "topics":
+	case "policy", "topics", "tiers", "dlt":
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") && !isHelp(rest[0]) {
 			fmt.Fprintf(stderr, "kretry %s: missing subcommand\n\n%s", cmd, usage)
 			return exitUsage
@@ -87,6 +111,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return validate(rest[1:], stdout, stderr)
 		case "topics plan":
 			return plan(rest[1:], stdout, stderr)
+		case "topics create":
+			return topicsCreate(ctx, rest[1:], stdout, stderr)
+		case "topics verify":
+			return topicsVerify(ctx, rest[1:], stdout, stderr)
+		case "tiers lag":
+			return tiersLag(ctx, rest[1:], stdout, stderr)
+		case "dlt inspect":
+			return dltInspect(ctx, rest[1:], stdout, stderr)
+		case "dlt replay":
+			return dltReplay(ctx, rest[1:], stdout, stderr)
 		}
 		fmt.Fprintf(stderr, "kretry: unknown command %q\n\n%s", sub, usage)
 		return exitUsage
