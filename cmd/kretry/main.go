@@ -27,9 +27,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"syscall"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/kretry/kretry/config"
 	"github.com/kretry/kretry/strategy"
