@@ -75,6 +75,27 @@ const (
 	HeaderReason = "kretry-reason"
 )
 
+// Audit headers written by "kretry dlt replay" on every record it sends
+// back from a dead-letter topic. They are not retry headers: IsKretryHeader
+// reports false for them, so they travel with the record through later
+// retry hops and into a DLT again, where they show that the record had been
+// replayed. A new replay replaces them.
+const (
+	// HeaderReplayRun is the ID of the replay run that sent the record
+	// (the --run flag of "kretry dlt replay"). Encoding: UTF-8 text.
+	HeaderReplayRun = "kretry-replay-run"
+
+	// HeaderReplayedFrom is where the replayed record was read, as
+	// "TOPIC/PARTITION/OFFSET" of the dead-letter record, e.g.
+	// "orders-dlt/3/1042". Encoding: UTF-8 text. (Kafka topic names
+	// cannot contain "/".)
+	HeaderReplayedFrom = "kretry-replayed-from"
+
+	// HeaderReplayedAt is when the replay sent the record. Encoding:
+	// int64, 8 bytes, epoch milliseconds.
+	HeaderReplayedAt = "kretry-replayed-at"
+)
+
 // Bounds applied by State.Append.
 const (
 	// DefaultMaxErrorBytes is the bound on the HeaderError value used when
