@@ -2,6 +2,8 @@ package listener
 
 import (
 	"time"
+
+	"github.com/kretry/kretry/strategy"
 )
 
 // EventKind names what happened in an Event.
@@ -58,6 +60,14 @@ type Event struct {
 	Reason    string        // why a record was dead-lettered or dropped
 	Err       error         // the handler's or the publish's error
 	Latency   time.Duration // handler run time, for EventHandled and failures
+	// Role is the part Topic plays in the listener's plan: main topic,
+	// retry tier or DLT.
+	Role strategy.TopicRole
+	// Late is, for a delivery from a retry tier (EventHandled, and
+	// EventRetried or EventDeadLettered after a failed retry), how long
+	// after the record's due time the handler started: the scheduler's
+	// lateness. Never negative; zero for main-topic and DLT deliveries.
+	Late time.Duration
 }
 
 // Hook observes listener events. OnEvent is called synchronously on the

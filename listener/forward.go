@@ -13,14 +13,16 @@ import (
 	"github.com/kretry/kretry/retry"
 )
 
-// forward publishes rec, stamped with st, to ev.Target. The publish is
+// forward publishes rec, stamped with st, to ev.Target for delivery d
+// (nil for a record that never reached the handler). The publish is
 // asynchronous and batched by the client; the source record stays pending
 // (nothing is committed past it) until Kafka acknowledges the publish. A
 // failed publish is retried with backoff for as long as the partition is
 // owned and the listener is running, and reported on each failure.
-func (p *part) forward(rec *kgo.Record, st retry.State, ev Event) {
+func (p *part) forward(d *delivery, rec *kgo.Record, st retry.State, ev Event) {
 	e := p.track(rec)
 	out := retry.Next(rec, ev.Target, rec.Partition, st, p.l.policy.MaxErrorBytes)
+	out.Context = d.recordContext()
 	p.l.produce(p, e, out, ev, 0)
 }
 

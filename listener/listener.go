@@ -526,6 +526,9 @@ func (l *Listener) emit(e Event) {
 	if !l.observed {
 		return
 	}
+	if e.Role == strategy.RoleUnknown {
+		e.Role, _ = l.plan.Lookup(e.Topic)
+	}
 	for _, h := range l.cfg.hooks {
 		h.OnEvent(e)
 	}

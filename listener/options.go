@@ -40,6 +40,7 @@ type cfg struct {
 	dltHandler dlt.Handler
 	logger     *slog.Logger
 	hooks      []Hook
+	tracer     Tracer
 	clientOpts []kgo.Opt
 
 	concurrency     int
@@ -162,6 +163,10 @@ func FromSpec(s config.Spec) Opt {
 		c.topicConfigs = s.Topics.Configs
 	})
 }
+
+// Tracing wraps every delivery in t (see Tracer). The last one given
+// wins; nil removes it. Default: none.
+func Tracing(t Tracer) Opt { return opt(func(c *cfg) { c.tracer = t }) }
 
 // Attempts sets the total number of deliveries, including the first; it
 // must be >= 1 (1: no retries). Default 3.

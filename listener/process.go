@@ -76,16 +76,19 @@ func (p *part) process(rec *kgo.Record) (result, time.Time) {
 }
 
 func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
+	d := p.l.startDelivery(rec, strategy.RoleMain, 1, time.Time{})
+	defer d.end()
 	// The hot path of a healthy system: without hooks, no clock is read.
 	var start time.Time
 	if p.l.observed {
 		start = time.Now()
 	}
-	err := p.l.call(rec, nil)
+	err := p.l.call(d.ctx, rec, nil)
 	if err == nil {
+		d.decided(EventHandled, nil, "", "")
 		if p.l.observed {
 			p.l.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-				Attempt: 1, Latency: time.Since(start)})
+				Role: strategy.RoleMain, Attempt: 1, Latency: time.Since(start)})
 		}
 		return resultDone, time.Time{}
 	}
@@ -96,7 +99,7 @@ func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
 	if p.l.observed {
 		latency = time.Since(start)
 	}
-	return p.fail(rec, retry.First(rec, time.Now()), err, latency), time.Time{}
+	return p.fail(&d, rec, retry.First(rec, time.Now()), err, latency, 0), time.Time{}
 }
 
 func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
@@ -116,17 +119,21 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	if now.Before(st.Due) {
 		return resultWait, st.Due
 	}
+	d := p.l.startDelivery(rec, strategy.RoleTier, st.Attempt, st.Due)
+	defer d.end()
 	start := time.Now()
-	err := p.l.call(rec, &st)
+	late := start.Sub(st.Due)
+	err := p.l.call(d.ctx, rec, &st)
 	if err == nil {
+		d.decided(EventHandled, nil, "", "")
 		p.l.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-			Attempt: st.Attempt, Latency: time.Since(start)})
+			Role: strategy.RoleTier, Attempt: st.Attempt, Latency: time.Since(start), Late: late})
 		return resultDone, time.Time{}
 	}
 	if p.l.handlerCtx.Err() != nil {
 		return resultAbandon, time.Time{}
 	}
-	return p.fail(rec, st.Advance(time.Time{}, "", ""), err, time.Since(start)), time.Time{}
+	return p.fail(&d, rec, st.Advance(time.Time{}, "", ""), err, time.Since(start), late), time.Time{}
 }
 
 // corrupt dead-letters a retry-topic record whose kretry headers are
@@ -136,29 +143,30 @@ func (p *part) corrupt(rec *kgo.Record, derr error) result {
 	p.l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry record has corrupt headers; dead-lettering it",
 		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 		slog.Int64("offset", rec.Offset), slog.String("error", derr.Error()))
-	return p.deadLetter(rec, retry.Corrupt(rec, time.Now(), derr), "", derr)
+	return p.deadLetter(nil, rec, retry.Corrupt(rec, time.Now(), derr), "", derr, 0)
 }
 
-// fail decides what happens after a delivery of rec failed with err. next
-// is the record's state for the delivery that would come next (its Attempt
-// is one more than the deliveries so far).
-func (p *part) fail(rec *kgo.Record, next retry.State, err error, latency time.Duration) result {
+// fail decides what happens after a delivery d of rec failed with err.
+// next is the record's state for the delivery that would come next (its
+// Attempt is one more than the deliveries so far); late is how late the
+// delivery started after its due time.
+func (p *part) fail(d *delivery, rec *kgo.Record, next retry.State, err error, latency, late time.Duration) result {
 	pol := &p.l.policy
-	d := pol.Classifier.Classify(err)
+	c := pol.Classifier.Classify(err)
 	errText, errType := err.Error(), strategy.ErrorType(err)
 	dead := func(reason string) result {
-		return p.deadLetter(rec, next.WithFailure(time.Time{}, errText, errType).DeadLetter(reason), d.Route, err)
+		return p.deadLetter(d, rec, next.WithFailure(time.Time{}, errText, errType).DeadLetter(reason), c.Route, err, late)
 	}
-	if d.Verdict == strategy.VerdictDeadLetter {
-		return dead(d.Reason)
+	if c.Verdict == strategy.VerdictDeadLetter {
+		return dead(c.Reason)
 	}
 	tier, ok := p.l.plan.TierForAttempt(int(next.Attempt))
 	if !ok { // attempts are used up
 		return dead(ReasonExhausted)
 	}
 	delay := tier.Delay
-	if d.HasDelay {
-		delay = d.Delay
+	if c.HasDelay {
+		delay = c.Delay
 		if max := p.l.cfg.maxRequested; delay > max {
 			p.l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: handler asked for a retry delay longer than MaxRequestedDelay; using MaxRequestedDelay",
 				slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
@@ -173,27 +181,31 @@ func (p *part) fail(rec *kgo.Record, next retry.State, err error, latency time.D
 		return dead(ReasonTimeout)
 	}
 	next = next.WithFailure(due, errText, errType)
-	p.forward(rec, next, Event{Kind: EventRetried, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-		Attempt: next.Attempt - 1, Target: tier.Topic, Due: next.Due, Err: err, Latency: latency})
+	d.decided(EventRetried, err, tier.Topic, "")
+	p.forward(d, rec, next, Event{Kind: EventRetried, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		Role: p.role, Attempt: next.Attempt - 1, Target: tier.Topic, Due: next.Due, Err: err, Latency: latency, Late: late})
 	return resultPending
 }
 
 // deadLetter publishes rec with its dead-letter state st to its DLT (or,
-// with retry.NoDLT, drops it with a log line).
-func (p *part) deadLetter(rec *kgo.Record, st retry.State, route string, err error) result {
+// with retry.NoDLT, drops it with a log line). d is the delivery that
+// failed, nil for a record that never reached the handler.
+func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, route string, err error, late time.Duration) result {
 	reason := st.Reason
 	pol := &p.l.policy
 	if pol.DLT == retry.NoDLT {
 		p.l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: record failed for good; no DLT configured, dropping it",
 			slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 			slog.Int64("offset", rec.Offset), slog.String("reason", reason), slog.String("error", st.Error))
+		d.decided(EventDropped, err, "", reason)
 		p.l.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-			Attempt: st.Attempt, Reason: reason, Err: err})
+			Role: p.role, Attempt: st.Attempt, Reason: reason, Err: err, Late: late})
 		return resultDone
 	}
 	topic, _ := p.l.plan.DLTFor(route)
-	p.forward(rec, st, Event{Kind: EventDeadLettered, Topic: rec.Topic, Partition: rec.Partition,
-		Offset: rec.Offset, Attempt: st.Attempt, Target: topic, Reason: reason, Err: err})
+	d.decided(EventDeadLettered, err, topic, reason)
+	p.forward(d, rec, st, Event{Kind: EventDeadLettered, Topic: rec.Topic, Partition: rec.Partition,
+		Offset: rec.Offset, Role: p.role, Attempt: st.Attempt, Target: topic, Reason: reason, Err: err, Late: late})
 	return resultPending
 }
 
@@ -202,20 +214,24 @@ func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
 	if derr != nil && st.Reason == "" {
 		st.Reason = ReasonCorruptHeaders + ": " + derr.Error()
 	}
+	d := p.l.startDelivery(rec, strategy.RoleDLT, st.Attempt, time.Time{})
+	defer d.end()
 	start := time.Now()
-	err := p.l.callDLT(rec, st)
+	err := p.l.callDLT(d.ctx, rec, st)
 	if err != nil && p.l.handlerCtx.Err() != nil {
 		return resultAbandon, time.Time{}
 	}
 	if err == nil {
 		p.dltTries = 0
+		d.decided(EventHandled, nil, "", "")
 		p.l.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-			Attempt: st.Attempt, Latency: time.Since(start)})
+			Role: strategy.RoleDLT, Attempt: st.Attempt, Latency: time.Since(start)})
 		return resultDone, time.Time{}
 	}
 	p.dltTries++
+	d.decided(EventDLTHandlerFailed, err, "", "")
 	p.l.emit(Event{Kind: EventDLTHandlerFailed, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-		Attempt: int32(p.dltTries), Err: err, Latency: time.Since(start)})
+		Role: strategy.RoleDLT, Attempt: int32(p.dltTries), Err: err, Latency: time.Since(start)})
 	pol := &p.l.policy
 	if pol.DLT == retry.DLTRetryOnError && p.dltTries < pol.DLTHandlerAttempts {
 		return resultWait, time.Now().Add(pol.DLTHandlerBackoff)
@@ -224,14 +240,14 @@ func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
 		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 		slog.Int64("offset", rec.Offset), slog.Int("handler_attempts", p.dltTries), slog.String("error", err.Error()))
 	p.dltTries = 0
+	d.decided(EventDropped, err, "", "dlt-handler-failed")
 	p.l.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-		Attempt: st.Attempt, Reason: "dlt-handler-failed", Err: err})
+		Role: strategy.RoleDLT, Attempt: st.Attempt, Reason: "dlt-handler-failed", Err: err})
 	return resultDone, time.Time{}
 }
 
 // call runs the handler with panic recovery and the configured timeout.
-func (l *Listener) call(rec *kgo.Record, st *retry.State) (err error) {
-	ctx := l.handlerCtx
+func (l *Listener) call(ctx context.Context, rec *kgo.Record, st *retry.State) (err error) {
 	if st != nil {
 		ctx = retry.WithState(ctx, *st)
 	}
@@ -248,8 +264,8 @@ func (l *Listener) call(rec *kgo.Record, st *retry.State) (err error) {
 	return l.handler.Handle(ctx, rec)
 }
 
-func (l *Listener) callDLT(rec *kgo.Record, st retry.State) (err error) {
-	ctx := retry.WithState(l.handlerCtx, st)
+func (l *Listener) callDLT(ctx context.Context, rec *kgo.Record, st retry.State) (err error) {
+	ctx = retry.WithState(ctx, st)
 	if l.cfg.handlerTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, l.cfg.handlerTimeout)
