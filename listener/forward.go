@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/retry/spring"
 )
 
 // forward publishes rec, stamped with st, to ev.Target for delivery d
@@ -21,7 +22,7 @@ import (
 // owned and the listener is running, and reported on each failure.
 func (p *part) forward(d *delivery, rec *kgo.Record, st retry.State, ev Event) {
 	e := p.track(rec)
-	out := retry.Next(rec, ev.Target, rec.Partition, st, p.l.policy.MaxErrorBytes)
+	out := p.l.next(rec, ev.Target, st)
 	out.Context = d.recordContext()
 	p.l.produce(p, e, out, ev, 0)
 }
@@ -81,6 +82,20 @@ func (l *Listener) produce(p *part, e *entry, out *kgo.Record, ev Event, failure
 	})
 }
 
+// next is the record to publish to target for rec with state st: see
+// retry.Next, plus Spring's headers with SpringHeaders(spring.Write), or
+// without stale ones read with spring.Read.
+func (l *Listener) next(rec *kgo.Record, target string, st retry.State) *kgo.Record {
+	out := retry.Next(rec, target, rec.Partition, st, l.policy.MaxErrorBytes)
+	switch {
+	case l.cfg.spring.Has(spring.Write):
+		out.Headers = spring.Append(out.Headers, st, l.policy.MaxErrorBytes)
+	case l.cfg.spring.Has(spring.Read):
+		out.Headers = spring.Strip(out.Headers)
+	}
+	return out
+}
+
 // rejected reports publish errors that retrying cannot fix. (franz-go
 // retries retryable errors itself; what reaches a promise is either one of
 // these or something an operator can fix, such as a missing ACL.)
@@ -101,7 +116,7 @@ func (l *Listener) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event,
 			fmt.Sprintf("%T", perr)).DeadLetter(ReasonRejected)
 	}
 	dlt := l.plan.DLT
-	out := retry.Next(tierRec, dlt, tierRec.Partition, st, l.policy.MaxErrorBytes)
+	out := l.next(tierRec, dlt, st)
 	ev.Kind, ev.Target, ev.Reason, ev.Err = EventDeadLettered, dlt, ReasonRejected, perr
 	l.produce(p, e, out, ev, 0)
 }
@@ -135,6 +150,9 @@ func (l *Listener) stubToDLT(p *part, e *entry, full *kgo.Record, ev Event, perr
 	st.Reason = ReasonTooLarge
 	stub := &kgo.Record{Key: key, Topic: full.Topic, Partition: full.Partition,
 		Headers: st.Append(nil, l.policy.MaxErrorBytes)}
+	if l.cfg.spring.Has(spring.Write) {
+		stub.Headers = spring.Append(stub.Headers, st, l.policy.MaxErrorBytes)
+	}
 	ev.Reason, ev.Err = ReasonTooLarge, perr
 	l.produce(p, e, stub, ev, 0)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/kretry/kretry/config"
 	"github.com/kretry/kretry/dlt"
 	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/retry/spring"
 	"github.com/kretry/kretry/strategy"
 )
 
@@ -41,6 +42,7 @@ type cfg struct {
 	logger     *slog.Logger
 	hooks      []Hook
 	tracer     Tracer
+	spring     spring.Mode
 	clientOpts []kgo.Opt
 
 	concurrency     int
@@ -167,6 +169,17 @@ func FromSpec(s config.Spec) Opt {
 // Tracing wraps every delivery in t (see Tracer). The last one given
 // wins; nil removes it. Default: none.
 func Tracing(t Tracer) Opt { return opt(func(c *cfg) { c.tracer = t }) }
+
+// SpringHeaders makes the listener understand Spring Kafka's retry-topic
+// headers (docs/interop-spring.md). With spring.Read, records on retry
+// tiers and DLTs that carry Spring's headers instead of kretry's (written
+// by a Spring service whose topics this listener takes over) are read
+// through spring.Resolve; Spring headers are removed from the records the
+// listener forwards unless Write is set too. With spring.Write, every
+// record the listener forwards to a tier or DLT carries Spring's headers
+// beside kretry's, so a Spring service can consume kretry's topics.
+// Default: neither (Spring headers are user headers, copied as they are).
+func SpringHeaders(m spring.Mode) Opt { return opt(func(c *cfg) { c.spring = m }) }
 
 // Attempts sets the total number of deliveries, including the first; it
 // must be >= 1 (1: no retries). Default 3.

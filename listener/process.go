@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/retry/spring"
 	"github.com/kretry/kretry/strategy"
 )
 
@@ -103,7 +104,7 @@ func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
 }
 
 func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
-	st, ok, derr := retry.Decode(rec.Headers)
+	st, ok, derr := p.l.decode(rec.Headers, false)
 	if derr != nil || !ok {
 		if derr == nil {
 			derr = fmt.Errorf("retry topic record carries no kretry headers")
@@ -210,7 +211,7 @@ func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, route st
 }
 
 func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
-	st, _, derr := retry.Decode(rec.Headers)
+	st, _, derr := p.l.decode(rec.Headers, true)
 	if derr != nil && st.Reason == "" {
 		st.Reason = ReasonCorruptHeaders + ": " + derr.Error()
 	}
@@ -244,6 +245,15 @@ func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
 	p.l.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 		Role: strategy.RoleDLT, Attempt: st.Attempt, Reason: "dlt-handler-failed", Err: err})
 	return resultDone, time.Time{}
+}
+
+// decode reads a tier (or, with deadLetter, a DLT) record's retry state:
+// kretry's headers, or Spring's with SpringHeaders(spring.Read).
+func (l *Listener) decode(headers []kgo.RecordHeader, deadLetter bool) (retry.State, bool, error) {
+	if l.cfg.spring.Has(spring.Read) {
+		return spring.Resolve(headers, deadLetter)
+	}
+	return retry.Decode(headers)
 }
 
 // call runs the handler with panic recovery and the configured timeout.
