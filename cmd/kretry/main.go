@@ -1,9 +1,16 @@
-// Command kretry is the command-line companion of the kretry library. Its
-// first commands work offline on retry policies:
+// Command kretry is the command-line companion of the kretry library. It
+// checks retry policies offline, and plans, creates and checks their topics,
+// watches retry tiers and inspects and replays dead-letter topics on a
+// cluster:
 //
 //	kretry policy validate [--errors NAMES] [--json] FILE
 //	kretry topics plan --file FILE [--errors NAMES] [--json]
 //	kretry topics plan --topic TOPIC [--attempts N] [--delay D] [--multiplier X] … [--json]
+//	kretry topics create --file FILE [CONNECTION FLAGS]
+//	kretry topics verify --file FILE [CONNECTION FLAGS]
+//	kretry tiers lag (--file FILE | --topic TOPIC …) [CONNECTION FLAGS]
+//	kretry dlt inspect [FILTERS] [--json] [CONNECTION FLAGS] DLT...
+//	kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N] [CONNECTION FLAGS] DLT...
 //
 // "policy validate" checks a policy file (docs/configuration.md) and prints
 // its listeners' resolved policies as a policy file with every setting
@@ -13,10 +20,27 @@
 // "topics plan" prints the retry topics and dead-letter topics a policy
 // needs, one per line as TOPIC<TAB>DELAY (DELAY is "-" for a DLT), from a
 // policy file or from flags named after the policy keys (--max-delay for
-// maxDelay). With --json both commands print JSON for machines.
+// maxDelay). "topics create" and "topics verify" create or check those
+// topics on a cluster.
 //
-// Exit status: 0 on success, 1 when the policy is invalid, 2 on a usage
-// error.
+// "tiers lag" counts the records waiting in each retry tier of a consumer
+// group, split by their due-time headers into not yet due (normal) and
+// overdue (the listener is behind or down).
+//
+// "dlt inspect" summarizes dead-letter records by error type, original
+// topic and age without joining a group or committing anything; "dlt
+// replay" sends selected records back to their original topic with their
+// retry headers reset and audit headers added, resumably and never twice
+// for the same run. docs/operations.md is the runbook that uses them.
+//
+// The commands that talk to a cluster share the connection flags --brokers
+// (default $KRETRY_BROKERS), --tls, --tls-ca, --sasl, --sasl-user (password
+// from $KRETRY_SASL_PASSWORD) and --request-timeout. Every command has
+// --help.
+//
+// Exit status: 0 on success, 1 when a policy is invalid or a check fails,
+// 2 on a usage error, 3 when the cluster fails or the command is
+// interrupted.
 package main
 
 import (
