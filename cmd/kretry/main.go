@@ -6,9 +6,9 @@
 //	kretry policy validate [--errors NAMES] [--json] FILE
 //	kretry topics plan --file FILE [--errors NAMES] [--json]
 //	kretry topics plan --topic TOPIC [--attempts N] [--delay D] [--multiplier X] … [--json]
-//	kretry topics create --file FILE [CONNECTION FLAGS]
-//	kretry topics verify --file FILE [CONNECTION FLAGS]
-//	kretry tiers lag (--file FILE | --topic TOPIC …) [CONNECTION FLAGS]
+//	kretry topics create (--file FILE | --topic TOPIC …) [--dry-run] [CONNECTION FLAGS]
+//	kretry topics verify (--file FILE | --topic TOPIC …) [--json] [CONNECTION FLAGS]
+//	kretry tiers lag (--file FILE | --topic TOPIC …) [--group G] [--fail-overdue D] … [CONNECTION FLAGS]
 //	kretry dlt inspect [FILTERS] [--json] [CONNECTION FLAGS] DLT...
 //	kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N] [CONNECTION FLAGS] DLT...
 //
@@ -80,9 +80,10 @@ Usage:
   kretry policy validate [--errors NAMES] [--json] FILE
   kretry topics plan --file FILE [--errors NAMES] [--json]
   kretry topics plan --topic TOPIC [SETTING FLAGS] [--json]
-  kretry topics create --file FILE [CONNECTION FLAGS]
-  kretry topics verify --file FILE [CONNECTION FLAGS]
-  kretry tiers lag (--file FILE | --topic TOPIC [SETTING FLAGS]) [CONNECTION FLAGS]
+  kretry topics create (--file FILE | --topic TOPIC [SETTING FLAGS]) [--dry-run] [CONNECTION FLAGS]
+  kretry topics verify (--file FILE | --topic TOPIC [SETTING FLAGS]) [--json] [CONNECTION FLAGS]
+  kretry tiers lag (--file FILE | --topic TOPIC [SETTING FLAGS]) [--group G] [--per-partition]
+                   [--json] [--max-read N] [--stop-at-not-due] [--fail-overdue D] [CONNECTION FLAGS]
   kretry dlt inspect [FILTERS] [--json] [CONNECTION FLAGS] DLT...
   kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N] [CONNECTION FLAGS] DLT...
   kretry help

@@ -82,19 +82,9 @@ type dltJSON struct {
 func plan(args []string, stdout, stderr io.Writer) int {
 	help := planHelp()
 	fs := flag.NewFlagSet("topics plan", flag.ContinueOnError)
-	file := fs.String("file", "", "")
-	errorsFlag := fs.String("errors", "", "")
+	var src specSource
+	src.register(fs)
 	asJSON := fs.Bool("json", false, "")
-	values := map[string]string{}
-	flagNames := map[string]string{}
-	for _, f := range config.Fields() {
-		name := kebab(f.Key)
-		flagNames[f.Key] = name
-		fs.Func(name, "", func(s string) error {
-			values[f.Key] = s
-			return nil
-		})
-	}
 	pos, code, done := parse(fs, args, help, stdout, stderr)
 	if done {
 		return code
@@ -103,46 +93,9 @@ func plan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kretry topics plan: unexpected argument %q\n\n%s", pos[0], help)
 		return exitUsage
 	}
-	var specs []config.Spec
-	switch {
-	case *file != "" && len(values) > 0:
-		fmt.Fprintf(stderr, "kretry topics plan: --file and setting flags exclude each other\n\n%s", help)
-		return exitUsage
-	case *file != "":
-		f, err := config.Load(*file)
-		if err != nil {
-			report(stderr, "topics plan", *file, err, nil)
-			return exitInvalid
-		}
-		reg, err := registry(*errorsFlag, f.ErrorNames())
-		if err != nil {
-			fmt.Fprintf(stderr, "kretry topics plan: --errors: %v\n", err)
-			return exitUsage
-		}
-		if specs, err = f.Specs(reg); err != nil {
-			report(stderr, "topics plan", *file, err, nil)
-			return exitInvalid
-		}
-	case values["topic"] == "":
-		fmt.Fprintf(stderr, "kretry topics plan: want --file FILE or --topic TOPIC\n\n%s", help)
-		return exitUsage
-	default:
-		d, err := config.ParseValues(values, config.Pos{File: flagSource})
-		if err != nil {
-			report(stderr, "topics plan", "the flags", err, flagNames)
-			return exitInvalid
-		}
-		reg, err := registry(*errorsFlag, d.ErrorNames())
-		if err != nil {
-			fmt.Fprintf(stderr, "kretry topics plan: --errors: %v\n", err)
-			return exitUsage
-		}
-		s, err := config.Resolve(config.DefaultSpec(d.Topic()), reg, d)
-		if err != nil {
-			report(stderr, "topics plan", "the flags", err, flagNames)
-			return exitInvalid
-		}
-		specs = []config.Spec{s}
+	specs, code, ok := src.specs("topics plan", help, stderr)
+	if !ok {
+		return code
 	}
 
 	var out []planJSON
