@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kretry/kretry/internal/dltops"
+	"github.com/kretry/kretry/retry/spring"
 )
 
 const dltInspectHelp = `Usage: kretry dlt inspect [FILTERS] [--json] [--show-records [--limit N]] [CONNECTION FLAGS] DLT...
@@ -23,9 +24,11 @@ record's timestamp), with their count, the oldest and newest DLT record
 timestamps and the dead-letter reasons. It reads the partitions directly: it
 joins no consumer group and commits nothing.
 
-A record whose retry headers do not decode is counted under the error type
-"(corrupt headers)", one without any retry header under "(no retry
-headers)"; neither fails the command.
+A record without kretry headers is read from Spring Kafka's DLT headers
+when it has them (its reason is then "spring"). A record whose retry headers
+do not decode is counted under the error type "(corrupt headers)", one
+without any retry header under "(no retry headers)"; neither fails the
+command.
 
 Flags:
   --json                  print JSON for machines: totals, groups and samples
@@ -113,9 +116,9 @@ func ping(ctx context.Context, cf *clientFlags) error {
 	return nil
 }
 
-// dltDecoder is the decoder of DLT records: kretry's headers only, for
-// now.
-func dltDecoder() dltops.Decoder { return dltops.Decoder{} }
+// dltDecoder is the decoder of DLT records: kretry's headers, or, on a
+// record without them, Spring Kafka's.
+func dltDecoder() dltops.Decoder { return dltops.Decoder{Fallback: spring.DecodeDeadLetter} }
 
 const dltReplayHelp = `Usage: kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N]
                         [--state-dir DIR] [--progress MODE] [--json] [CONNECTION FLAGS] DLT...
@@ -127,7 +130,8 @@ each DLT up to its end offsets when the run starts, joining no consumer group.
 
 Each record keeps its key, value and user headers byte for byte. Every retry
 header is removed (kretry's, and Spring Kafka's kafka_original-*,
-kafka_exception-*, kafka_dlt-* and retry_topic-*), so a kretry listener
+kafka_exception-*, kafka_key-exception-*, kafka_dlt-* and retry_topic-*;
+a record without kretry headers is routed by Spring's), so a kretry listener
 handles it as a first delivery (attempt 1). It gets a fresh timestamp: the
 listener measures the policy's time budget from the record's timestamp, and
 an old one would send the record straight back to the DLT with reason
@@ -158,7 +162,8 @@ Flags:
   --dry-run               read and count what would be sent, per target topic;
                           send nothing and write no state
   --rate N                send at most N records per second (default 0: no limit)
-  --state-dir DIR         directory of the state file (default .)
+  --state-dir DIR         directory of the state file and of its lock file,
+                          kretry-replay-ID.lock (default .)
   --checkpoint-every N    DLT records read between checkpoints (default 1000; also
                           every 5s)
   --progress MODE         auto, bar, plain or none (default auto: a bar on a

@@ -85,7 +85,8 @@ Usage:
   kretry tiers lag (--file FILE | --topic TOPIC [SETTING FLAGS]) [--group G] [--per-partition]
                    [--json] [--max-read N] [--stop-at-not-due] [--fail-overdue D] [CONNECTION FLAGS]
   kretry dlt inspect [FILTERS] [--json] [CONNECTION FLAGS] DLT...
-  kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N] [CONNECTION FLAGS] DLT...
+  kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N] [--state-dir DIR]
+                    [--progress MODE] [--json] [CONNECTION FLAGS] DLT...
   kretry help
 
 Commands:

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kretry/kretry/internal/dltops"
+)
+
+// printInspect prints an inspect report as a table, and its samples when
+// show is set.
+func printInspect(w io.Writer, rep dltops.Report, show bool) {
+	fmt.Fprintf(w, "%s: read %d records, %d matched", strings.Join(rep.DLTs, ", "), rep.Read, rep.Matched)
+	if rep.Corrupt > 0 {
+		fmt.Fprintf(w, ", %d with corrupt headers", rep.Corrupt)
+	}
+	fmt.Fprintln(w)
+	if len(rep.Groups) == 0 {
+		fmt.Fprintln(w, "no matching records")
+	} else {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ERROR TYPE\tORIGINAL TOPIC\tAGE\tCOUNT\tFIRST SEEN\tLAST SEEN\tREASONS")
+		for _, g := range rep.Groups {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", g.ErrorType, g.OriginalTopic, g.Age, g.Count,
+				stamp(g.FirstSeen), stamp(g.LastSeen), reasons(g.Reasons))
+		}
+		tw.Flush()
+	}
+	if !show {
+		return
+	}
+	fmt.Fprintf(w, "\nrecords (the first %d of %d matched):\n", len(rep.Samples), rep.Matched)
+	for _, s := range rep.Samples {
+		key := strconv.Quote(s.Key)
+		if s.KeyHex != "" {
+			key = "hex:" + s.KeyHex
+		}
+		fmt.Fprintf(w, "  %s  %s  key %s  %s  reason %s  from %s", s.Source, stamp(s.Timestamp), key,
+			s.ErrorType, s.Reason, s.OriginalTopic)
+		if s.OriginalPartition != nil {
+			fmt.Fprintf(w, "/%d/%d", *s.OriginalPartition, *s.OriginalOffset)
+		}
+		if s.Attempt > 0 {
+			fmt.Fprintf(w, "  attempts %d", s.Attempt)
+		}
+		fmt.Fprintln(w)
+		if s.Error != "" {
+			fmt.Fprintf(w, "      %s\n", oneLine(s.Error, 160))
+		}
+	}
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// reasons formats reason counts, most frequent first.
+func reasons(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), cmp.Compare(a, b)) })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// oneLine returns s on one line, cut to at most max runes.
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
+}
+
+// printReplay prints the summary of a replay.
+func printReplay(w io.Writer, res *dltops.Result) {
+	t := res.Totals
+	elapsed := res.Elapsed.Round(time.Millisecond)
+	switch res.Status {
+	case dltops.ResultAlreadyDone:
+		fmt.Fprintf(w, "run %s already finished at %s; nothing to replay (use a new --run ID to replay again)\n",
+			res.Run, stamp(res.Finished))
+	case dltops.ResultDryRun:
+		fmt.Fprintf(w, "run %s: dry run in %v; nothing was sent\n", res.Run, elapsed)
+	default:
+		fmt.Fprintf(w, "run %s: %s in %v (attempt %d)\n", res.Run, res.Status, elapsed, res.Attempts)
+	}
+	row := func(label string, n int64, note string) {
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-13s %8d  %s", label, n, note), " "))
+	}
+	row("read", t.Read, fmt.Sprintf("DLT records (this attempt %d)", res.AttemptRead))
+	row("matched", t.Matched, "")
+	if res.Status == dltops.ResultDryRun {
+		row("would send", sum(t.SentTo)-t.AlreadySent, "")
+	} else {
+		rate := ""
+		if s := res.Elapsed.Seconds(); s > 0 && res.AttemptSent > 0 {
+			rate = fmt.Sprintf(", %.0f records/s", float64(res.AttemptSent)/s)
+		}
+		row("sent", t.Sent, fmt.Sprintf("(this attempt %d%s)", res.AttemptSent, rate))
+	}
+	if t.AlreadySent > 0 || res.ResumeScanned > 0 {
+		row("already sent", t.AlreadySent, "(by an interrupted attempt after its last checkpoint; not sent again)")
+	}
+	row("skipped", t.SkippedTotal(), "")
+	for _, reason := range sortedKeys(t.Skipped) {
+		fmt.Fprintf(w, "    %s: %d\n", reason, t.Skipped[reason])
+	}
+	for _, s := range t.SkippedRecords {
+		fmt.Fprintf(w, "      %s", s.Source)
+		if s.Error != "" {
+			fmt.Fprintf(w, "  %s", oneLine(s.Error, 120))
+		}
+		fmt.Fprintln(w)
+	}
+	if n := t.SkippedTotal() - int64(len(t.SkippedRecords)); n > 0 {
+		fmt.Fprintf(w, "      … and %d more (list them with kretry dlt inspect --show-records)\n", n)
+	}
+	if len(t.SentTo) > 0 {
+		verb := "sent"
+		if res.Status == dltops.ResultDryRun {
+			verb = "would send"
+		}
+		fmt.Fprintf(w, "  per target topic (%s, including already sent):\n", verb)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, topic := range sortedKeys(t.SentTo) {
+			fmt.Fprintf(tw, "    %s\t%d\n", topic, t.SentTo[topic])
+		}
+		tw.Flush()
+	}
+	if res.StateFile != "" && res.Status != dltops.ResultAlreadyDone {
+		fmt.Fprintf(w, "  state file %s (%d checkpoints)\n", res.StateFile, res.Checkpoints)
+	}
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,186 @@
+package dltops
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/internal/kafkatest"
+)
+
+// fillDLT writes a DLT of 3 partitions (the third empty) and an empty
+// second DLT, and returns their names.
+func fillDLT(t *testing.T, c *kafkatest.Cluster, now time.Time) (dlt, empty string) {
+	dlt, empty = c.Name("orders-dlt"), c.Name("empty-dlt")
+	c.CreateTopic(dlt, 3)
+	c.CreateTopic(empty, 2)
+	var rs []*kgo.Record
+	for i, d := range []dead{
+		{key: "a1", origTopic: "orders", errType: "*net.OpError", reason: "exhausted", age: time.Minute},
+		{key: "a2", origTopic: "orders", errType: "*net.OpError", reason: "exhausted", age: 2 * time.Minute, dltPart: 1},
+		{key: "a3", origTopic: "orders", errType: "*net.OpError", reason: "timeout", age: 3 * time.Minute},
+		{key: "b1", origTopic: "payments", errType: "*json.SyntaxError", reason: "permanent", age: 2 * 24 * time.Hour},
+		{key: "b2", origTopic: "payments", errType: "*json.SyntaxError", reason: "permanent", age: 3 * 24 * time.Hour, dltPart: 1},
+		{key: "c1", origTopic: "orders", errType: "*net.OpError", reason: "exhausted", age: 10 * 24 * time.Hour},
+	} {
+		d.origOffset = int64(100 + i)
+		rs = append(rs, deadLetter(dlt, d, now))
+	}
+	rs = append(rs, corruptRecord(dlt, 0, "x1", "", now),
+		&kgo.Record{Topic: dlt, Partition: 1, Key: []byte("n1"), Value: []byte("v"), Timestamp: now})
+	c.ProduceToPartitions(rs...)
+	return dlt, empty
+}
+
+func TestInspectGroupsAndCountsCorruptRecords(t *testing.T) {
+	c := kafkatest.New(t)
+	now := time.Now().Truncate(time.Millisecond)
+	dlt, empty := fillDLT(t, c, now)
+	rep, err := Inspect(testCtx(t), InspectConfig{DLTs: []string{dlt, empty}, ClientOpts: opts(c), Now: now, Samples: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Read != 8 || rep.Matched != 8 || rep.Corrupt != 1 {
+		t.Errorf("read %d matched %d corrupt %d, want 8 8 1", rep.Read, rep.Matched, rep.Corrupt)
+	}
+	type row struct {
+		GroupKey
+		count   int64
+		reasons map[string]int64
+	}
+	want := []row{
+		{GroupKey{LabelCorrupt, LabelUnknown, AgeHour}, 1, map[string]int64{LabelUnknown: 1}},
+		{GroupKey{LabelNoHeaders, LabelUnknown, AgeHour}, 1, map[string]int64{LabelUnknown: 1}},
+		{GroupKey{"*json.SyntaxError", "payments", AgeWeek}, 2, map[string]int64{"permanent": 2}},
+		{GroupKey{"*net.OpError", "orders", AgeHour}, 3, map[string]int64{"exhausted": 2, "timeout": 1}},
+		{GroupKey{"*net.OpError", "orders", AgeOlder}, 1, map[string]int64{"exhausted": 1}},
+	}
+	if len(rep.Groups) != len(want) {
+		t.Fatalf("%d groups, want %d: %+v", len(rep.Groups), len(want), rep.Groups)
+	}
+	for i, w := range want {
+		g := rep.Groups[i]
+		if g.GroupKey != w.GroupKey || g.Count != w.count || len(g.Reasons) != len(w.reasons) {
+			t.Errorf("group %d = %+v, want %+v", i, g, w)
+			continue
+		}
+		for k, n := range w.reasons {
+			if g.Reasons[k] != n {
+				t.Errorf("group %d reasons %v, want %v", i, g.Reasons, w.reasons)
+			}
+		}
+	}
+	op := rep.Groups[3]
+	if !op.FirstSeen.Equal(now.Add(-3*time.Minute)) || !op.LastSeen.Equal(now.Add(-time.Minute)) ||
+		!op.FirstFailure.Equal(now.Add(-3*time.Minute)) {
+		t.Errorf("first/last seen %v %v first failure %v, want %v %v", op.FirstSeen, op.LastSeen, op.FirstFailure,
+			now.Add(-3*time.Minute), now.Add(-time.Minute))
+	}
+	if len(rep.Samples) != 3 {
+		t.Errorf("%d samples, want 3", len(rep.Samples))
+	}
+}
+
+func TestInspectFilters(t *testing.T) {
+	c := kafkatest.New(t)
+	now := time.Now().Truncate(time.Millisecond)
+	dlt, _ := fillDLT(t, c, now)
+	at := func(expr string) TimeBound { b, _ := ParseTimeBound(expr, now); return b }
+	tests := []struct {
+		name    string
+		f       Filter
+		matched int64
+	}{
+		{"error type", Filter{ErrorTypes: []string{"*net.OpError"}}, 4},
+		{"error types", Filter{ErrorTypes: []string{"*net.OpError", LabelCorrupt}}, 5},
+		{"reason", Filter{Reasons: []string{"exhausted"}}, 3},
+		{"original topic", Filter{OriginalTopics: []string{"payments"}}, 2},
+		{"since", Filter{Since: at("1h")}, 5},
+		{"since, from the first offset after it", Filter{Since: at("150s")}, 4},
+		{"until", Filter{Until: at("1d")}, 3},
+		{"since and until", Filter{Since: at("4d"), Until: at("1d")}, 2},
+		{"key", Filter{Key: []byte("b2"), HasKey: true}, 1},
+		{"nothing", Filter{ErrorTypes: []string{"none such"}}, 0},
+	}
+	for _, tt := range tests {
+		rep, err := Inspect(testCtx(t), InspectConfig{DLTs: []string{dlt}, Filter: tt.f, ClientOpts: opts(c), Now: now})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		var sum int64
+		for _, g := range rep.Groups {
+			sum += g.Count
+		}
+		if rep.Matched != tt.matched || sum != tt.matched {
+			t.Errorf("%s: matched %d (groups %d), want %d", tt.name, rep.Matched, sum, tt.matched)
+		}
+	}
+}
+
+// Inspect reads without a group: afterwards no group has an offset for
+// the DLT.
+func TestInspectCommitsNothing(t *testing.T) {
+	c := kafkatest.New(t)
+	now := time.Now()
+	dlt, _ := fillDLT(t, c, now)
+	if _, err := Inspect(testCtx(t), InspectConfig{DLTs: []string{dlt}, ClientOpts: opts(c)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	groups, err := c.Admin.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups.Groups()) > 0 {
+		offs := c.Admin.FetchManyOffsets(ctx, groups.Groups()...)
+		for g, r := range offs {
+			if _, ok := r.Fetched[dlt]; ok {
+				t.Errorf("group %s has offsets for %s", g, dlt)
+			}
+		}
+	}
+	if !kafkatest.Real() && len(groups.Groups()) != 0 {
+		t.Errorf("groups %v exist on a fresh cluster after inspect, want none", groups.Groups())
+	}
+}
+
+func TestInspectMissingTopic(t *testing.T) {
+	c := kafkatest.New(t)
+	_, err := Inspect(testCtx(t), InspectConfig{DLTs: []string{c.Name("nope")}, ClientOpts: opts(c)})
+	if err == nil || err.Error() != "topic "+c.Name("nope")+" does not exist" {
+		t.Errorf("err = %v, want topic ... does not exist", err)
+	}
+}
+
+// A DLT written in a transaction ends with a commit marker: the read still
+// ends.
+func TestScanEndsAfterTransactionMarker(t *testing.T) {
+	c := kafkatest.New(t)
+	dlt := c.Name("txn-dlt")
+	c.CreateTopic(dlt, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds...), kgo.TransactionalID(c.Name("txn")), kgo.DefaultProduceTopic(dlt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := testCtx(t)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b"} {
+		if err := cl.ProduceSync(ctx, deadLetter(dlt, dead{key: k, origTopic: "orders", errType: "e"}, time.Now())).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Inspect(ctx, InspectConfig{DLTs: []string{dlt}, ClientOpts: opts(c)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Read != 2 {
+		t.Errorf("read %d, want 2", rep.Read)
+	}
+}
