@@ -558,3 +558,28 @@ func truncate(s string, max int) string {
 	}
 	return s[:keep] + marker
 }
+
+// Replay is the audit trail "kretry dlt replay" stamps on each record it
+// sends back from a dead-letter topic (HeaderReplayRun, HeaderReplayedFrom,
+// HeaderReplayedAt).
+type Replay struct {
+	Run  string    // the replay run's ID
+	From string    // the dead-letter record, as "TOPIC/PARTITION/OFFSET"
+	At   time.Time // when the replay sent it
+}
+
+// Append appends r's audit headers to dst, At as 8-byte epoch
+// milliseconds, and returns the extended slice. It does not remove older
+// audit headers: the caller drops them first.
+func (r Replay) Append(dst []kgo.RecordHeader) []kgo.RecordHeader {
+	return append(dst,
+		kgo.RecordHeader{Key: HeaderReplayRun, Value: []byte(r.Run)},
+		kgo.RecordHeader{Key: HeaderReplayedFrom, Value: []byte(r.From)},
+		kgo.RecordHeader{Key: HeaderReplayedAt, Value: be64(r.At.UnixMilli())},
+	)
+}
+
+// IsReplayHeader reports whether key is one of the replay audit headers.
+func IsReplayHeader(key string) bool {
+	return key == HeaderReplayRun || key == HeaderReplayedFrom || key == HeaderReplayedAt
+}

@@ -814,3 +814,28 @@ func ExampleDecode() {
 	// kretry: header "kretry-due": want 8 bytes, got 3
 	// true
 }
+
+func TestReplayAppend(t *testing.T) {
+	at := time.UnixMilli(1767225600123)
+	hs := retry.Replay{Run: "fix-42", From: "orders-dlt/3/1042", At: at}.Append([]kgo.RecordHeader{{Key: "user", Value: []byte("u")}})
+	want := []kgo.RecordHeader{
+		{Key: "user", Value: []byte("u")},
+		{Key: "kretry-replay-run", Value: []byte("fix-42")},
+		{Key: "kretry-replayed-from", Value: []byte("orders-dlt/3/1042")},
+		{Key: "kretry-replayed-at", Value: []byte{0, 0, 1, 0x9b, 0x76, 0xda, 0xa8, 0x7b}},
+	}
+	if len(hs) != len(want) {
+		t.Fatalf("got %d headers, want %d", len(hs), len(want))
+	}
+	for i := range want {
+		if hs[i].Key != want[i].Key || !bytes.Equal(hs[i].Value, want[i].Value) {
+			t.Errorf("header %d: got %s=%x, want %s=%x", i, hs[i].Key, hs[i].Value, want[i].Key, want[i].Value)
+		}
+		if i > 0 && (!retry.IsReplayHeader(hs[i].Key) || retry.IsKretryHeader(hs[i].Key)) {
+			t.Errorf("%s: IsReplayHeader %v, IsKretryHeader %v; want true, false", hs[i].Key, retry.IsReplayHeader(hs[i].Key), retry.IsKretryHeader(hs[i].Key))
+		}
+	}
+	if retry.IsReplayHeader("user") {
+		t.Error("IsReplayHeader(user) = true")
+	}
+}

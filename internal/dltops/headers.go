@@ -1,7 +1,6 @@
 package dltops
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,7 +27,7 @@ func springPrefixes() []string {
 // kafka_exception-, kafka_dlt- or retry_topic-), or one of the replay audit
 // headers (which the replay writes anew).
 func IsRetryHeader(key string) bool {
-	if retry.IsKretryHeader(key) || isAuditHeader(key) || spring.IsSpringHeader(key) {
+	if retry.IsKretryHeader(key) || retry.IsReplayHeader(key) || spring.IsSpringHeader(key) {
 		return true
 	}
 	for _, p := range springPrefixes() {
@@ -37,10 +36,6 @@ func IsRetryHeader(key string) bool {
 		}
 	}
 	return false
-}
-
-func isAuditHeader(key string) bool {
-	return key == retry.HeaderReplayRun || key == retry.HeaderReplayedFrom || key == retry.HeaderReplayedAt
 }
 
 // SourceOf returns where rec was read, as "TOPIC/PARTITION/OFFSET": the
@@ -81,12 +76,7 @@ func ReplayRecord(src *kgo.Record, topic string, partition int32, run string, no
 			headers = append(headers, h)
 		}
 	}
-	at := binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli()))
-	headers = append(headers,
-		kgo.RecordHeader{Key: retry.HeaderReplayRun, Value: []byte(run)},
-		kgo.RecordHeader{Key: retry.HeaderReplayedFrom, Value: []byte(SourceOf(src))},
-		kgo.RecordHeader{Key: retry.HeaderReplayedAt, Value: at},
-	)
+	headers = retry.Replay{Run: run, From: SourceOf(src), At: now}.Append(headers)
 	return &kgo.Record{Key: src.Key, Value: src.Value, Headers: headers, Topic: topic,
 		Partition: partition, Timestamp: time.UnixMilli(now.UnixMilli())}
 }
