@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -255,8 +256,57 @@ func createListener(ctx context.Context, adm *kadm.Client, s config.Spec, dryRun
 			}
 		}
 	}
+	var created []string
+	for _, t := range missing {
+		if strings.HasPrefix(line[t], "created") {
+			created = append(created, t)
+		}
+	}
+	if err := waitVisible(ctx, adm, created); err != nil {
+		fmt.Fprintf(stderr, "kretry topics create: %v\n", err)
+		status = exitFailed
+	}
 	for _, t := range lt.planned {
 		fmt.Fprintf(stdout, "%s: %s\n", t.name, line[t.name])
 	}
 	return status
+}
+
+// waitVisible waits until the cluster's metadata shows every topic with a
+// leader for each partition: a broker answers CreateTopics before every
+// broker knows the topic, and a listener or "topics verify" started right
+// after would be told it does not exist.
+func waitVisible(ctx context.Context, adm *kadm.Client, topics []string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		details, err := adm.ListTopics(ctx, topics...)
+		ready := err == nil
+		for _, t := range topics {
+			d, ok := details[t]
+			if !ok || d.Err != nil || len(d.Partitions) == 0 {
+				ready = false
+				break
+			}
+			for _, p := range d.Partitions {
+				if p.Leader < 0 {
+					ready = false
+				}
+			}
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("created %s, but the cluster's metadata did not show them with leaders within a minute: %w",
+				strings.Join(topics, ", "), context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
 }
