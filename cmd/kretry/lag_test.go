@@ -108,8 +108,8 @@ func (f *lagFixture) lag(t *testing.T, extra ...string) (int, string, string) {
 // The counts of --json are exact, per tier, per partition and in total;
 // the command never joins or commits for the group.
 func TestTiersLagJSON(t *testing.T) {
+	before := time.Now() // before the fixture stamps its due times
 	f := newLagFixture(t)
-	before := time.Now()
 	code, stdout, stderr := f.lag(t, "--group", f.group, "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
