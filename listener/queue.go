@@ -95,8 +95,7 @@ func cloneRecord(r *kgo.Record) *kgo.Record {
 		size += len(h.Value)
 	}
 	buf := make([]byte, 0, size)
-	c := *r
-	c.Context = nil
+	c := *r // Context stays: a consumer hook (kotel's) keeps its span there
 	take := func(b []byte) []byte {
 		if b == nil {
 			return nil

@@ -96,6 +96,17 @@ const (
 	HeaderReplayedAt = "kretry-replayed-at"
 )
 
+// HeaderTraceOrigin is written by tracing integrations (the module
+// github.com/kretry/kretry/contrib/kretryotel) on retry-tier and DLT
+// records: the span context of the processing span of the record's
+// main-topic delivery, as a W3C traceparent value
+// ("00-<32 hex trace id>-<16 hex span id>-<2 hex flags>"), unchanged on
+// every hop, so each later delivery can link straight back to it. Like the
+// audit headers it is not a retry header (IsKretryHeader reports false) and
+// hops carry it forward; readers treat a missing or malformed value as no
+// origin. Encoding: UTF-8 text, 55 bytes.
+const HeaderTraceOrigin = "kretry-trace-origin"
+
 // Bounds applied by State.Append.
 const (
 	// DefaultMaxErrorBytes is the bound on the HeaderError value used when

@@ -1,0 +1,125 @@
+// Package kretryotel traces kretry listeners with OpenTelemetry, on top of
+// franz-go's kotel plugin: every delivery of a record to a handler gets a
+// process span, and a retried record's spans link back, hop by hop and
+// directly, to the span that processed it first — through every retry tier
+// and into the DLT.
+//
+// It is a module of its own (github.com/kretry/kretry/contrib/kretryotel),
+// so OpenTelemetry never enters the dependency graph of kretry's core.
+//
+// # Wiring
+//
+// A Tracer is wired into a listener twice: as its listener.Tracer, which
+// starts the process spans, and through its franz-go options, which add
+// kotel's publish and receive spans and write the trace headers of every
+// record the listener publishes:
+//
+//	t := kretryotel.New(
+//		kretryotel.TracerProvider(tp),                      // default: otel.GetTracerProvider()
+//		kretryotel.Propagator(propagation.TraceContext{}), // default: otel.GetTextMapPropagator()
+//	)
+//	l, err := listener.New(seeds, "orders", handler,
+//		listener.Tracing(t),
+//		listener.ClientOpts(t.ClientOpts()...),
+//	)
+//
+// Both are needed. Without the client options there are no publish or
+// receive spans, and a retry-tier or DLT record keeps the trace headers
+// of the record it was made from, so the next hop would link to the wrong
+// span and not to the original; without Tracing there are no process
+// spans, and kotel's publish spans for the retry-tier and DLT records have
+// no parent. The handler's context carries the process span, so spans the
+// handler starts are its children. The same Tracer may serve several
+// listeners.
+//
+// # Spans and links per hop
+//
+// For a record of "orders" that fails twice and is dead-lettered (attempts
+// 3, one retry topic "orders-retry"), the spans are as follows; └─ marks a
+// child span, ⇢ a span link, and ✉ a record with the trace headers it
+// carries.
+//
+//	"orders publish"                 the upstream producer's, if traced
+//	  ✉ orders: traceparent = "orders publish"
+//	"orders receive"                 kotel's
+//	└─ "orders process" #1           attempt=1 role=main outcome=retried, status Error
+//	   │   ⇢ previous-hop: "orders publish"
+//	   └─ "orders-retry publish" #1  kotel's
+//	        ✉ orders-retry: traceparent = "orders-retry publish" #1
+//	                        kretry-trace-origin = "orders process" #1
+//	"orders-retry receive"
+//	└─ "orders-retry process" #2     attempt=2 role=tier due=… outcome=retried, status Error
+//	   │   ⇢ previous-hop: "orders-retry publish" #1
+//	   │   ⇢ origin:       "orders process" #1
+//	   └─ "orders-retry publish" #2
+//	        ✉ orders-retry: traceparent = "orders-retry publish" #2
+//	                        kretry-trace-origin = "orders process" #1
+//	"orders-retry receive"
+//	└─ "orders-retry process" #3     attempt=3 role=tier outcome=dead-lettered reason=exhausted
+//	   │   ⇢ previous-hop: "orders-retry publish" #2
+//	   │   ⇢ origin:       "orders process" #1
+//	   └─ "orders-dlt publish"
+//	        ✉ orders-dlt: traceparent = "orders-dlt publish"
+//	                      kretry-trace-origin = "orders process" #1
+//	"orders-dlt receive"
+//	└─ "orders-dlt process"          attempt=3 role=dlt outcome=handled
+//	       ⇢ previous-hop: "orders-dlt publish"
+//	       ⇢ origin:       "orders process" #1
+//
+// By default each receive span is the child of the publish span in the
+// record's headers, so all of a record's hops are one trace, rooted at the
+// upstream producer (or at the first receive span). With LinkSpans each
+// receive span starts a new trace instead, linked to the publish span, and
+// each hop is a trace of its own; the process spans' links are the same.
+// A record that reaches the Tracer without kotel's receive span in its
+// Context (the listener drops it from records it copies while they wait
+// in a retry tier for their due time) gets a process span whose parent is
+// the publish span in its headers, where the receive span would have
+// been; with LinkSpans, a new root.
+//
+// The origin link does not follow the chain: the original process span's
+// context travels in a header of kretry's, kretry-trace-origin (a W3C
+// traceparent value), written into every retry-tier and DLT record by the
+// hook in ClientOpts and carried unchanged from hop to hop. A span three
+// hops later links to it directly, even when the spans between them were
+// not sampled, were dropped, are in other traces (LinkSpans), or were
+// made with another propagator. Each published record carries exactly one
+// traceparent (and one of each header the propagator writes): the copies
+// the record inherited from its source are removed before kotel writes
+// its own. A main-topic delivery is always an origin: a record replayed
+// from a DLT to its main topic starts a new chain.
+//
+// Process spans are named "<topic> process", of kind consumer, with the
+// messaging attributes kotel gives its spans (semantic conventions
+// v1.18.0: system, source name and kind, operation "process", partition,
+// offset, key, consumer group, client ID) and kretry's: AttemptKey,
+// RoleKey, GroupKey and, on retry tiers, DueKey; when the delivery ends,
+// OutcomeKey, TargetKey and ReasonKey. A failed delivery records the
+// handler's error as an exception event and sets the span's status to
+// Error with its text. A sampler sees messaging.system,
+// messaging.operation, messaging.source.name, kretry.role and
+// kretry.attempt; the other attributes are set only on spans that are
+// recorded.
+//
+// # Sampling
+//
+// Links and headers are written whatever the sampling decision: an
+// unsampled span still has a span context, and the traceparent values
+// carry its sampled flag. What is recorded depends on the sampler:
+//
+//   - With the default parent chain and a parent-based sampler, the
+//     decision made for the first hop holds for every later hop: a
+//     record's chain is recorded whole or not at all. The trace stays open
+//     as long as the retries take; a backend or tail sampler that closes
+//     traces after a window may split or drop long chains — use LinkSpans
+//     then.
+//   - With LinkSpans, every hop's trace is sampled on its own, so a link
+//     may point at a span that was never recorded, and a sampled first
+//     delivery may have unsampled retries. A sampler that keeps a hop when
+//     a linked span was sampled (the links, with their flags, are in
+//     sdktrace.SamplingParameters) keeps chains whole.
+//   - A span that is not recorded sets no attributes, status or events;
+//     StartDelivery and finish then cost little (see the benchmark).
+//   - With a no-op TracerProvider no span contexts are made: no links,
+//     and no kretry-trace-origin header is written.
+package kretryotel
