@@ -138,8 +138,9 @@ func TestSpringHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Records != in.Records || res.Elapsed <= 0 {
-		t.Fatalf("got %d records in %s, want %d", res.Records, res.Elapsed, in.Records)
+	// S1 is timed over the records after the first tenth, as for every system.
+	if want := in.Records - in.Records/10; res.Records != want || res.Elapsed <= 0 {
+		t.Fatalf("got %d timed records in %s, want %d (the last 90%% of %d)", res.Records, res.Elapsed, want, in.Records)
 	}
 	t.Logf("S1 spring: %d records in %s = %.0f records/s (%s)", res.Records, res.Elapsed,
 		float64(res.Records)/res.Elapsed.Seconds(), res.Note)
