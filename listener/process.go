@@ -144,7 +144,7 @@ func (p *part) corrupt(rec *kgo.Record, derr error) result {
 	p.l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry record has corrupt headers; dead-lettering it",
 		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 		slog.Int64("offset", rec.Offset), slog.String("error", derr.Error()))
-	return p.deadLetter(nil, rec, retry.Corrupt(rec, time.Now(), derr), "", derr, 0)
+	return p.deadLetter(nil, rec, retry.Corrupt(rec, time.Now(), derr), "", derr, 0, 0)
 }
 
 // fail decides what happens after a delivery d of rec failed with err.
@@ -156,7 +156,7 @@ func (p *part) fail(d *delivery, rec *kgo.Record, next retry.State, err error, l
 	c := pol.Classifier.Classify(err)
 	errText, errType := err.Error(), strategy.ErrorType(err)
 	dead := func(reason string) result {
-		return p.deadLetter(d, rec, next.WithFailure(time.Time{}, errText, errType).DeadLetter(reason), c.Route, err, late)
+		return p.deadLetter(d, rec, next.WithFailure(time.Time{}, errText, errType).DeadLetter(reason), c.Route, err, latency, late)
 	}
 	if c.Verdict == strategy.VerdictDeadLetter {
 		return dead(c.Reason)
@@ -190,8 +190,9 @@ func (p *part) fail(d *delivery, rec *kgo.Record, next retry.State, err error, l
 
 // deadLetter publishes rec with its dead-letter state st to its DLT (or,
 // with retry.NoDLT, drops it with a log line). d is the delivery that
-// failed, nil for a record that never reached the handler.
-func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, route string, err error, late time.Duration) result {
+// failed, nil for a record that never reached the handler; latency is the
+// handler's run time and late how late it started.
+func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, route string, err error, latency, late time.Duration) result {
 	reason := st.Reason
 	pol := &p.l.policy
 	if pol.DLT == retry.NoDLT {
@@ -200,13 +201,13 @@ func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, route st
 			slog.Int64("offset", rec.Offset), slog.String("reason", reason), slog.String("error", st.Error))
 		d.decided(EventDropped, err, "", reason)
 		p.l.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-			Role: p.role, Attempt: st.Attempt, Reason: reason, Err: err, Late: late})
+			Role: p.role, Attempt: st.Attempt, Reason: reason, Err: err, Latency: latency, Late: late})
 		return resultDone
 	}
 	topic, _ := p.l.plan.DLTFor(route)
 	d.decided(EventDeadLettered, err, topic, reason)
 	p.forward(d, rec, st, Event{Kind: EventDeadLettered, Topic: rec.Topic, Partition: rec.Partition,
-		Offset: rec.Offset, Role: p.role, Attempt: st.Attempt, Target: topic, Reason: reason, Err: err, Late: late})
+		Offset: rec.Offset, Role: p.role, Attempt: st.Attempt, Target: topic, Reason: reason, Err: err, Latency: latency, Late: late})
 	return resultPending
 }
 

@@ -1,0 +1,287 @@
+package kretryprom
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/kretry/kretry/listener"
+	"github.com/kretry/kretry/strategy"
+)
+
+// Metrics exports the metrics of kretry listeners to one Prometheus
+// registry. It is a listener.Hook (give it to listener.Hooks); Watch adds
+// the partition gauges of a listener and ClientMetrics the Kafka client's
+// metrics. One Metrics serves any number of listeners; it is safe for
+// concurrent use. Create it with New.
+type Metrics struct {
+	cfg cfg
+	reg prometheus.Registerer
+
+	records            *prometheus.CounterVec
+	deadLettered       *prometheus.CounterVec
+	dropped            *prometheus.CounterVec
+	forwardFailures    *prometheus.CounterVec
+	dltHandlerFailures *prometheus.CounterVec
+	handlerDuration    *prometheus.HistogramVec
+	lateness           *prometheus.HistogramVec
+
+	sets    cowMap[setKey, *topicSet]
+	watcher *watcher
+}
+
+var _ listener.Hook = (*Metrics)(nil)
+
+// New creates the metrics and registers them with reg, which must not be
+// nil: use a registry of your own (prometheus.NewRegistry) or
+// prometheus.DefaultRegisterer. It fails when an option is invalid or when
+// reg refuses a metric, for example because another Metrics with the same
+// namespace is registered there already; nothing stays registered then.
+func New(reg prometheus.Registerer, opts ...Opt) (*Metrics, error) {
+	c := defaultCfg()
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	err := c.validate()
+	if reg == nil {
+		err = errors.Join(errors.New("kretryprom: New: the registerer must not be nil (use prometheus.NewRegistry() or prometheus.DefaultRegisterer)"), err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ns := c.namespace
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help}, labels)
+	}
+	m := &Metrics{
+		cfg: c,
+		reg: reg,
+		records: counter("records_total",
+			"Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) "+
+				"and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), "+
+				"dead_lettered (published to a DLT) or dropped (ended without a DLT, or the DLT handler gave up).",
+			"topic", "role", "outcome"),
+		deadLettered: counter("dead_lettered_total",
+			"Records published to a dead-letter topic, by source topic, its role, the DLT and the reason (exhausted, permanent, timeout, excluded:<matcher>, ...).",
+			"topic", "role", "dlt", "reason"),
+		dropped: counter("dropped_total",
+			"Records that ended without being published to a DLT (no DLT configured, or the DLT handler gave up), by topic, role and reason.",
+			"topic", "role", "reason"),
+		forwardFailures: counter("forward_failures_total",
+			"Publishes to a retry tier or DLT that failed; each is retried, and nothing is committed past it meanwhile.",
+			"topic", "target"),
+		dltHandlerFailures: counter("dlt_handler_failures_total",
+			"DLT handler calls that returned an error, by DLT.",
+			"topic"),
+		handlerDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "handler_duration_seconds",
+			Help:    "Run time of handler calls (role main and tier) and DLT handler calls (role dlt), successful or not.",
+			Buckets: c.handlerBuckets}, []string{"topic", "role"}),
+		lateness: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "delivery_lateness_seconds",
+			Help:    "How long after its due time a record from a retry tier was handed to the handler.",
+			Buckets: c.latenessBuckets}, []string{"topic"}),
+	}
+	m.watcher = newWatcher(m)
+	cols := []struct {
+		name string
+		col  prometheus.Collector
+	}{
+		{"records_total", m.records}, {"dead_lettered_total", m.deadLettered}, {"dropped_total", m.dropped},
+		{"forward_failures_total", m.forwardFailures}, {"dlt_handler_failures_total", m.dltHandlerFailures},
+		{"handler_duration_seconds", m.handlerDuration}, {"delivery_lateness_seconds", m.lateness},
+		{"partition and tier gauges", m.watcher},
+	}
+	for i, c := range cols {
+		if err := reg.Register(c.col); err != nil {
+			for _, done := range cols[:i] {
+				reg.Unregister(done.col)
+			}
+			return nil, fmt.Errorf("kretryprom: registering %s (namespace %q): %w", c.name, ns, err)
+		}
+	}
+	return m, nil
+}
+
+// ClientMetrics returns franz-go's Kafka client metrics (package kprom),
+// registered with the registerer and namespace of m when the client is
+// created: connections, bytes and errors per broker, bytes fetched and
+// produced per topic, buffered records (kprom's defaults; add
+// kprom.FetchAndProduceDetail for record and batch counts, or
+// kprom.Histograms for request latencies). Give it to one listener with
+// listener.ClientOpts(kgo.WithHooks(m.ClientMetrics())). opts are kprom's
+// options and come last, so they can change the registerer, namespace,
+// buckets or labels.
+//
+// The result serves one client at a time (a listener's client, or before it
+// the short-lived admin client Run uses to check topics): kprom registers
+// its metrics when a client is created and unregisters them when it is
+// closed, and panics if they are registered already. Two listeners in one
+// process therefore need a ClientMetrics each, told apart by a label
+// given to both, for example
+// kprom.WithStaticLabel(prometheus.Labels{"listener": "orders"}).
+func (m *Metrics) ClientMetrics(opts ...kprom.Opt) *kprom.Metrics {
+	base := []kprom.Opt{kprom.Registerer(m.reg)}
+	if g, ok := m.reg.(prometheus.Gatherer); ok {
+		base = append(base, kprom.Gatherer(g))
+	}
+	return kprom.NewMetrics(m.cfg.namespace, append(base, opts...)...)
+}
+
+// Outcome label values of kretry_records_total.
+const (
+	outcomeHandled      = "handled"
+	outcomeRetried      = "retried"
+	outcomeDeadLettered = "dead_lettered"
+	outcomeDropped      = "dropped"
+)
+
+// maxReasons bounds the label values of reasons, DLTs and publish targets
+// kept per topic; further ones are counted under reasonOther. kretry's
+// reasons are a small set and matcher names come from configuration, so
+// this only guards against a future reason that carries free text.
+const (
+	maxReasons  = 64
+	reasonOther = "other"
+)
+
+// setKey identifies the label-resolved metrics of one topic.
+type setKey struct {
+	topic string
+	role  strategy.TopicRole
+}
+
+// topicSet holds the metrics of one topic with their label values
+// resolved, so that an event costs a map read and atomic adds.
+type topicSet struct {
+	m     *Metrics
+	topic string
+	role  string
+
+	handled, retried, deadLettered, dropped prometheus.Counter
+	duration                                prometheus.Observer
+	lateness                                prometheus.Observer // tier topics only
+
+	once        sync.Once
+	dltFailures prometheus.Counter // resolved on first use: DLTs only
+
+	dead  cowMap[dltReason, prometheus.Counter]
+	drops cowMap[string, prometheus.Counter]
+	fwd   cowMap[string, prometheus.Counter]
+}
+
+type dltReason struct{ dlt, reason string }
+
+func (m *Metrics) newSet(k setKey) *topicSet {
+	role := k.role.String()
+	s := &topicSet{m: m, topic: k.topic, role: role,
+		handled:  m.records.WithLabelValues(k.topic, role, outcomeHandled),
+		dropped:  m.records.WithLabelValues(k.topic, role, outcomeDropped),
+		duration: m.handlerDuration.WithLabelValues(k.topic, role),
+	}
+	// Only the outcomes a role can have get a series; DLT records are
+	// never retried nor dead-lettered again.
+	if k.role != strategy.RoleDLT {
+		s.retried = m.records.WithLabelValues(k.topic, role, outcomeRetried)
+		s.deadLettered = m.records.WithLabelValues(k.topic, role, outcomeDeadLettered)
+	}
+	if k.role == strategy.RoleTier {
+		s.lateness = m.lateness.WithLabelValues(k.topic)
+	}
+	return s
+}
+
+// set returns the metrics of topic in role, creating them on first use.
+func (m *Metrics) set(topic string, role strategy.TopicRole) *topicSet {
+	return m.sets.get(setKey{topic, role}, m.newSet)
+}
+
+func (s *topicSet) counter(c *prometheus.Counter, outcome string) prometheus.Counter {
+	if *c == nil { // an outcome the role should not have: count it anyway
+		return s.m.records.WithLabelValues(s.topic, s.role, outcome)
+	}
+	return *c
+}
+
+func (s *topicSet) deadLetter(dlt, reason string) prometheus.Counter {
+	return bounded(&s.dead, dltReason{dlt, reason}, dltReason{reasonOther, reasonOther}, maxReasons,
+		func(k dltReason) prometheus.Counter {
+			return s.m.deadLettered.WithLabelValues(s.topic, s.role, k.dlt, k.reason)
+		})
+}
+
+func (s *topicSet) drop(reason string) prometheus.Counter {
+	return bounded(&s.drops, reason, reasonOther, maxReasons, func(r string) prometheus.Counter {
+		return s.m.dropped.WithLabelValues(s.topic, s.role, r)
+	})
+}
+
+func (s *topicSet) forwardFailure(target string) prometheus.Counter {
+	return bounded(&s.fwd, target, reasonOther, maxReasons, func(t string) prometheus.Counter {
+		return s.m.forwardFailures.WithLabelValues(s.topic, t)
+	})
+}
+
+func (s *topicSet) dltFailure() prometheus.Counter {
+	s.once.Do(func() { s.dltFailures = s.m.dltHandlerFailures.WithLabelValues(s.topic) })
+	return s.dltFailures
+}
+
+// OnEvent counts e; it implements listener.Hook. It is called on the
+// listener's goroutines and does not allocate once its topic (and its
+// reason or target) has been seen.
+//
+// Handler run time (Event.Latency) is observed for handled, retried and
+// DLT-handler-failed events, and for dead-lettered or dropped ones that
+// carry it; lateness (Event.Late) for every delivery from a retry tier.
+// Partition events (assigned, revoked, paused, resumed) are not counted:
+// Watch reads the partitions' state instead.
+func (m *Metrics) OnEvent(e listener.Event) {
+	switch e.Kind {
+	case listener.EventHandled, listener.EventRetried, listener.EventDeadLettered,
+		listener.EventDropped, listener.EventForwardFailed, listener.EventDLTHandlerFailed:
+	default:
+		return
+	}
+	s := m.set(e.Topic, e.Role)
+	switch e.Kind {
+	case listener.EventHandled:
+		s.handled.Inc()
+		s.delivered(e, true)
+	case listener.EventRetried:
+		s.counter(&s.retried, outcomeRetried).Inc()
+		s.delivered(e, true)
+	case listener.EventDeadLettered:
+		s.counter(&s.deadLettered, outcomeDeadLettered).Inc()
+		s.deadLetter(e.Target, e.Reason).Inc()
+		// A record dead-lettered for corrupt headers never reached the
+		// handler: it has neither run time nor lateness.
+		s.delivered(e, e.Latency > 0 || e.Late > 0)
+	case listener.EventDropped:
+		s.dropped.Inc()
+		s.drop(e.Reason).Inc()
+		// A DLT record dropped because its handler gave up was timed by
+		// its EventDLTHandlerFailed already.
+		s.delivered(e, e.Role != strategy.RoleDLT && (e.Latency > 0 || e.Late > 0))
+	case listener.EventForwardFailed:
+		s.forwardFailure(e.Target).Inc()
+	case listener.EventDLTHandlerFailed:
+		s.dltFailure().Inc()
+		s.duration.Observe(e.Latency.Seconds())
+	}
+}
+
+// delivered observes the run time and lateness of a delivery that reached
+// the handler.
+func (s *topicSet) delivered(e listener.Event, ran bool) {
+	if !ran {
+		return
+	}
+	if e.Latency > 0 || e.Kind == listener.EventHandled || e.Kind == listener.EventRetried {
+		s.duration.Observe(e.Latency.Seconds())
+	}
+	if s.lateness != nil {
+		s.lateness.Observe(e.Late.Seconds())
+	}
+}
