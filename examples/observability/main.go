@@ -1,6 +1,6 @@
-// Command observability runs a kretry listener with Prometheus metrics.
-// With no flags it starts an in-process Kafka cluster (franz-go's kfake),
-// so it needs nothing installed:
+// Command observability runs a kretry listener with Prometheus metrics and
+// OpenTelemetry tracing. With no flags it starts an in-process Kafka
+// cluster (franz-go's kfake), so it needs nothing installed:
 //
 //	cd examples/observability && go run . -duration 10s
 //
@@ -12,7 +12,18 @@
 // http://127.0.0.1:9464/metrics (-addr): kretry's own (package
 // contrib/kretryprom), franz-go's Kafka client metrics (kprom), and the Go
 // runtime's. With -duration it stops by itself and prints a summary and a
-// few lines of its own /metrics; without, it runs until interrupted.
+// few lines of its own /metrics; without, it runs until interrupted and
+// prints them then.
+//
+// Tracing (on by default; -trace=false turns it off) wires a
+// contrib/kretryotel Tracer into the listener and the producer, with the
+// OpenTelemetry SDK and W3C trace context headers: every delivery of a
+// record gets a process span, linked to the publish span of its previous
+// hop and, on a retry tier or the DLT, to the process span of its first
+// delivery. The spans stay in the process (no collector needed): the
+// summary ends with the process spans of one record that failed every
+// delivery and was dead-lettered, and -spans FILE writes every span to
+// FILE as JSON (the SDK's stdouttrace exporter).
 //
 // Point it at a real cluster with -brokers host:port (the topic is
 // created if it is missing).
@@ -55,6 +66,8 @@ type config struct {
 	addr     string        // where /metrics is served
 	duration time.Duration // 0: until interrupted
 	rate     int           // orders produced per second
+	trace    bool          // trace with kretryotel
+	spans    string        // with trace: a file to write every span to; empty: none
 }
 
 func main() {
@@ -64,6 +77,8 @@ func main() {
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:9464", "address to serve /metrics on")
 	flag.DurationVar(&c.duration, "duration", 0, "stop after this long, printing a summary (0: run until interrupted)")
 	flag.IntVar(&c.rate, "rate", 20, "orders produced per second")
+	flag.BoolVar(&c.trace, "trace", true, "trace with OpenTelemetry and print one dead-lettered record's spans (-trace=false: off)")
+	flag.StringVar(&c.spans, "spans", "", "write every span to this file, one JSON object a line (needs -trace)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -80,9 +95,12 @@ func main() {
 
 // run serves /metrics on ln and runs the listener until ctx ends or
 // c.duration has passed, then prints a summary to out.
-func run(ctx context.Context, c config, ln net.Listener, out io.Writer) error {
+func run(ctx context.Context, c config, ln net.Listener, out io.Writer) (err error) {
 	if c.rate < 1 {
 		return fmt.Errorf("-rate must be >= 1, got %d", c.rate)
+	}
+	if c.spans != "" && !c.trace {
+		return errors.New("-spans needs -trace")
 	}
 	seeds, stopCluster, err := demo.Cluster(ctx, c.brokers, 3, c.topic)
 	if err != nil {
@@ -106,7 +124,18 @@ func run(ctx context.Context, c config, ln net.Listener, out io.Writer) error {
 		return err
 	}
 
-	l, err := listener.New(seeds, c.topic, listener.HandlerFunc(handle), listenerOpts(metrics)...)
+	// Tracing, closed last: after the listener has stopped.
+	var tr *tracing
+	var traced <-chan struct{} // closed once a dead-lettered record's spans are in
+	if c.trace {
+		if tr, err = newTracing(c.spans); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, tr.close()) }()
+		traced = tr.chains.Ready()
+	}
+
+	l, err := listener.New(seeds, c.topic, listener.HandlerFunc(handle), listenerOpts(metrics, tr)...)
 	if err != nil {
 		return err
 	}
@@ -124,7 +153,7 @@ func run(ctx context.Context, c config, ln net.Listener, out io.Writer) error {
 	defer stopListener()
 	errc := make(chan error, 1)
 	go func() { errc <- l.Run(runCtx) }()
-	go produce(runCtx, seeds, c.topic, c.rate)
+	go produce(runCtx, seeds, c.topic, c.rate, tr.producerOpts()...)
 
 	var timeout <-chan time.Time
 	if c.duration > 0 {
@@ -133,24 +162,34 @@ func run(ctx context.Context, c config, ln net.Listener, out io.Writer) error {
 		timeout = t.C
 	}
 	start := time.Now()
-	select {
-	case <-ctx.Done():
-	case <-timeout:
-	case err := <-errc:
-		return fmt.Errorf("listener stopped early: %w", err)
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case <-timeout:
+			running = false
+		case <-traced:
+			traced = nil
+			fmt.Fprintf(out, "traced %s from the main topic through the retry tiers to the DLT; its spans follow the summary\n", tr.chains.key())
+		case err := <-errc:
+			return fmt.Errorf("listener stopped early: %w", err)
+		}
 	}
 	// Scrape before stopping: the client metrics go with the client.
 	if err := summarize(out, reg, url, l.Plan(), time.Since(start)); err != nil {
 		return err
 	}
+	if tr != nil {
+		tr.chains.print(out)
+	}
 	stopListener()
 	return <-errc
 }
 
-// listenerOpts are the listener's options: its retry policy and its
-// metrics.
-func listenerOpts(metrics *kretryprom.Metrics) []listener.Opt {
-	return []listener.Opt{
+// listenerOpts are the listener's options: its retry policy, its metrics
+// and, when tr is not nil, its tracing.
+func listenerOpts(metrics *kretryprom.Metrics, tr *tracing) []listener.Opt {
+	opts := []listener.Opt{
 		listener.Group("observability"),
 		listener.Attempts(3),
 		listener.Backoff(strategy.ExponentialBackoff(500*time.Millisecond, 2, 0)),
@@ -164,6 +203,13 @@ func listenerOpts(metrics *kretryprom.Metrics) []listener.Opt {
 			kgo.AutoCommitInterval(time.Second),
 		),
 	}
+	if tr != nil {
+		opts = append(opts,
+			listener.Tracing(tr.tracer),                    // process spans
+			listener.ClientOpts(tr.tracer.ClientOpts()...), // publish and receive spans, trace headers
+		)
+	}
+	return opts
 }
 
 var (
@@ -201,9 +247,9 @@ type dltHandler struct{}
 func (dltHandler) HandleDLT(context.Context, *kgo.Record, retry.State) error { return nil }
 
 // produce writes order-1, order-2, … to topic at rate per second until
-// ctx ends.
-func produce(ctx context.Context, seeds []string, topic string, rate int) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ProducerLinger(0))
+// ctx ends, with a client that has opts too.
+func produce(ctx context.Context, seeds []string, topic string, rate int, opts ...kgo.Opt) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ProducerLinger(0)}, opts...)...)
 	if err != nil {
 		return
 	}
