@@ -92,7 +92,8 @@ func peerHappyPath(t *testing.T, sys HappyPather, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peerCheckThroughput(t, res, n)
+	// S1 is timed over the records after the first tenth, for every system.
+	peerCheckThroughput(t, res, n-n/10)
 }
 
 func peerRetryHop(t *testing.T, sys RetryHopper, n int) {
