@@ -289,13 +289,16 @@ func finish(span trace.Span, o listener.Outcome) {
 		if o.Kind != 0 {
 			outcome = o.Kind.String()
 		}
-		span.SetAttributes(OutcomeKey.String(outcome))
+		// One SetAttributes call: each call grows the span's attribute slice.
+		var buf [3]attribute.KeyValue
+		attrs := append(buf[:0], OutcomeKey.String(outcome))
 		if o.Target != "" {
-			span.SetAttributes(TargetKey.String(o.Target))
+			attrs = append(attrs, TargetKey.String(o.Target))
 		}
 		if o.Reason != "" {
-			span.SetAttributes(ReasonKey.String(o.Reason))
+			attrs = append(attrs, ReasonKey.String(o.Reason))
 		}
+		span.SetAttributes(attrs...)
 		if o.Err != nil {
 			span.RecordError(o.Err)
 			span.SetStatus(codes.Error, o.Err.Error())
