@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -164,21 +164,19 @@ func TestDLTReplayCommand(t *testing.T) {
 		t.Fatalf("dry run sent %d records", n)
 	}
 
-	// Interrupted (as by Ctrl-C) once some records have landed.
+	// Interrupted (as by Ctrl-C) from the progress reporter, once 4 DLT
+	// offsets are behind the replay.
 	ictx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var icode int
-	var iout, ierr string
-	wg.Go(func() {
-		icode, iout, ierr = kretry(ictx, append(args, "--rate", "20", "--progress", "plain")...)
-	})
-	kafkatest.Eventually(t, dltWait, func() bool { return len(f.c.ReadAll(f.orders)) >= 4 }, "4 records replayed")
-	cancel()
-	wg.Wait()
+	defer cancel()
+	icode, iout, ierr := kretryReplay(ictx, replayEnv{progress: cancelAt(4, cancel)}, append(args[2:], "--progress", "plain")...)
 	if icode != exitFailed || !strings.Contains(iout, "run fix-1: interrupted") ||
 		!strings.Contains(ierr, "replay interrupted") ||
-		!strings.Contains(ierr, "resume with the same command:\n  kretry dlt replay --run fix-1 ") {
+		!strings.Contains(ierr, "every record this attempt sent was acknowledged and is recorded in the state file; resume with the same command:\n  kretry dlt replay --run fix-1 ") ||
+		!strings.Contains(ierr, " --state-dir "+dir+"\n") {
 		t.Fatalf("interrupted: exit %d\nstdout:\n%s\nstderr:\n%s", icode, iout, ierr)
+	}
+	if n := len(f.c.ReadAll(f.orders)); n == 0 || n == 30 {
+		t.Fatalf("%d records replayed by the interrupted attempt, want some", n)
 	}
 
 	// Another selection under the same run ID is refused.
@@ -187,9 +185,11 @@ func TestDLTReplayCommand(t *testing.T) {
 		t.Errorf("other selection: exit %d: %s", code, errOut)
 	}
 
+	// The resume finishes; a record was skipped, so it exits 1.
 	code, out, errOut = kretry(ctx, append(args, "--json")...)
 	var res dltops.Result
-	if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitOK {
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitInvalid ||
+		!strings.Contains(errOut, "run fix-1 finished without replaying every selected record: 1 skipped, 0 lost") {
 		t.Fatalf("resume: exit %d %v\n%s%s", code, err, out, errOut)
 	}
 	if res.Status != dltops.ResultDone || res.Attempts != 2 || res.Totals.Sent != 30 || res.Totals.SkippedTotal() != 1 ||
@@ -207,13 +207,122 @@ func TestDLTReplayCommand(t *testing.T) {
 	}
 
 	code, out, _ = kretry(ctx, args...)
-	if code != exitOK || !strings.Contains(out, "run fix-1 already finished at ") {
+	if code != exitInvalid || !strings.Contains(out, "run fix-1 already finished at ") {
 		t.Errorf("finished run again: exit %d\n%s", code, out)
 	}
 	if n := len(f.c.ReadAll(f.orders)); n != 30 {
 		t.Errorf("%d records in %s, want 30", n, f.orders)
 	}
 	if _, err := dltops.LoadState(filepath.Join(dir, "kretry-replay-fix-1.json")); err != nil {
+		t.Error(err)
+	}
+}
+
+// kretryReplay runs "kretry dlt replay args" with env.
+func kretryReplay(ctx context.Context, env replayEnv, args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	code := dltReplayWith(ctx, args, &stdout, &stderr, env)
+	return code, stdout.String(), stderr.String()
+}
+
+// cancelAt wraps a progress reporter so that it calls cancel once done
+// DLT offsets are behind the replay: an interrupt at a known point.
+func cancelAt(done int64, cancel func()) func(dltops.Progress) dltops.Progress {
+	return func(p dltops.Progress) dltops.Progress {
+		return progressHook{p, func(s dltops.Snapshot) {
+			if s.Done >= done {
+				cancel()
+			}
+		}}
+	}
+}
+
+type progressHook struct {
+	dltops.Progress
+	update func(dltops.Snapshot)
+}
+
+func (h progressHook) Update(s dltops.Snapshot) {
+	h.update(s)
+	h.Progress.Update(s)
+}
+
+// triggerWriter calls fn once, when what it has been written contains s.
+type triggerWriter struct {
+	bytes.Buffer
+	s  string
+	fn func()
+}
+
+func (w *triggerWriter) Write(p []byte) (int, error) {
+	n, err := w.Buffer.Write(p)
+	if w.fn != nil && strings.Contains(w.String(), w.s) {
+		w.fn()
+		w.fn = nil
+	}
+	return n, err
+}
+
+// A resume after an attempt that did not end cleanly says that it waits,
+// until when and why, and Ctrl-C stops the wait without sending anything.
+func TestDLTReplayWaitsAfterUncleanAttempt(t *testing.T) {
+	f := newDLTFixture(t, 10)
+	dir := t.TempDir()
+	args := []string{"--run", "w", f.brokers(), "--state-dir", dir, "--progress", "none", f.dlt}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if code, _, errOut := kretryReplay(ctx, replayEnv{progress: cancelAt(3, cancel)}, args...); code != exitFailed {
+		t.Fatalf("interrupted attempt: exit %d: %s", code, errOut)
+	}
+	// Make the state say that the attempt crashed, with a lease that runs
+	// for another hour.
+	path := filepath.Join(dir, "kretry-replay-w.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	st["last"] = map[string]any{"handOverBy": time.Now().Add(time.Hour), "deliveryBoundNs": int64(70 * time.Second)}
+	if b, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sent := len(f.c.ReadAll(f.orders))
+
+	wctx, wcancel := context.WithCancel(context.Background())
+	defer wcancel()
+	stderr := &triggerWriter{s: "waiting until", fn: wcancel}
+	var stdout bytes.Buffer
+	code := dltReplayWith(wctx, args, &stdout, stderr, replayEnv{})
+	errOut := stderr.String()
+	if code != exitFailed || !strings.Contains(errOut, "before reading the target topics: the previous attempt did not end (crashed or killed)") ||
+		!strings.Contains(errOut, "replication margin 30s (replica.lag.time.max.ms)") || !strings.Contains(errOut, "Ctrl-C stops the wait") ||
+		!strings.Contains(errOut, "this attempt sent nothing and left the state file as it was") {
+		t.Errorf("interrupted wait: exit %d\n%s", code, errOut)
+	}
+	if n := len(f.c.ReadAll(f.orders)); n != sent {
+		t.Errorf("%d records sent during the wait", n-sent)
+	}
+}
+
+// Without --state-dir, the state goes to $XDG_STATE_HOME/kretry, created
+// if needed, wherever the command runs.
+func TestDLTReplayDefaultStateDir(t *testing.T) {
+	f := newDLTFixture(t, 3)
+	home := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", home)
+	code, out, errOut := kretry(context.Background(), "dlt", "replay", "--run", "d", f.brokers(), "--progress", "none",
+		"--error-type", "*net.OpError,*json.SyntaxError", f.dlt)
+	state := filepath.Join(home, "kretry", "kretry-replay-d.json")
+	if code != exitOK || !strings.Contains(out, "state file "+state+" (") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(state); err != nil {
 		t.Error(err)
 	}
 }

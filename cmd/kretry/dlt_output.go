@@ -21,6 +21,9 @@ func printInspect(w io.Writer, rep dltops.Report, show bool) {
 		fmt.Fprintf(w, ", %d with corrupt headers", rep.Corrupt)
 	}
 	fmt.Fprintln(w)
+	if rep.Lost > 0 {
+		fmt.Fprintf(w, "note: %d offsets were deleted (retention) before they were read; their records are not counted\n", rep.Lost)
+	}
 	if len(rep.Groups) == 0 {
 		fmt.Fprintln(w, "no matching records")
 	} else {
@@ -86,11 +89,12 @@ func oneLine(s string, max int) string {
 func printReplay(w io.Writer, res *dltops.Result) {
 	t := res.Totals
 	elapsed := res.Elapsed.Round(time.Millisecond)
-	switch res.Status {
-	case dltops.ResultAlreadyDone:
+	dry := res.Status == dltops.ResultDryRun
+	switch {
+	case res.Status == dltops.ResultAlreadyDone:
 		fmt.Fprintf(w, "run %s already finished at %s; nothing to replay (use a new --run ID to replay again)\n",
 			res.Run, stamp(res.Finished))
-	case dltops.ResultDryRun:
+	case dry:
 		fmt.Fprintf(w, "run %s: dry run in %v; nothing was sent\n", res.Run, elapsed)
 	default:
 		fmt.Fprintf(w, "run %s: %s in %v (attempt %d)\n", res.Run, res.Status, elapsed, res.Attempts)
@@ -100,8 +104,8 @@ func printReplay(w io.Writer, res *dltops.Result) {
 	}
 	row("read", t.Read, fmt.Sprintf("DLT records (this attempt %d)", res.AttemptRead))
 	row("matched", t.Matched, "")
-	if res.Status == dltops.ResultDryRun {
-		row("would send", sum(t.SentTo)-t.AlreadySent, "")
+	if dry {
+		row("would send", res.AttemptWouldSend, "(by this attempt; not those sent before)")
 	} else {
 		rate := ""
 		if s := res.Elapsed.Seconds(); s > 0 && res.AttemptSent > 0 {
@@ -118,6 +122,9 @@ func printReplay(w io.Writer, res *dltops.Result) {
 	}
 	for _, s := range t.SkippedRecords {
 		fmt.Fprintf(w, "      %s", s.Source)
+		if s.Target != "" {
+			fmt.Fprintf(w, "  to %s (%s)", s.Target, s.TargetFrom)
+		}
 		if s.Error != "" {
 			fmt.Fprintf(w, "  %s", oneLine(s.Error, 120))
 		}
@@ -126,29 +133,39 @@ func printReplay(w io.Writer, res *dltops.Result) {
 	if n := t.SkippedTotal() - int64(len(t.SkippedRecords)); n > 0 {
 		fmt.Fprintf(w, "      … and %d more (list them with kretry dlt inspect --show-records)\n", n)
 	}
-	if len(t.SentTo) > 0 {
-		verb := "sent"
-		if res.Status == dltops.ResultDryRun {
-			verb = "would send"
+	if t.Lost > 0 {
+		row("lost", t.Lost, "DLT offsets deleted (retention, truncation) before they were read")
+		listed := int64(0)
+		for _, l := range t.LostRanges {
+			fmt.Fprintf(w, "      %s/%d offsets %d to %d\n", l.Topic, l.Partition, l.From, l.To-1)
+			listed += l.To - l.From
 		}
-		fmt.Fprintf(w, "  per target topic (%s, including already sent):\n", verb)
+		if n := t.Lost - listed; n > 0 {
+			fmt.Fprintf(w, "      … and %d more offsets in further ranges\n", n)
+		}
+	}
+	sentTo, verb := t.SentTo, "sent, including already sent"
+	if dry {
+		sentTo, verb = res.WouldSendTo, "would send, by this attempt"
+	}
+	if len(sentTo) > 0 {
+		fmt.Fprintf(w, "  per target topic (%s):\n", verb)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, topic := range sortedKeys(t.SentTo) {
-			fmt.Fprintf(tw, "    %s\t%d\n", topic, t.SentTo[topic])
+		for _, topic := range sortedKeys(sentTo) {
+			fmt.Fprintf(tw, "    %s\t%d\n", topic, sentTo[topic])
 		}
 		tw.Flush()
+	}
+	if res.Unsettled {
+		fmt.Fprintln(w, "  note: the previous attempt did not end with every record acknowledged, and a dry run does not wait for them:")
+		fmt.Fprintln(w, "        records of it that land later are counted in \"would send\" but will not be sent")
+	}
+	if res.Waited > 0 {
+		fmt.Fprintf(w, "  waited %v for the records of the previous attempt to land or expire\n", res.Waited.Round(time.Second))
 	}
 	if res.StateFile != "" && res.Status != dltops.ResultAlreadyDone {
 		fmt.Fprintf(w, "  state file %s (%d checkpoints)\n", res.StateFile, res.Checkpoints)
 	}
-}
-
-func sum(m map[string]int64) int64 {
-	var n int64
-	for _, v := range m {
-		n += v
-	}
-	return n
 }
 
 func sortedKeys(m map[string]int64) []string {

@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kretry/kretry/internal/dltops"
 )
 
 // The dlt commands' help and usage errors, with golden stdout and stderr.
@@ -33,6 +38,8 @@ func TestDLTUsage(t *testing.T) {
 		{"dlt-replay-bad-progress", "dlt replay --run r1 --progress fancy orders-dlt", exitUsage},
 		{"dlt-replay-bad-checkpoint", "dlt replay --run r1 --checkpoint-every 0 orders-dlt", exitUsage},
 		{"dlt-replay-bad-sasl", "dlt replay --run r1 --sasl-user u orders-dlt", exitUsage},
+		{"dlt-replay-bad-delivery-timeout", "dlt replay --run r1 --delivery-timeout 0s orders-dlt", exitUsage},
+		{"dlt-replay-bad-replication-margin", "dlt replay --run r1 --replication-margin -1s orders-dlt", exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
@@ -52,5 +59,39 @@ func TestShellJoin(t *testing.T) {
 	want := `--run r1 --error-type '(corrupt headers)' --key 'it'\''s' --since '' a-dlt`
 	if got != want {
 		t.Errorf("shellJoin = %s\nwant        %s", got, want)
+	}
+}
+
+// The resume hint names the state directory and the CA file by absolute
+// paths, so that it works from any working directory.
+func TestResumeArgs(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := resumeArgs([]string{"--run", "r1", "--state-dir", "rel", "--tls-ca", "ca.pem", "-state-dir=x", "--tls-ca=/etc/ca.pem", "orders-dlt"}, "/abs/state")
+	want := []string{"--run", "r1", "--tls-ca=" + filepath.Join(wd, "ca.pem"), "--tls-ca=/etc/ca.pem", "orders-dlt", "--state-dir", "/abs/state"}
+	if !slices.Equal(got, want) {
+		t.Errorf("resumeArgs = %q\nwant %q", got, want)
+	}
+}
+
+// A dry run on the state of an interrupted run prints what this attempt
+// would send, not the run's totals; lost offsets are listed.
+func TestPrintReplay(t *testing.T) {
+	res := &dltops.Result{Run: "r", Status: dltops.ResultDryRun, AttemptRead: 5, AttemptWouldSend: 3,
+		WouldSendTo: map[string]int64{"orders": 3},
+		Totals: dltops.Totals{Read: 10, Matched: 10, Sent: 5, AlreadySent: 2, SentTo: map[string]int64{"orders": 10},
+			Lost: 4, LostRanges: []dltops.LostRange{{Topic: "d", Partition: 1, From: 3, To: 7}}}}
+	var out bytes.Buffer
+	printReplay(&out, res)
+	for _, want := range []string{
+		"\n  would send           3  (by this attempt; not those sent before)\n",
+		"\n  lost                 4  DLT offsets deleted (retention, truncation) before they were read\n      d/1 offsets 3 to 6\n",
+		"\n  per target topic (would send, by this attempt):\n    orders  3\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -66,10 +66,13 @@ func opts(c *kafkatest.Cluster) []kgo.Opt {
 }
 
 // fakeClock is a Clock whose After returns at once, moving the time on.
+// onAfter, when set, is called by After first, outside the lock: what
+// happens while the code under test waits.
 type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	waited time.Duration
+	mu      sync.Mutex
+	now     time.Time
+	waited  time.Duration
+	onAfter func(d time.Duration)
 }
 
 func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
@@ -81,6 +84,9 @@ func (c *fakeClock) Now() time.Time {
 }
 
 func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	if c.onAfter != nil {
+		c.onAfter(d)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)

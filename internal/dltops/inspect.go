@@ -80,10 +80,14 @@ type Report struct {
 	// Now is the time ages are measured from.
 	Now time.Time `json:"now"`
 	// Read counts the records read, Matched those the filter selected,
-	// Corrupt those of them whose headers do not decode.
+	// Corrupt those of them whose headers do not decode. Records of
+	// aborted transactions are not read.
 	Read    int64 `json:"read"`
 	Matched int64 `json:"matched"`
 	Corrupt int64 `json:"corrupt"`
+	// Lost counts the offsets that were deleted (retention, DeleteRecords)
+	// before they were read: their records are not counted.
+	Lost int64 `json:"lost"`
 	// Groups are sorted by error type, original topic, then age (youngest
 	// first).
 	Groups []Group `json:"groups"`
@@ -190,12 +194,17 @@ type InspectConfig struct {
 	Samples int
 	// Now is the time ages are measured from; default time.Now().
 	Now time.Time
+	// IdleTimeout is how long the read may go without progress on a
+	// partition before it fails naming it; default DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
 
 // Inspect reads cfg.DLTs from their start (or the first offset at or after
-// cfg.Filter.Since) to their end offsets when it starts, with a direct
-// consumer that joins no group and commits nothing, and groups the matched
-// records.
+// cfg.Filter.Since) to their last stable offsets when it starts, with a
+// direct read_committed consumer that joins no group and commits nothing
+// (the records of aborted transactions are not counted), and groups the
+// matched records. Offsets deleted before they were read are counted in
+// Report.Lost.
 func Inspect(ctx context.Context, cfg InspectConfig) (Report, error) {
 	now := cfg.Now
 	if now.IsZero() {
@@ -211,7 +220,9 @@ func Inspect(ctx context.Context, cfg InspectConfig) (Report, error) {
 		return Report{}, err
 	}
 	agg := NewAggregator(cfg.DLTs, now, cfg.Samples)
-	err = Scan(ctx, cfg.ClientOpts, ranges, func(rec *kgo.Record) error {
+	so := ScanOptions{ReadCommitted: true, IdleTimeout: cfg.IdleTimeout,
+		Lost: func(_ string, _ int32, from, to int64) { agg.report.Lost += to - from }}
+	err = Scan(ctx, cfg.ClientOpts, ranges, so, func(rec *kgo.Record) error {
 		info := cfg.Decoder.Decode(rec)
 		agg.Add(rec, info, cfg.Filter.Match(rec, info))
 		return nil

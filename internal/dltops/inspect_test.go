@@ -176,6 +176,7 @@ func TestScanEndsAfterTransactionMarker(t *testing.T) {
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
+	waitStable(t, c, dlt, 3) // 2 records and the commit marker
 	rep, err := Inspect(ctx, InspectConfig{DLTs: []string{dlt}, ClientOpts: opts(c)})
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,10 @@ type Progress interface {
 // NoProgress reports nothing.
 type NoProgress struct{}
 
+// Update does nothing.
 func (NoProgress) Update(Snapshot) {}
+
+// Finish does nothing.
 func (NoProgress) Finish(Snapshot) {}
 
 // Bar draws a one-line progress bar on a terminal, redrawing it in place
@@ -62,6 +65,7 @@ func NewBar(w io.Writer, clock Clock) *Bar {
 	return &Bar{w: w, clock: clock}
 }
 
+// Update redraws the bar with s, unless it was drawn less than 100ms ago.
 func (b *Bar) Update(s Snapshot) {
 	if now := b.clock.Now(); now.Sub(b.last) >= 100*time.Millisecond {
 		b.last = now
@@ -69,6 +73,7 @@ func (b *Bar) Update(s Snapshot) {
 	}
 }
 
+// Finish draws the bar with s a last time and ends its line.
 func (b *Bar) Finish(s Snapshot) {
 	b.draw(s)
 	fmt.Fprintln(b.w)
@@ -118,6 +123,8 @@ func NewLines(w io.Writer, every int64, interval time.Duration, clock Clock) *Li
 	return &Lines{w: w, clock: clock, every: every, interval: interval, lastAt: clock.Now()}
 }
 
+// Update writes a line for s when Every offsets were covered or Interval
+// has passed since the last line.
 func (l *Lines) Update(s Snapshot) {
 	now := l.clock.Now()
 	if s.Done-l.lastDone < l.every && now.Sub(l.lastAt) < l.interval {
@@ -127,6 +134,7 @@ func (l *Lines) Update(s Snapshot) {
 	l.line(s)
 }
 
+// Finish writes nothing: the caller prints a summary.
 func (l *Lines) Finish(Snapshot) {}
 
 func (l *Lines) line(s Snapshot) {

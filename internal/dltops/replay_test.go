@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -45,7 +46,8 @@ func newReplayFixture(t *testing.T, n int) *replayFixture {
 		f.records = append(f.records, deadLetter(f.dlt, d, now))
 	}
 	c.ProduceToPartitions(f.records...)
-	f.cfg = ReplayConfig{Run: "run-1", DLTs: []string{f.dlt}, StateDir: t.TempDir(), ClientOpts: opts(c)}
+	// A fake clock: a resume after a crash waits on it, at once.
+	f.cfg = ReplayConfig{Run: "run-1", DLTs: []string{f.dlt}, StateDir: t.TempDir(), ClientOpts: opts(c), Clock: newFakeClock()}
 	return f
 }
 
@@ -129,7 +131,7 @@ func TestReplayResetsHeadersKeepsBytesAndPartition(t *testing.T) {
 			t.Fatalf("%s: headers %v, want %v and the 3 audit headers", from, r.Headers, wantHeaders)
 		}
 		for i, h := range wantHeaders {
-			if r.Headers[i].Key != h.Key || !bytes.Equal(r.Headers[i].Value, h.Value) || (r.Headers[i].Value == nil) != (h.Value == nil) && len(h.Value) > 0 {
+			if r.Headers[i].Key != h.Key || !bytes.Equal(r.Headers[i].Value, h.Value) || (r.Headers[i].Value == nil) != (h.Value == nil) {
 				t.Errorf("%s: header %d = %q:%x, want %q:%x", from, i, r.Headers[i].Key, r.Headers[i].Value, h.Key, h.Value)
 			}
 		}
@@ -139,6 +141,23 @@ func TestReplayResetsHeadersKeepsBytesAndPartition(t *testing.T) {
 		}
 		if _, ok, _ := retry.Decode(r.Headers); ok {
 			t.Errorf("%s: replayed record still carries kretry headers", from)
+		}
+		if string(r.Key) == "special" {
+			// A nil header value (length -1 on the wire) stays nil, an
+			// empty one stays empty.
+			var b, z []kgo.RecordHeader
+			for _, h := range r.Headers {
+				switch h.Key {
+				case "b":
+					b = append(b, h)
+				case "z":
+					z = append(z, h)
+				}
+			}
+			if len(b) != 2 || b[0].Value == nil || len(b[0].Value) != 2 || b[1].Value != nil ||
+				len(z) != 1 || z[0].Value == nil || len(z[0].Value) != 0 {
+				t.Errorf("special: headers b %#v and z %#v, want b [0 0], b nil and z empty (not nil)", b, z)
+			}
 		}
 		if r.Timestamp.Before(before) {
 			t.Errorf("%s: timestamp %v, want the replay time (after %v)", from, r.Timestamp, before)
@@ -426,14 +445,34 @@ func TestReplaySkipsRecordsWithoutOriginalTopic(t *testing.T) {
 	}
 }
 
-func TestReplayMissingTargetTopicStopsBeforeSending(t *testing.T) {
+// A record whose original topic does not exist is skipped and listed,
+// with the topic and the header that named it; the others are sent, and
+// the run finishes (a resume would not stop at it). With --to, a missing
+// topic stops the run before sending anything.
+func TestReplaySkipsRecordsWhoseTopicDoesNotExist(t *testing.T) {
 	c := kafkatest.New(t)
-	dlt := c.Name("dlt")
+	dlt, orders, gone := c.Name("dlt"), c.Name("orders"), c.Name("gone")
 	c.CreateTopic(dlt, 1)
-	c.ProduceToPartitions(deadLetter(dlt, dead{key: "a", origTopic: c.Name("gone"), errType: "e"}, time.Now()))
-	res, err := Replay(testCtx(t), ReplayConfig{Run: "r", DLTs: []string{dlt}, StateDir: t.TempDir(), ClientOpts: opts(c)})
-	if err == nil || !strings.Contains(err.Error(), "topic "+c.Name("gone")+" does not exist") || res.Status != ResultFailed {
-		t.Errorf("replay to a missing topic: %+v %v", res, err)
+	c.CreateTopic(orders, 1)
+	now := time.Now()
+	c.ProduceToPartitions(deadLetter(dlt, dead{key: "a", origTopic: gone, errType: "e"}, now),
+		deadLetter(dlt, dead{key: "b", origTopic: orders, errType: "e"}, now),
+		deadLetter(dlt, dead{key: "c", origTopic: gone, errType: "e"}, now))
+	cfg := ReplayConfig{Run: "r", DLTs: []string{dlt}, StateDir: t.TempDir(), ClientOpts: opts(c), Clock: newFakeClock()}
+	res, err := Replay(testCtx(t), cfg)
+	if err != nil || res.Status != ResultDone || res.Totals.Sent != 1 || res.Totals.Skipped[SkipNoSuchTopic] != 2 || !res.Incomplete() {
+		t.Fatalf("replay with a missing original topic: %+v %v", res, err)
+	}
+	want := SkippedRecord{Source: dlt + "/0/0", Reason: SkipNoSuchTopic, Target: gone, TargetFrom: retry.HeaderOriginalTopic}
+	if len(res.Totals.SkippedRecords) != 2 || res.Totals.SkippedRecords[0] != want {
+		t.Errorf("skipped %+v, want first %+v", res.Totals.SkippedRecords, want)
+	}
+	exactlyOnce(t, c, orders, "r", []string{dlt + "/0/1"})
+
+	cfg.Run, cfg.To = "to", gone
+	res, err = Replay(testCtx(t), cfg)
+	if err == nil || !strings.Contains(err.Error(), "--to topic "+gone+" does not exist") || res.Status != ResultFailed {
+		t.Errorf("replay --to a missing topic: %+v %v", res, err)
 	}
 }
 
@@ -487,5 +526,124 @@ func TestReplaySpringRecord(t *testing.T) {
 	}
 	if want := []string{"trace-id", retry.HeaderReplayRun, retry.HeaderReplayedFrom, retry.HeaderReplayedAt}; !slices.Equal(keys, want) {
 		t.Errorf("headers %v, want %v", keys, want)
+	}
+}
+
+// DLT records that retention deletes before the replay reads them are
+// counted as lost, by range, and the run says it is incomplete; the
+// records that remain are sent once.
+func TestReplayCountsLostRecords(t *testing.T) {
+	f := newReplayFixture(t, 20)
+	f.cfg.CheckpointEvery = 4
+	crashed := f.cfg
+	crashed.hooks.crash = func(read, _ int64) bool { return read == 4 } // right after a checkpoint
+	if _, err := Replay(testCtx(t), crashed); !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	st, err := LoadState(StatePath(f.cfg.StateDir, "run-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	var wantRanges []LostRange
+	sources := f.sources(t, func(string) bool { return true })
+	for p := range int32(2) {
+		deleteRecords(t, f.c, f.dlt, p, 7)
+		if next := st.Sources[f.dlt][p].Next; next < 7 {
+			want += 7 - next
+			wantRanges = append(wantRanges, LostRange{f.dlt, p, next, 7})
+			for o := next; o < 7; o++ {
+				sources = slices.DeleteFunc(sources, func(s string) bool { return s == fmt.Sprintf("%s/%d/%d", f.dlt, p, o) })
+			}
+		}
+	}
+	res, err := Replay(testCtx(t), f.cfg)
+	if err != nil || res.Status != ResultDone || !res.Incomplete() || res.Totals.Lost != want || want == 0 {
+		t.Fatalf("resume: %+v %v; want done with %d lost", res, err, want)
+	}
+	got := slices.Clone(res.Totals.LostRanges)
+	slices.SortFunc(got, func(a, b LostRange) int { return int(a.Partition - b.Partition) })
+	if !slices.Equal(got, wantRanges) {
+		t.Errorf("lost ranges %+v, want %+v", got, wantRanges)
+	}
+	if res.Totals.Sent+res.Totals.Lost != 20 {
+		t.Errorf("totals %+v: want every record sent or lost", res.Totals)
+	}
+	exactlyOnce(t, f.c, f.orders, "run-1", sources)
+}
+
+// A record the cluster refuses (larger than its topic's max.message.bytes)
+// is sent again alone and, refused again, skipped with the cluster's
+// error, its topic and the header that named it; the records batched with
+// it are sent; the run finishes, incomplete.
+func TestReplaySkipsRecordsTheClusterRefuses(t *testing.T) {
+	c := kafkatest.New(t)
+	dlt, small := c.Name("dlt"), c.Name("small")
+	c.CreateTopic(dlt, 1)
+	limit := "2000"
+	ctx := testCtx(t)
+	resp, err := c.Admin.CreateTopic(ctx, 1, -1, map[string]*string{"max.message.bytes": &limit}, small)
+	if err == nil {
+		err = resp.Err
+	}
+	if err == nil {
+		err = kafkatest.WaitTopic(ctx, c.Admin, small, 1)
+	}
+	if err != nil {
+		t.Fatalf("create %s: %v", small, err)
+	}
+	now := time.Now()
+	rng := rand.NewChaCha8([32]byte{})
+	var recs []*kgo.Record
+	for i := range 12 {
+		r := deadLetter(dlt, dead{key: fmt.Sprintf("k%02d", i), origTopic: small, errType: "e"}, now)
+		// Random bytes, so that compression does not shrink them: a few
+		// fit in one batch, not all, and one not at all.
+		r.Value = make([]byte, 300)
+		if i == 5 {
+			r.Value = make([]byte, 5000)
+		}
+		rng.Read(r.Value)
+		recs = append(recs, r)
+	}
+	c.ProduceToPartitions(recs...)
+	res, err := Replay(ctx, ReplayConfig{Run: "big", DLTs: []string{dlt}, StateDir: t.TempDir(), ClientOpts: opts(c), Clock: newFakeClock(),
+		hooks: hooks{prodOpts: []kgo.Opt{kgo.ProducerLinger(50 * time.Millisecond)}}})
+	if err != nil || res.Status != ResultDone || res.Totals.Sent != 11 || res.Totals.Skipped[SkipRejected] != 1 || !res.Incomplete() {
+		t.Fatalf("replay: %+v %v; want 11 sent and 1 skipped as refused", res, err)
+	}
+	s := res.Totals.SkippedRecords[0]
+	if s.Source != dlt+"/0/5" || s.Target != small || s.TargetFrom != retry.HeaderOriginalTopic || !strings.Contains(s.Error, "MESSAGE_TOO_LARGE") {
+		t.Errorf("skipped %+v", s)
+	}
+	var want []string
+	for i := range int64(12) {
+		if i != 5 {
+			want = append(want, fmt.Sprintf("%s/0/%d", dlt, i))
+		}
+	}
+	exactlyOnce(t, c, small, "big", want)
+}
+
+// A dry run on the state of a crashed run counts what this attempt would
+// send: neither what earlier attempts sent nor what they sent after their
+// last checkpoint (found in the target).
+func TestReplayDryRunAfterCrash(t *testing.T) {
+	f := newReplayFixture(t, 10)
+	f.cfg.CheckpointEvery = 5
+	crashed := f.cfg
+	crashed.hooks.crash = func(_, sends int64) bool { return sends == 7 }
+	if _, err := Replay(testCtx(t), crashed); !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	dry := f.cfg
+	dry.DryRun = true
+	res, err := Replay(testCtx(t), dry)
+	if err != nil || res.Status != ResultDryRun || res.AttemptWouldSend != 3 || res.WouldSendTo[f.orders] != 3 ||
+		res.Totals.AlreadySent != 2 || !res.Unsettled {
+		t.Fatalf("dry run: %+v %v; want 3 to send, 2 already sent, unsettled", res, err)
+	}
+	if got := len(replayedFrom(f.c, f.orders, "run-1")); got != 7 {
+		t.Errorf("%d records in the target after the dry run, want the 7 of the crashed attempt", got)
 	}
 }

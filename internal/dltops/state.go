@@ -13,8 +13,11 @@ import (
 	"time"
 )
 
-// stateVersion is the version of the state file format.
-const stateVersion = 1
+// stateVersion is the version of the state file format. Version 2 added
+// Last (the end of the latest attempt) and the lost offsets; a version 1
+// file is read with Last unknown, which a resume treats as a crash at an
+// unknown time (see resumeWait).
+const stateVersion = 2
 
 // Status values of a state file.
 const (
@@ -116,6 +119,45 @@ type Totals struct {
 	// reason; SkippedRecords lists the first of them.
 	Skipped        map[string]int64 `json:"skipped"`
 	SkippedRecords []SkippedRecord  `json:"skippedRecords,omitempty"`
+	// Lost counts the DLT offsets in the run's range that were deleted
+	// (retention, DeleteRecords, a truncated log) before the replay read
+	// them: whether their records would have matched the filters is not
+	// known. (A record an interrupted attempt sent after its last
+	// checkpoint and that was deleted from the DLT before the resume read
+	// it counts here, not in AlreadySent.) LostRanges lists them, the
+	// first 100 ranges.
+	Lost       int64       `json:"lost"`
+	LostRanges []LostRange `json:"lostRanges,omitempty"`
+}
+
+// LostRange is the offsets [From, To) of a DLT partition that were deleted
+// before the replay read them.
+type LostRange struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	From      int64  `json:"from"`
+	To        int64  `json:"to"`
+}
+
+// maxLostRanges bounds Totals.LostRanges.
+const maxLostRanges = 100
+
+// addLost counts [from, to) of topic/partition as lost, merging it with
+// the last range when they touch.
+func (t *Totals) addLost(topic string, partition int32, from, to int64) {
+	if to <= from {
+		return
+	}
+	t.Lost += to - from
+	if n := len(t.LostRanges); n > 0 {
+		if l := &t.LostRanges[n-1]; l.Topic == topic && l.Partition == partition && l.To == from {
+			l.To = to
+			return
+		}
+	}
+	if len(t.LostRanges) < maxLostRanges {
+		t.LostRanges = append(t.LostRanges, LostRange{Topic: topic, Partition: partition, From: from, To: to})
+	}
 }
 
 // SkippedTotal returns the sum of Skipped.
@@ -131,15 +173,29 @@ func (t *Totals) SkippedTotal() int64 {
 type SkippedRecord struct {
 	Source string `json:"source"` // TOPIC/PARTITION/OFFSET
 	Reason string `json:"reason"`
-	Error  string `json:"error,omitempty"` // the decode error
+	// Target is the topic the record was to be sent to (its original
+	// topic, or --to), and TargetFrom where that name came from: a header
+	// name such as kretry-original-topic, or "--to". Empty when unknown.
+	Target     string `json:"target,omitempty"`
+	TargetFrom string `json:"targetFrom,omitempty"`
+	// Error is the decode error, or the cluster's answer to the send.
+	Error string `json:"error,omitempty"`
 }
 
 // maxSkippedRecords bounds Totals.SkippedRecords.
 const maxSkippedRecords = 100
 
-// Skip reasons.
+// Skip reasons. Each says what to do about it.
 const (
 	SkipNoTopic = "no original topic in the headers (use --to)"
+	// SkipNoSuchTopic: the record's original topic does not exist on the
+	// cluster. Leave such records out with --original-topic (naming the
+	// other topics), or send them elsewhere with --to, in a new run.
+	SkipNoSuchTopic = "original topic does not exist (select other topics with --original-topic, or redirect with --to)"
+	// SkipRejected: the cluster refused the record itself, also when it
+	// was sent alone (MESSAGE_TOO_LARGE, INVALID_RECORD, ...): sending it
+	// again would fail again.
+	SkipRejected = "rejected by the cluster, also when sent alone (fix the topic's limits, or redirect with --to)"
 )
 
 // State is the content of a replay's state file.
@@ -164,7 +220,37 @@ type State struct {
 	// SentAhead are DLT records (TOPIC/PARTITION/OFFSET) at or after their
 	// partition's Next that an earlier attempt has sent.
 	SentAhead []string `json:"sentAhead,omitempty"`
-	Totals    Totals   `json:"totals"`
+	// Last is how the latest attempt stands or ended: what the next one
+	// needs to know before it searches the target topics.
+	Last   AttemptEnd `json:"last"`
+	Totals Totals     `json:"totals"`
+}
+
+// AttemptEnd is what the state file records about the latest attempt, at
+// each of its checkpoints and when it ends. A resume uses it to decide how
+// long records that attempt handed to the producer may still take to land
+// (see resumeWait and the package documentation).
+type AttemptEnd struct {
+	// HandOverBy bounds the attempt's hand-overs: it hands no record to
+	// the producer at or after this time without first writing a
+	// checkpoint that moves it on. Every checkpoint sets it to its own
+	// time plus the lease (twice the checkpoint interval).
+	HandOverBy time.Time `json:"handOverBy,omitzero"`
+	// LastHandOver is the time of the attempt's last hand-over as of the
+	// write (zero: none yet).
+	LastHandOver time.Time `json:"lastHandOver,omitzero"`
+	// DeliveryBound is the longest time after its hand-over at which a
+	// record of the attempt can still be appended to a target log: its
+	// record delivery timeout plus its produce request timeout.
+	DeliveryBound time.Duration `json:"deliveryBoundNs"`
+	// Ended reports that the attempt ended and wrote so; Clean that every
+	// record it handed over had been acknowledged by then, so that none of
+	// them can land later.
+	Ended bool `json:"ended"`
+	Clean bool `json:"clean"`
+	// Unacked counts the records it handed over that were not
+	// acknowledged when it ended.
+	Unacked int64 `json:"unacked,omitempty"`
 }
 
 // StatePath returns the state file of run in dir.
@@ -189,7 +275,7 @@ func LoadState(path string) (*State, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
-	if st.Version != stateVersion {
+	if st.Version != stateVersion && st.Version != 1 {
 		return nil, fmt.Errorf("state file %s: version %d, want %d", path, st.Version, stateVersion)
 	}
 	if st.Sources == nil || st.Status == "" {
@@ -215,7 +301,12 @@ func (t *Totals) init() {
 // directory, fsynced, renamed over path, and the directory fsynced, so that
 // path holds either the old state or the new one, also after a power
 // loss.
-func (st *State) save(path string) error {
+func (st *State) save(path string) error { return st.saveWith(path, os.Rename) }
+
+// saveWith is save with rename in place of os.Rename, so that a test can
+// stop it between writing the temporary file and renaming it.
+func (st *State) saveWith(path string, rename func(oldpath, newpath string) error) error {
+	st.Version = stateVersion
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
@@ -234,7 +325,7 @@ func (st *State) save(path string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = rename(tmp.Name(), path)
 	}
 	if err == nil {
 		err = syncDir(dir)

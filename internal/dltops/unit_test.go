@@ -3,6 +3,7 @@ package dltops
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,7 +192,7 @@ func TestAgeBucket(t *testing.T) {
 	}
 }
 
-func TestStateSaveIsAtomicAndLoads(t *testing.T) {
+func TestStateRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	path := StatePath(dir, "r1")
 	if st, err := LoadState(path); st != nil || err != nil {
@@ -216,7 +217,7 @@ func TestStateSaveIsAtomicAndLoads(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("dir holds %d entries, want the state file only (no temporary file left)", len(entries))
 	}
-	if err := os.WriteFile(path, []byte(`{"version": 1, "run": "r1"`), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(`{"version": 2, "run": "r1"`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadState(path); err == nil {
@@ -293,5 +294,51 @@ func TestProgressReporters(t *testing.T) {
 	l.Update(Snapshot{Done: 25, Total: 25})
 	if got := strings.Count(lines.String(), "\n"); got != 3 {
 		t.Errorf("%d lines, want 3 (at 10, 20, and after the interval):\n%s", got, lines.String())
+	}
+}
+
+// A save stopped between writing the temporary file and renaming it (a
+// crash) leaves the old state in place, readable; a temporary file left by
+// a killed process does not get in the way.
+func TestStateSaveKeepsOldStateUntilRename(t *testing.T) {
+	dir := t.TempDir()
+	path := StatePath(dir, "r1")
+	old := &State{Run: "r1", Status: StatusRunning, Sources: map[string]map[int32]SourcePos{"d": {0: {Next: 5, End: 9}}}}
+	if err := old.save(path); err != nil {
+		t.Fatal(err)
+	}
+	next := &State{Run: "r1", Status: StatusDone, Sources: map[string]map[int32]SourcePos{"d": {0: {Next: 9, End: 9}}}}
+	crash := errors.New("crash before rename")
+	var tmp string
+	err := next.saveWith(path, func(from, _ string) error {
+		tmp = from
+		b, rerr := os.ReadFile(from)
+		if rerr != nil || !strings.Contains(string(b), `"status": "done"`) {
+			t.Errorf("temporary file %s: %q %v, want the new state written and synced", from, b, rerr)
+		}
+		return crash
+	})
+	if !errors.Is(err, crash) {
+		t.Fatalf("save: %v, want the crash", err)
+	}
+	got, err := LoadState(path)
+	if err != nil || got.Status != StatusRunning || got.Sources["d"][0].Next != 5 {
+		t.Fatalf("after the crash: %+v %v, want the old state", got, err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("temporary file %s left behind: %v", tmp, err)
+	}
+	// A killed process leaves its temporary file: it is not the state.
+	if err := os.WriteFile(filepath.Join(dir, ".kretry-replay-r1.json.tmp-1"), []byte("{garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadState(path); err != nil || got.Status != StatusRunning {
+		t.Errorf("with a stray temporary file: %+v %v", got, err)
+	}
+	if err := next.save(path); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadState(path); err != nil || got.Status != StatusDone || got.Version != stateVersion {
+		t.Errorf("after the save: %+v %v", got, err)
 	}
 }

@@ -15,6 +15,13 @@
 //   - Unread: not read, because of Options.MaxRead, Options.StopAtNotDue,
 //     Options.IdleTimeout, a read error, or because no Options.ReaderOpts were
 //     given; its due time is unknown.
+//   - Lost: deleted (retention, DeleteRecords) while Measure read it. The
+//     reader goes on from the new log start, as a listener does; this is not
+//     an error of the partition.
+//
+// A partition whose committed offset the group's offset fetch could not
+// return (a per-partition error) is reported in its Err with nothing
+// counted: it is not taken for a partition without a commit.
 //
 // Usage:
 //

@@ -58,9 +58,25 @@ type Options struct {
 	// record of a partition still being read before those partitions are
 	// given up (Stopped is StopIdle, their rest Unread). It guards against
 	// offsets that hold no record (a compacted tail, records deleted while
-	// reading). Default 0: DefaultIdleTimeout.
+	// reading). It is measured on Clock. Default 0: DefaultIdleTimeout.
 	IdleTimeout time.Duration
+
+	// Clock is the time source of IdleTimeout (not of Now). Default nil:
+	// the system clock.
+	Clock Clock
 }
+
+// Clock is a time source: Now, and After, a channel that delivers once d
+// has passed. Tests use a fake one.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Stop says why reading a partition ended before its end offset.
 type Stop int
@@ -122,6 +138,12 @@ type Counts struct {
 	Corrupt int64
 	// Unread is the number of waiting offsets not read; see Stop.
 	Unread int64
+	// Lost is the number of waiting offsets deleted (retention,
+	// DeleteRecords, a truncated log) while Measure read them: the reader
+	// went on from the new log start, as a listener does, and the
+	// listener will not see them either. They are in Waiting but in no
+	// other count.
+	Lost int64
 	// OverdueSince is the earliest due time of the Overdue records: the
 	// most overdue record has been due since then. Zero when none.
 	OverdueSince time.Time
@@ -138,6 +160,7 @@ func (c *Counts) Add(o Counts) {
 	c.Overdue += o.Overdue
 	c.Corrupt += o.Corrupt
 	c.Unread += o.Unread
+	c.Lost += o.Lost
 	c.OverdueSince = earliest(c.OverdueSince, o.OverdueSince)
 	c.NextDue = earliest(c.NextDue, o.NextDue)
 }
@@ -174,8 +197,9 @@ type PartitionLag struct {
 	From int64
 	// Stopped says why reading ended before End; StopNone when it did not.
 	Stopped Stop
-	// Err is why the offsets could not be listed (Counts are then zero)
-	// or why reading failed (Stopped is StopError).
+	// Err is why the offsets or the group's committed offset could not be
+	// fetched (Counts are then zero), or why reading failed (Stopped is
+	// StopError).
 	Err error
 	Counts
 }
@@ -320,7 +344,11 @@ func topicLag(topic string, commits kadm.OffsetResponses, starts, ends kadm.List
 		} else if pl.Err == nil {
 			pl.Err = errors.New("tierlag: no start offset listed (its broker did not answer)")
 		}
-		if c, ok := commits.Lookup(topic, p); ok && c.Err == nil && c.At >= 0 {
+		if c, ok := commits.Lookup(topic, p); ok && c.Err != nil && pl.Err == nil {
+			// Not "no commit": the group's offset is unknown, so is what
+			// waits.
+			pl.Err = fmt.Errorf("tierlag: fetching the group's committed offset: %w", c.Err)
+		} else if ok && c.At >= 0 {
 			pl.Committed = c.At
 		}
 		if pl.Err == nil {
@@ -332,124 +360,6 @@ func topicLag(topic string, commits kadm.OffsetResponses, starts, ends kadm.List
 	}
 	slices.SortFunc(t.Partitions, func(a, b PartitionLag) int { return cmp.Compare(a.Partition, b.Partition) })
 	return t
-}
-
-// cursor is the reading state of one partition.
-type cursor struct {
-	pl   *PartitionLag
-	next int64 // the next offset to classify
-	read int64 // records classified
-	done bool
-}
-
-// read classifies the waiting records of every partition of rep.
-func read(ctx context.Context, rep *Report, opts Options) error {
-	cursors := map[string]map[int32]*cursor{}
-	start := map[string]map[int32]kgo.Offset{}
-	pending := 0
-	for i := range rep.Topics {
-		t := &rep.Topics[i]
-		for j := range t.Partitions {
-			pl := &t.Partitions[j]
-			if pl.Err != nil || pl.Waiting <= 0 {
-				continue
-			}
-			if opts.ReaderOpts == nil {
-				pl.Unread, pl.Stopped = pl.Waiting, StopNoReader
-				continue
-			}
-			if cursors[pl.Topic] == nil {
-				cursors[pl.Topic] = map[int32]*cursor{}
-				start[pl.Topic] = map[int32]kgo.Offset{}
-			}
-			cursors[pl.Topic][pl.Partition] = &cursor{pl: pl, next: pl.From}
-			start[pl.Topic][pl.Partition] = kgo.NewOffset().At(pl.From)
-			pending++
-		}
-	}
-	if pending == 0 {
-		return nil
-	}
-
-	cl, err := kgo.NewClient(append(slices.Clone(opts.ReaderOpts),
-		kgo.ConsumePartitions(start),
-		// Transaction markers are kept so that a marker at the end of a
-		// partition still shows that its end offset was reached.
-		kgo.KeepControlRecords(),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
-		// Where the listener resumes when its offset was deleted.
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)...)
-	if err != nil {
-		return fmt.Errorf("tierlag: reader: %w", err)
-	}
-	defer cl.Close()
-
-	finish := func(c *cursor, why Stop) {
-		c.done = true
-		c.pl.Stopped = why
-		c.pl.Unread = max(c.pl.End-c.next, 0)
-		pending--
-		cl.PauseFetchPartitions(map[string][]int32{c.pl.Topic: {c.pl.Partition}})
-	}
-	idle := opts.IdleTimeout
-	if idle <= 0 {
-		idle = DefaultIdleTimeout
-	}
-	deadline := time.Now().Add(idle)
-	for pending > 0 {
-		pctx, cancel := context.WithDeadline(ctx, deadline)
-		fs := cl.PollFetches(pctx)
-		cancel()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		progress := false
-		fs.EachError(func(topic string, p int32, err error) {
-			if c := cursors[topic][p]; c != nil && !c.done {
-				c.pl.Err = err
-				finish(c, StopError)
-			}
-		})
-		fs.EachRecord(func(r *kgo.Record) {
-			c := cursors[r.Topic][r.Partition]
-			if c == nil || c.done || r.Offset < c.next {
-				return
-			}
-			progress = true
-			if r.Offset >= c.pl.End { // the offsets before it hold no record
-				c.next = c.pl.End
-				finish(c, StopNone)
-				return
-			}
-			c.next = r.Offset + 1
-			notDue := false
-			if !r.Attrs.IsControl() {
-				notDue = classify(&c.pl.Counts, r, rep.Now)
-				c.read++
-			}
-			switch {
-			case c.next >= c.pl.End:
-				finish(c, StopNone)
-			case opts.MaxRead > 0 && c.read >= opts.MaxRead:
-				finish(c, StopMaxRead)
-			case opts.StopAtNotDue && notDue:
-				finish(c, StopNotDue)
-			}
-		})
-		if progress {
-			deadline = time.Now().Add(idle)
-		} else if !time.Now().Before(deadline) {
-			for _, ps := range cursors {
-				for _, c := range ps {
-					if !c.done {
-						finish(c, StopIdle)
-					}
-				}
-			}
-		}
-	}
-	return nil
 }
 
 // classify counts r in c and reports whether it is not yet due.

@@ -3,6 +3,7 @@ package tierlag_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -346,4 +347,49 @@ func TestMeasureIdle(t *testing.T) {
 	})
 	rep := measure(t, c, group, []string{tier}, tierlag.Options{Now: now, ReaderOpts: reader(c), IdleTimeout: 200 * time.Millisecond})
 	check(t, rep.Topics[0].Partitions[0], want{committed: -1, end: 2, waiting: 2, unread: 2, stopped: tierlag.StopIdle})
+}
+
+// fakeClock is a Clock whose After fires at once, moving its time on.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+
+// The idle timeout is measured on Options.Clock: an hour of a fake clock
+// passes at once. (kfake only: its fetches are made to fail.)
+func TestMeasureIdleOnClock(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake == nil {
+		t.Skip("needs kfake to make fetches fail")
+	}
+	tier := c.Name("orders-retry-1000")
+	c.CreateTopic(tier, 1)
+	now := testNow()
+	c.ProduceToPartitions(tierRecord(tier, 0, now), tierRecord(tier, 0, now))
+	c.Fake.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake.KeepControl()
+		return nil, errors.New("fetch dropped by the test"), true
+	})
+	start := time.Now()
+	rep := measure(t, c, c.Name("billing"), []string{tier}, tierlag.Options{Now: now, ReaderOpts: reader(c),
+		IdleTimeout: time.Hour, Clock: &fakeClock{now: now}})
+	check(t, rep.Topics[0].Partitions[0], want{committed: -1, end: 2, waiting: 2, unread: 2, stopped: tierlag.StopIdle})
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("Measure took %v: the idle timeout was not measured on the fake clock", d)
+	}
 }
