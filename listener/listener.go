@@ -341,14 +341,27 @@ func (l *Listener) poll(ctx context.Context) error {
 			return fatal
 		}
 		l.partsMu.Lock()
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if len(fp.Records) == 0 {
-				return
+		for _, f := range fetches {
+			// A poll returns one Fetch per broker, and within it a
+			// partition's records only once the client has given out
+			// all it buffered of the partitions before it: a partition
+			// followed by another has nothing left in the client.
+			var prev *part
+			for _, t := range f.Topics {
+				for _, fp := range t.Partitions {
+					if len(fp.Records) == 0 {
+						continue
+					}
+					if prev != nil {
+						prev.exhausted()
+					}
+					prev = l.parts[topicPartition{t.Topic, fp.Partition}]
+					if prev != nil {
+						prev.add(fp.Records)
+					}
+				}
 			}
-			if p := l.parts[topicPartition{fp.Topic, fp.Partition}]; p != nil {
-				p.add(fp.Records)
-			}
-		})
+		}
 		l.partsMu.Unlock()
 		// Pauses asked for since the last poll (by add, or by workers
 		// whose head must wait) reach the client before it is polled

@@ -33,6 +33,7 @@ type part struct {
 	dueAt    time.Time // the head record's due time while waiting
 	blocked  bool      // too many publishes awaiting acknowledgement
 	pauses   uint8     // pauseDue | pauseFull
+	hogWait  bool      // paused as a hog, not yet in the client (see pauseIfHog)
 	gone     bool      // revoked, lost, or the listener is stopping
 	after    *part     // an earlier part of this partition whose handler still runs
 	next     *part     // the newer part waiting for this one to finish
@@ -89,15 +90,42 @@ func (p *part) add(recs []*kgo.Record) {
 	if p.pauses == 0 {
 		p.l.held.Add(int64(len(recs)))
 	}
+	// A hog's records still buffered in the client come before the other
+	// partitions' (see pauseIfHog). They do not count towards the poll
+	// loop's limit, and are taken only while the hog holds no more than a
+	// hog paused at once could: the limit and a poll. Past that, it is
+	// paused in the client, and what the client still buffers of it is
+	// dropped and fetched again later.
+	if p.hogWait && p.queue.len() >= p.l.cfg.maxHeld+p.l.cfg.maxPollRecords {
+		p.pauseClientLocked()
+	}
 	// A retry tier's records may have to wait long. Until its head has
 	// been looked at, fetch no more than a poll's worth for it, so that a
 	// backlog waiting in a tier when the partition is assigned stays in
 	// Kafka rather than in memory. (Once the head waits, the partition is
 	// paused; while records flow, the poll loop's limit applies.)
-	if p.role == strategy.RoleTier && !p.examined && p.pauses&pauseFull == 0 && p.queue.len() >= p.l.cfg.maxPollRecords {
+	//
+	// Unless the newest record polled is already due: then so is the
+	// backlog before it (a tier's due times grow with its offsets, but
+	// for jitter and requested delays), nothing waits, and the records
+	// flow under the poll loop's limit as on the main topic. Pausing would
+	// not save memory there, only waste work: franz-go drops a paused
+	// partition's records still in its buffers at the next poll and
+	// fetches them again after the resume — with well-compressed records,
+	// up to a whole partition's fetch, decoded twice.
+	if p.role == strategy.RoleTier && !p.examined && p.pauses&pauseFull == 0 &&
+		p.queue.len() >= p.l.cfg.maxPollRecords && (len(recs) == 0 || !p.l.dueSoon(recs[len(recs)-1])) {
 		p.setPauseLocked(pauseFull, true)
 	}
 	p.scheduleLocked()
+}
+
+// dueSoon reports whether a retry-tier record is due within FetchMaxWait,
+// the wait a worker serves without pausing its partition. A record whose
+// kretry headers are missing or corrupt is not: its worker decides.
+func (l *Listener) dueSoon(rec *kgo.Record) bool {
+	st, ok, err := l.decode(rec.Headers, false)
+	return ok && err == nil && time.Until(st.Due) < l.cfg.fetchMaxWait
 }
 
 // setPauseLocked adds or removes a pause reason, pausing or resuming the
@@ -120,23 +148,65 @@ func (p *part) setPauseLocked(reason uint8, on bool) {
 	switch {
 	case before == 0 && p.pauses != 0:
 		p.l.held.Add(-int64(p.queue.len()))
-		p.l.pauser.set(topicPartition{p.topic, p.partition}, true)
+		if !p.hogWait {
+			p.l.pauser.set(topicPartition{p.topic, p.partition}, true)
+		}
 		p.l.signalDrained()
 	case before != 0 && p.pauses == 0:
 		p.l.held.Add(int64(p.queue.len()))
-		p.l.pauser.set(topicPartition{p.topic, p.partition}, false)
+		if p.hogWait {
+			p.hogWait = false // never paused in the client
+		} else {
+			p.l.pauser.set(topicPartition{p.topic, p.partition}, false)
+		}
+	case on && p.hogWait:
+		p.pauseClientLocked() // another reason must stop fetching now
 	}
 }
 
-// pauseIfHogLocked pauses the partition's fetching when it holds more than
-// its share of records; the poll loop calls it when it has been blocked for
-// a while, so a slow partition cannot starve the others.
+// pauseIfHog pauses the partition when it holds at least threshold
+// records; the poll loop calls it when it has been blocked for a while, so
+// a slow partition cannot starve the others.
+//
+// The pause takes effect in two steps. At once, the partition's records
+// stop counting towards the poll loop's limit, so the others are polled
+// again. In the client, it is paused only once the poll loop has taken
+// the records the client still buffers for it (exhausted), or as many as
+// a hog paused at once could hold (add). franz-go drops a paused
+// partition's buffered records at the next poll and fetches them again
+// after the resume, and the partition's share of one fetch — which the
+// client hands out before the partitions behind it — can be thousands of
+// records, tens of thousands when they compress well. Those records are
+// in memory already; taken, they wait in the partition's queue instead of
+// in the client, and are not fetched and decoded twice.
 func (p *part) pauseIfHog(threshold int) {
 	p.mu.Lock()
 	if !p.gone && p.pauses == 0 && p.queue.len() >= threshold {
+		p.hogWait = true
 		p.setPauseLocked(pauseFull, true)
 	}
 	p.mu.Unlock()
+}
+
+// exhausted tells a hog waiting to be paused in the client that the client
+// buffers no more of its records: the poll loop saw a record of another
+// partition after its own in one fetch, which the client only returns once
+// the partition's records before it are all taken. Called from the poll
+// goroutine.
+func (p *part) exhausted() {
+	p.mu.Lock()
+	if p.hogWait {
+		p.pauseClientLocked()
+	}
+	p.mu.Unlock()
+}
+
+// pauseClientLocked ends a hog's wait: the client stops fetching it.
+func (p *part) pauseClientLocked() {
+	p.hogWait = false
+	if !p.gone && p.pauses != 0 {
+		p.l.pauser.set(topicPartition{p.topic, p.partition}, true)
+	}
 }
 
 // wake is the due timer's callback: the head record is due now.
