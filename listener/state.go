@@ -28,6 +28,9 @@ type PartitionState struct {
 	Due time.Time
 	// Full reports a pause because the partition holds more fetched
 	// records than its share while others wait; it ends as they drain.
+	// Full can be true briefly while Paused is false: the client is
+	// paused only once it has handed out what it buffered of the
+	// partition.
 	Full bool
 	// Held counts records fetched and not yet handled.
 	Held int
