@@ -27,6 +27,17 @@
 // operators can change a policy without a rebuild: see Register, PolicyFile
 // and docs/configuration.md.
 //
+// # Observing and interoperating
+//
+// Hooks receive an Event for every outcome, failed publish, pause and
+// assignment; Tracing wraps every delivery in a Tracer whose context reaches
+// the handler and the records published for it. Neither brings a
+// dependency: the modules github.com/kretry/kretry/contrib/kretryprom
+// (Prometheus) and github.com/kretry/kretry/contrib/kretryotel
+// (OpenTelemetry) implement them. SpringHeaders reads and writes Spring
+// Kafka's retry headers, so a listener can take over retry topics a Spring
+// service wrote, and the other way round (docs/interop-spring.md).
+//
 // # Guarantees
 //
 //   - A record's offset is committed only after its outcome is final: the
