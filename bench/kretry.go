@@ -28,12 +28,21 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 // runListener runs l until tr is done or ctx ends, then stops it.
 func runListener(ctx context.Context, l *listener.Listener, tr *Tracker) error {
+	return runListenerThen(ctx, l, tr, nil)
+}
+
+// runListenerThen is runListener that also calls whenDone (if not nil)
+// once tr is done, before l is stopped, and returns its error.
+func runListenerThen(ctx context.Context, l *listener.Listener, tr *Tracker, whenDone func() error) error {
 	rctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- l.Run(rctx) }()
 	var err error
 	select {
 	case <-tr.Done():
+		if whenDone != nil {
+			err = whenDone()
+		}
 	case err = <-errc:
 		cancel()
 		if err == nil {

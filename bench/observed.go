@@ -119,32 +119,12 @@ func (o *observation) run(ctx context.Context, l *listener.Listener, tr *Tracker
 	if o.m != nil {
 		defer o.m.Watch(l)()
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- l.Run(rctx) }()
-	var err error
-	select {
-	case <-tr.Done():
+	return runListenerThen(ctx, l, tr, func() (err error) {
 		if o.reg != nil {
 			o.live, err = gather(o.reg)
 		}
-	case err = <-errc:
-		cancel()
-		if err == nil {
-			err = ctx.Err()
-		}
-		tr.Close()
-		return fmt.Errorf("kretry: Run returned before the scenario finished: %v", err)
-	case <-ctx.Done():
-		err = fmt.Errorf("%w (%d of %d successes)", errTimeout, tr.Successes(), tr.want)
-	}
-	cancel()
-	if rerr := <-errc; rerr != nil && err == nil {
-		err = rerr
-	}
-	tr.Close()
-	return err
+		return err
+	})
 }
 
 // gather gathers reg and sums each family's samples (a histogram's sample

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"regexp"
@@ -46,17 +45,7 @@ func TestRunClusterCommands(t *testing.T) {
 		{"verify-flags-invalid", "topics verify --topic orders --partitions 0", exitInvalid},
 		{"verify-sasl", "topics verify --topic orders --sasl gssapi --sasl-user me", exitUsage},
 	}
-	for _, tt := range tests {
-		t.Run(tt.golden, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := run(strings.Fields(tt.args), &stdout, &stderr)
-			if code != tt.code {
-				t.Errorf("kretry %s: exit %d, want %d\nstderr:\n%s", tt.args, code, tt.code, stderr.String())
-			}
-			golden(t, tt.golden+".stdout", stdout.Bytes())
-			golden(t, tt.golden+".stderr", stderr.Bytes())
-		})
-	}
+	runGoldens(t, tests)
 }
 
 // createTopicWithConfigs creates a topic with configs and waits until it

@@ -41,17 +41,7 @@ func TestDLTUsage(t *testing.T) {
 		{"dlt-replay-bad-delivery-timeout", "dlt replay --run r1 --delivery-timeout 0s orders-dlt", exitUsage},
 		{"dlt-replay-bad-replication-margin", "dlt replay --run r1 --replication-margin -1s orders-dlt", exitUsage},
 	}
-	for _, tt := range tests {
-		t.Run(tt.golden, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := run(strings.Fields(tt.args), &stdout, &stderr)
-			if code != tt.code {
-				t.Errorf("kretry %s: exit %d, want %d\nstderr:\n%s", tt.args, code, tt.code, stderr.String())
-			}
-			golden(t, tt.golden+".stdout", stdout.Bytes())
-			golden(t, tt.golden+".stderr", stderr.Bytes())
-		})
-	}
+	runGoldens(t, tests)
 }
 
 func TestShellJoin(t *testing.T) {

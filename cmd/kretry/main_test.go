@@ -56,14 +56,23 @@ func TestRun(t *testing.T) {
 		{"plan-unknown-flag", "topics plan --topic orders --max-dealy 1s", exitUsage},
 		{"plan-argument", "topics plan --topic orders extra", exitUsage},
 	}
+	runGoldens(t, tests)
+}
+
+// goldenCase is one run of the command, offline, with golden stdout and
+// stderr (testdata/golden/<golden>.stdout and .stderr).
+type goldenCase = struct {
+	golden string
+	args   string
+	code   int
+}
+
+func runGoldens(t *testing.T, tests []goldenCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
-			var args []string
-			if tt.args != "" {
-				args = strings.Fields(tt.args)
-			}
 			var stdout, stderr bytes.Buffer
-			code := run(args, &stdout, &stderr)
+			code := run(strings.Fields(tt.args), &stdout, &stderr)
 			if code != tt.code {
 				t.Errorf("kretry %s: exit %d, want %d\nstderr:\n%s", tt.args, code, tt.code, stderr.String())
 			}
