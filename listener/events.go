@@ -34,10 +34,15 @@ const (
 	// EventRevoked: a partition was taken away (revoked or lost); its
 	// unfinished records will be redelivered to its next owner.
 	EventRevoked
+	// EventSkipped: a retry-tier or DLT record that another consumer group
+	// forwarded (Group names it) was passed over and committed without a
+	// handler call: several groups share the topic, and the record is that
+	// group's to handle. Reason is ReasonOtherGroup.
+	EventSkipped
 )
 
 var eventKindNames = [...]string{"", "handled", "retried", "dead-lettered", "dropped",
-	"forward-failed", "dlt-handler-failed", "paused", "resumed", "assigned", "revoked"}
+	"forward-failed", "dlt-handler-failed", "paused", "resumed", "assigned", "revoked", "skipped"}
 
 // String returns the event kind's name, e.g. "dead-lettered".
 func (k EventKind) String() string {
@@ -68,6 +73,9 @@ type Event struct {
 	// after the record's due time the handler started: the scheduler's
 	// lateness. Never negative; zero for main-topic and DLT deliveries.
 	Late time.Duration
+	// Group is, for EventSkipped, the consumer group the record belongs
+	// to (its retry.HeaderGroup).
+	Group string
 }
 
 // Hook observes listener events. OnEvent is called synchronously on the

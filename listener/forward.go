@@ -82,10 +82,12 @@ func (l *Listener) produce(p *part, e *entry, out *kgo.Record, ev Event, failure
 	})
 }
 
-// next is the record to publish to target for rec with state st: see
-// retry.Next, plus Spring's headers with SpringHeaders(spring.Write), or
-// without stale ones read with spring.Read.
+// next is the record to publish to target for rec with state st, stamped
+// with this listener's group (retry.HeaderGroup): see retry.Next, plus
+// Spring's headers with SpringHeaders(spring.Write), or without stale ones
+// read with spring.Read.
 func (l *Listener) next(rec *kgo.Record, target string, st retry.State) *kgo.Record {
+	st.Group = l.cfg.group
 	out := retry.Next(rec, target, rec.Partition, st, l.policy.MaxErrorBytes)
 	switch {
 	case l.cfg.spring.Has(spring.Write):
@@ -148,6 +150,7 @@ func (l *Listener) stubToDLT(p *part, e *entry, full *kgo.Record, ev Event, perr
 		ev.Target, perr, ev.Topic, ev.Partition, ev.Offset, len(full.Value), len(users), userBytes, keyNote, st.Reason, st.Error)
 	st.ErrorType = fmt.Sprintf("%T", perr)
 	st.Reason = ReasonTooLarge
+	st.Group = l.cfg.group
 	stub := &kgo.Record{Key: key, Topic: full.Topic, Partition: full.Partition,
 		Headers: st.Append(nil, l.policy.MaxErrorBytes)}
 	if l.cfg.spring.Has(spring.Write) {

@@ -212,14 +212,22 @@ func TestHostileRetryTierRecords(t *testing.T) {
 	if s.count("future") != 0 || s.count("duplicated") != 0 || s.count("no-headers") != 0 {
 		t.Errorf("the handler saw a record with corrupt headers")
 	}
+	// Every corrupt record's error type is the one docs/headers.md
+	// promises, with the header named in the text.
+	for key, header := range map[string]string{"future": retry.HeaderDue, "duplicated": retry.HeaderAttempt, "no-headers": retry.HeaderAttempt} {
+		d := s.dltOf(key)[0]
+		if d.state.ErrorType != "*retry.DecodeError" || !strings.Contains(d.state.Error, `header "`+header+`"`) {
+			t.Errorf("%s: error type %q error %q, want *retry.DecodeError naming %s", key, d.state.ErrorType, d.state.Error, header)
+		}
+	}
 	// A due time in the past is simply overdue: handled at once.
 	if d := s.of("past")[0]; d.state.Attempt != 2 {
 		t.Errorf("past: attempt %d, want 2", d.state.Attempt)
 	}
-	// Attempts at or past the limit get one delivery, then the DLT. The
-	// count saturates instead of overflowing: MaxInt32 deliveries cannot
-	// be told from one fewer.
-	for key, want := range map[string]int32{"at-limit": 3, "past-limit": 1000, "max-attempt": math.MaxInt32 - 1} {
+	// Attempts at or past the limit get one delivery, then the DLT, which
+	// counts the deliveries the record had: its attempt header's, even at
+	// math.MaxInt32, where the next attempt number would overflow.
+	for key, want := range map[string]int32{"at-limit": 3, "past-limit": 1000, "max-attempt": math.MaxInt32} {
 		if n := s.count(key); n != 1 {
 			t.Errorf("%s: handled %d times, want 1", key, n)
 		}

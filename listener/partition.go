@@ -121,11 +121,12 @@ func (p *part) add(recs []*kgo.Record) {
 }
 
 // dueSoon reports whether a retry-tier record is due within FetchMaxWait,
-// the wait a worker serves without pausing its partition. A record whose
-// kretry headers are missing or corrupt is not: its worker decides.
+// the wait a worker serves without pausing its partition, or belongs to
+// another group (its worker skips it at once). A record whose kretry
+// headers are missing or corrupt is not: its worker decides.
 func (l *Listener) dueSoon(rec *kgo.Record) bool {
 	st, ok, err := l.decode(rec.Headers, false)
-	return ok && err == nil && time.Until(st.Due) < l.cfg.fetchMaxWait
+	return ok && err == nil && (l.otherGroup(st.Group) || time.Until(st.Due) < l.cfg.fetchMaxWait)
 }
 
 // setPauseLocked adds or removes a pause reason, pausing or resuming the

@@ -40,6 +40,14 @@ const (
 	// topic, partition and offset where the whole record still is, and
 	// the reason it was dead-lettered.
 	ReasonTooLarge = "too-large"
+	// ReasonOtherGroup: the Reason of an EventSkipped, a tier or DLT
+	// record of another consumer group passed over (see Event.Group).
+	// Never written to a record.
+	ReasonOtherGroup = "other-group"
+	// ReasonDLTHandlerFailed: the Reason of an EventDropped for a DLT
+	// record whose DLT handler gave up. Never written to a record: the
+	// record stays in the DLT.
+	ReasonDLTHandlerFailed = "dlt-handler-failed"
 )
 
 // DueAllowance is added to the longest delay a listener sets before a
@@ -100,22 +108,26 @@ func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
 	if p.l.observed {
 		latency = time.Since(start)
 	}
-	return p.fail(&d, rec, retry.First(rec, time.Now()), err, latency, 0), time.Time{}
+	return p.fail(&d, rec, 1, retry.First(rec, time.Now()), err, latency, 0), time.Time{}
 }
 
 func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	st, ok, derr := p.l.decode(rec.Headers, false)
-	if derr != nil || !ok {
-		if derr == nil {
-			derr = fmt.Errorf("retry topic record carries no kretry headers")
-		}
+	if derr == nil && !ok {
+		derr = retry.NewDecodeError(retry.HeaderAttempt, retry.ErrMissingHeader,
+			"missing: the retry topic record carries no kretry headers")
+	}
+	if derr != nil {
 		return p.corrupt(rec, derr), time.Time{}
+	}
+	if p.l.otherGroup(st.Group) {
+		return p.skip(rec, st.Group, st.Attempt), time.Time{}
 	}
 	now := time.Now()
 	if ahead := st.Due.Sub(now); ahead > p.l.dueLimit {
-		return p.corrupt(rec, fmt.Errorf("%s %s is %v ahead, further than this listener ever sets "+
-			"(%v: its longest tier delay or MaxRequestedDelay, plus DueAllowance %v)",
-			retry.HeaderDue, st.Due.Format(time.RFC3339Nano), ahead.Round(time.Millisecond), p.l.dueLimit, DueAllowance)), time.Time{}
+		return p.corrupt(rec, retry.NewDecodeError(retry.HeaderDue, retry.ErrCorruptHeader, fmt.Sprintf(
+			"%s is %v ahead, further than this listener ever sets (%v: its longest tier delay or MaxRequestedDelay, plus DueAllowance %v)",
+			st.Due.Format(time.RFC3339Nano), ahead.Round(time.Millisecond), p.l.dueLimit, DueAllowance))), time.Time{}
 	}
 	if now.Before(st.Due) {
 		return resultWait, st.Due
@@ -134,29 +146,54 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	if p.l.handlerCtx.Err() != nil {
 		return resultAbandon, time.Time{}
 	}
-	return p.fail(&d, rec, st.Advance(time.Time{}, "", ""), err, time.Since(start), late), time.Time{}
+	return p.fail(&d, rec, st.Attempt, st.Advance(time.Time{}, "", ""), err, time.Since(start), late), time.Time{}
+}
+
+// otherGroup reports whether a retry-tier or DLT record whose
+// retry.HeaderGroup is group belongs to another consumer group. A record
+// without the header (Spring Kafka's, or one written before kretry
+// stamped it) belongs to every group.
+func (l *Listener) otherGroup(group string) bool { return group != "" && group != l.cfg.group }
+
+// skip passes over a record another consumer group forwarded to a topic
+// this listener shares with it: the record is that group's to handle, and
+// this group's offset moves past it. attempt is the record's
+// retry.HeaderAttempt.
+func (p *part) skip(rec *kgo.Record, owner string, attempt int32) result {
+	p.l.emit(Event{Kind: EventSkipped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		Role: p.role, Attempt: attempt, Group: owner, Reason: ReasonOtherGroup})
+	return resultDone
 }
 
 // corrupt dead-letters a retry-topic record whose kretry headers are
 // missing or invalid: it is never handed to the handler (its due time is
-// unknown) and never dropped.
+// unknown) and never dropped. A corrupt record that names another group
+// in a well-formed retry.HeaderGroup is that group's to dead-letter.
 func (p *part) corrupt(rec *kgo.Record, derr error) result {
+	st := retry.Corrupt(rec, time.Now(), derr)
+	if p.l.otherGroup(st.Group) {
+		return p.skip(rec, st.Group, st.Attempt+1)
+	}
 	p.l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry record has corrupt headers; dead-lettering it",
 		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 		slog.Int64("offset", rec.Offset), slog.String("error", derr.Error()))
-	return p.deadLetter(nil, rec, retry.Corrupt(rec, time.Now(), derr), "", derr, 0, 0)
+	return p.deadLetter(nil, rec, st, "", derr, 0, 0)
 }
 
 // fail decides what happens after a delivery d of rec failed with err.
-// next is the record's state for the delivery that would come next (its
-// Attempt is one more than the deliveries so far); late is how late the
-// delivery started after its due time.
-func (p *part) fail(d *delivery, rec *kgo.Record, next retry.State, err error, latency, late time.Duration) result {
+// delivered is the number of deliveries the record has had, this one
+// included; next is the record's state for the delivery that would come
+// next (its Attempt is one more than delivered, unless that saturated at
+// math.MaxInt32); late is how late the delivery started after its due
+// time.
+func (p *part) fail(d *delivery, rec *kgo.Record, delivered int32, next retry.State, err error, latency, late time.Duration) result {
 	pol := &p.l.policy
 	c := pol.Classifier.Classify(err)
 	errText, errType := err.Error(), strategy.ErrorType(err)
 	dead := func(reason string) result {
-		return p.deadLetter(d, rec, next.WithFailure(time.Time{}, errText, errType).DeadLetter(reason), c.Route, err, latency, late)
+		st := next.WithFailure(time.Time{}, errText, errType).DeadLetter(reason)
+		st.Attempt = delivered // DeadLetter's Attempt-1 is one short when Advance saturated
+		return p.deadLetter(d, rec, st, c.Route, err, latency, late)
 	}
 	if c.Verdict == strategy.VerdictDeadLetter {
 		return dead(c.Reason)
@@ -216,6 +253,12 @@ func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
 	if derr != nil && st.Reason == "" {
 		st.Reason = ReasonCorruptHeaders + ": " + derr.Error()
 	}
+	if derr != nil {
+		st.Group = retry.Corrupt(rec, time.Now(), derr).Group
+	}
+	if p.l.otherGroup(st.Group) {
+		return p.skip(rec, st.Group, st.Attempt), time.Time{}
+	}
 	d := p.l.startDelivery(rec, strategy.RoleDLT, st.Attempt, time.Time{})
 	defer d.end()
 	start := time.Now()
@@ -242,9 +285,9 @@ func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
 		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 		slog.Int64("offset", rec.Offset), slog.Int("handler_attempts", p.dltTries), slog.String("error", err.Error()))
 	p.dltTries = 0
-	d.decided(EventDropped, err, "", "dlt-handler-failed")
+	d.decided(EventDropped, err, "", ReasonDLTHandlerFailed)
 	p.l.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-		Role: strategy.RoleDLT, Attempt: st.Attempt, Reason: "dlt-handler-failed", Err: err})
+		Role: strategy.RoleDLT, Attempt: st.Attempt, Reason: ReasonDLTHandlerFailed, Err: err})
 	return resultDone, time.Time{}
 }
 

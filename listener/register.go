@@ -12,6 +12,7 @@ import (
 
 	"github.com/kretry/kretry/config"
 	"github.com/kretry/kretry/dlt"
+	"github.com/kretry/kretry/strategy"
 )
 
 // RegisterOpt configures Register. Every Opt is a RegisterOpt, applied to
@@ -68,7 +69,10 @@ func PolicyFile(f *config.File) RegisterOpt {
 //
 // A DLT handler field holds a dlt.Handler (or a func(context.Context,
 // *kgo.Record, retry.State) error) and its tag is "dlt=<topic>", the main
-// topic whose dead-lettered records it handles. The tag grammar is
+// topic whose dead-lettered records it handles. A handler field whose
+// value also has a HandleDLT method (it implements dlt.Handler too) is its
+// topic's DLT handler as well; a "dlt=" field for the same topic is then
+// an error, since either could be meant. The tag grammar is
 // documented at config.ParseTag and in docs/configuration.md.
 //
 // Settings combine field by field, each over the previous: the defaults;
@@ -160,8 +164,18 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 	ls := make([]*Listener, 0, len(consumers))
 	for i, f := range consumers {
 		lopts := append(slices.Clone(rc.opts), FromSpec(specs[i]))
-		if d := dltFor[specs[i].Topic]; d != nil {
+		d := dltFor[specs[i].Topic]
+		both, isBoth := f.handler.(dlt.Handler)
+		switch {
+		case d != nil && isBoth:
+			errs = append(errs, &config.Error{Pos: f.pos, Err: fmt.Errorf("%w DLT handler for topic %q: the field's type %T has a HandleDLT method, "+
+				"which serves as the topic's DLT handler, and field %s is one too; remove the %s field, or register only the "+
+				"Handle method here (listener.HandlerFunc(x.Handle))", config.ErrDuplicate, specs[i].Topic, f.handler, d.pos.Field, d.pos.Field)})
+			continue
+		case d != nil:
 			lopts = append(lopts, DLTHandler(d.dlt))
+		case isBoth:
+			lopts = append(lopts, DLTHandler(both))
 		}
 		l, err := New(seeds, specs[i].Topic, f.handler, lopts...)
 		if err != nil {
@@ -369,7 +383,19 @@ func (l *Listener) Spec() config.Spec {
 // with the errors that caused the stop joined: nil when ctx was canceled
 // and every listener stopped cleanly. A listener interrupted by the stop
 // while it was still starting reports no error of its own.
+//
+// Before starting anything RunAll checks the listeners' plans. Two
+// listeners of one consumer group that would consume the same topic are
+// refused (ErrSharedTopic): the group would split that topic's records
+// between two handlers. Listeners of different groups that share retry or
+// dead-letter topics (several services on one topic with the default
+// names) work, since each skips the other's records, but each reads and
+// commits past all of them: RunAll logs a warning that names the topics
+// and suggests per-group names (strategy.Naming.GroupTopics).
 func RunAll(ctx context.Context, ls ...*Listener) error {
+	if err := checkShared(ls); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make([]error, len(ls))
@@ -386,4 +412,66 @@ func RunAll(ctx context.Context, ls ...*Listener) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// ErrSharedTopic is returned by RunAll, wrapped, for two listeners of one
+// consumer group that would consume the same topic.
+var ErrSharedTopic = errors.New("listener: two listeners of one group consume the same topic")
+
+// checkShared refuses listeners of one group that share a topic and warns
+// about listeners of different groups that share retry or DLT topics.
+func checkShared(ls []*Listener) error {
+	type owner struct {
+		l    *Listener
+		role string
+	}
+	seen := map[string][]owner{}
+	var errs []error
+	for _, l := range ls {
+		for _, t := range l.consumedTopics() {
+			role, _ := l.plan.Lookup(t)
+			me := owner{l, "the " + role.String() + " topic"}
+			for _, o := range seen[t] {
+				if o.l.cfg.group == l.cfg.group {
+					errs = append(errs, fmt.Errorf("%w: group %q: topic %q is %s of %q and %s of %q; give one listener another group or other topic names",
+						ErrSharedTopic, l.cfg.group, t, o.role, o.l.plan.Main, me.role, l.plan.Main))
+				}
+			}
+			seen[t] = append(seen[t], me)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	warned := map[[2]*Listener]bool{}
+	for _, t := range slices.Sorted(maps.Keys(seen)) {
+		owners := seen[t]
+		for i := range owners {
+			for _, o := range owners[i+1:] {
+				a, b := owners[i].l, o.l
+				if a.cfg.group == b.cfg.group || warned[[2]*Listener{a, b}] {
+					continue
+				}
+				if role, _ := a.plan.Lookup(t); role == strategy.RoleMain {
+					continue // services sharing a main topic: the normal case
+				}
+				warned[[2]*Listener{a, b}] = true
+				b.log.Warn("kretry: listeners of two groups share retry or DLT topics; each reads and skips the other's records. "+
+					"Give each group its own topics with per-group naming (groupTopics) to save those reads",
+					"groups", a.cfg.group+", "+b.cfg.group, "topics", strings.Join(sharedTopics(a, b), ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// sharedTopics lists the retry and DLT topics a and b both consume.
+func sharedTopics(a, b *Listener) []string {
+	var out []string
+	for _, t := range a.consumedTopics() {
+		if role, _ := a.plan.Lookup(t); role != strategy.RoleMain && slices.Contains(b.consumedTopics(), t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -127,7 +127,8 @@ func (s State) DeadLetter(reason string) State {
 // FirstFailure otherwise now). The four original fields are kept only when
 // all four headers are well-formed; otherwise all four are taken from src
 // itself, so they name the retry-topic record rather than a mix of two
-// records. src must not be nil; a nil decodeErr is recorded as a generic message with
+// records. Group is kept when its header is well-formed, so that a
+// corrupt record stays with the group that wrote it. src must not be nil; a nil decodeErr is recorded as a generic message with
 // no ErrorType.
 func Corrupt(src *kgo.Record, now time.Time, decodeErr error) State {
 	s := First(src, now)
@@ -140,6 +141,9 @@ func Corrupt(src *kgo.Record, now time.Time, decodeErr error) State {
 	}
 	if ok(idxFirstFailure) {
 		s.FirstFailure = sc.time(idxFirstFailure)
+	}
+	if ok(idxGroup) {
+		s.Group = sc.text(idxGroup)
 	}
 	if ok(idxOriginalTopic) && ok(idxOriginalPartition) && ok(idxOriginalOffset) && ok(idxOriginalTimestamp) {
 		if topic := sc.text(idxOriginalTopic); topic != "" {

@@ -73,6 +73,18 @@ const (
 	// record. Encoding: UTF-8 text. Only on dead-letter records; must not
 	// be empty when present.
 	HeaderReason = "kretry-reason"
+
+	// HeaderGroup is the consumer group of the listener that forwarded the
+	// record: the service whose handler failed on it. A listener hands a
+	// retry-tier or dead-letter record to its handler only when the
+	// header is absent or names its own group, and skips (commits past and
+	// counts) the records of other groups, so that several services
+	// consuming one topic never handle each other's retries. Absent on
+	// records written by Spring Kafka and by kretry before it was
+	// introduced: such records belong to every group that reads them.
+	// Encoding: UTF-8 text. Optional; written on every hop, replaced; must
+	// not be empty when present.
+	HeaderGroup = "kretry-group"
 )
 
 // Audit headers written by "kretry dlt replay" on every record it sends
@@ -193,6 +205,16 @@ func (e *DecodeError) Error() string {
 	return "kretry: header " + strconv.Quote(e.Header) + rule
 }
 
+// NewDecodeError returns a *DecodeError for header that wraps sentinel
+// (ErrMissingHeader or ErrCorruptHeader) and whose message ends with rule:
+// NewDecodeError(HeaderDue, ErrCorruptHeader, "is 3h0m0s ahead") reports
+// `kretry: header "kretry-due": is 3h0m0s ahead`. Readers that check more
+// than Decode does (a due time too far ahead, a retry topic record with no
+// kretry header) use it, so that every header problem is a *DecodeError.
+func NewDecodeError(header string, sentinel error, rule string) *DecodeError {
+	return &DecodeError{Header: header, Err: sentinel, rule: ": " + rule}
+}
+
 // Unwrap returns e.Err, so that errors.Is matches the sentinels.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
@@ -238,14 +260,18 @@ type State struct {
 	// Reason is why the record was dead-lettered; empty on retry-tier
 	// records, in which case the header is omitted.
 	Reason string
+	// Group is the consumer group of the listener that forwarded the
+	// record (HeaderGroup). Empty means the header is omitted: the record
+	// belongs to every group that reads it.
+	Group string
 }
 
 // IsDeadLetter reports whether s describes a dead-letter record, that is,
 // whether s.Reason is non-empty.
 func (s State) IsDeadLetter() bool { return s.Reason != "" }
 
-// IsKretryHeader reports whether key is one of the ten header names defined in
-// this package (HeaderAttempt through HeaderReason). The match is exact and
+// IsKretryHeader reports whether key is one of the eleven header names
+// defined in this package (HeaderAttempt through HeaderGroup). The match is exact and
 // case-sensitive. Other names beginning with "kretry-" are reserved for future
 // versions, but this version treats them as user headers: Decode ignores them
 // and UserHeaders and Next carry them forward unchanged.
@@ -264,6 +290,7 @@ const (
 	idxError
 	idxErrorType
 	idxReason
+	idxGroup
 	numHeaders
 )
 
@@ -281,6 +308,7 @@ func headerName(i int) string {
 		HeaderError,
 		HeaderErrorType,
 		HeaderReason,
+		HeaderGroup,
 	}[i]
 }
 
@@ -306,6 +334,8 @@ func headerIndex(key string) int {
 		return idxErrorType
 	case HeaderReason:
 		return idxReason
+	case HeaderGroup:
+		return idxGroup
 	}
 	return -1
 }
@@ -383,11 +413,12 @@ func (sc *scan) text(i int) string { return toValidUTF8(sc.value[i]) }
 //     HeaderOriginalTimestamp and HeaderFirstFailure are required.
 //   - On a dead-letter record (HeaderReason present) the same headers are
 //     required except HeaderDue, which is optional.
-//   - HeaderError and HeaderErrorType are always optional; absent means "".
+//   - HeaderError, HeaderErrorType and HeaderGroup are always optional;
+//     absent means "".
 //   - Fixed-width headers must have exactly their width (4 or 8 bytes).
 //   - HeaderAttempt must be >= 2 on a retry-tier record and >= 1 on a
-//     dead-letter record; HeaderOriginalTopic and HeaderReason must
-//     not be empty; HeaderDue must not hold -62135596800000, the value of
+//     dead-letter record; HeaderOriginalTopic, HeaderReason and
+//     HeaderGroup must not be empty; HeaderDue must not hold -62135596800000, the value of
 //     Go's zero time, which means "no due time" and is written by omitting
 //     the header.
 //
@@ -411,6 +442,9 @@ func Decode(headers []kgo.RecordHeader) (State, bool, error) {
 	var s State
 	for i := range numHeaders {
 		required := i < idxError && (i != idxDue || !dlt)
+		if i == idxGroup {
+			required = false
+		}
 		if err := sc.check(i, required); err != nil {
 			return State{}, true, err
 		}
@@ -452,6 +486,10 @@ func Decode(headers []kgo.RecordHeader) (State, bool, error) {
 			if s.Reason = sc.text(i); s.Reason == "" {
 				return State{}, true, corrupt(i, ": must not be empty")
 			}
+		case idxGroup:
+			if s.Group = sc.text(i); s.Group == "" {
+				return State{}, true, corrupt(i, ": must not be empty")
+			}
 		}
 	}
 	return s, true, nil
@@ -473,7 +511,7 @@ func (s State) Validate() error {
 //
 // Headers are written in the order of the Header constants. HeaderDue is
 // omitted when s.Due is zero, and HeaderError, HeaderErrorType and
-// HeaderReason are omitted when their text is empty. Due is rounded up to the
+// HeaderReason and HeaderGroup are omitted when their text is empty. Due is rounded up to the
 // next whole millisecond; the other times are truncated to the millisecond.
 //
 // Text is written as valid UTF-8: each run of invalid bytes becomes U+FFFD.
@@ -481,7 +519,7 @@ func (s State) Validate() error {
 // maxErrorBytes <= 0) and s.ErrorType to MaxErrorTypeBytes. A cut text ends
 // on a rune boundary followed by TruncationMarker, whose bytes count inside
 // the bound; a bound smaller than the marker cuts without the marker.
-// OriginalTopic and Reason are not bounded.
+// OriginalTopic, Reason and Group are not bounded.
 func (s State) Append(dst []kgo.RecordHeader, maxErrorBytes int) []kgo.RecordHeader {
 	if maxErrorBytes <= 0 {
 		maxErrorBytes = DefaultMaxErrorBytes
@@ -505,6 +543,9 @@ func (s State) Append(dst []kgo.RecordHeader, maxErrorBytes int) []kgo.RecordHea
 	}
 	if s.Reason != "" {
 		dst = append(dst, kgo.RecordHeader{Key: HeaderReason, Value: []byte(toValidUTF8String(s.Reason))})
+	}
+	if s.Group != "" {
+		dst = append(dst, kgo.RecordHeader{Key: HeaderGroup, Value: []byte(toValidUTF8String(s.Group))})
 	}
 	return dst
 }
