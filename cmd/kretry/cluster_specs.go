@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,7 +50,7 @@ func (s *specSource) register(fs *flag.FlagSet) {
 // specs resolves the listeners. When it fails it has printed why, and
 // code is the exit status. Setting flags named in withFile may be given
 // with --file; the caller applies them.
-func (s *specSource) specs(cmd, help string, stderr io.Writer, withFile ...string) (specs []config.Spec, code int, ok bool) {
+func (s *specSource) specs(cmd string, stderr io.Writer, withFile ...string) (specs []config.Spec, code int, ok bool) {
 	settings := maps.Clone(s.values)
 	for _, k := range withFile {
 		if s.file != "" {
@@ -59,18 +60,19 @@ func (s *specSource) specs(cmd, help string, stderr io.Writer, withFile ...strin
 	switch {
 	case s.file != "" && len(settings) > 0:
 		keys := slices.Sorted(maps.Keys(settings))
-		fmt.Fprintf(stderr, "kretry %s: --file and setting flags (--%s) exclude each other\n\n%s", cmd, s.flagNames[keys[0]], help)
-		return nil, exitUsage, false
+		return nil, usagef(stderr, cmd, "--file and setting flags (--%s) exclude each other", s.flagNames[keys[0]]), false
 	case s.file != "":
 		f, err := config.Load(s.file)
+		if err != nil && unreadable(err) {
+			return nil, usagef(stderr, cmd, "--file: cannot read the policy file: %v", errors.Unwrap(err)), false
+		}
 		if err != nil {
 			report(stderr, cmd, s.file, err, nil)
 			return nil, exitInvalid, false
 		}
 		reg, err := registry(s.errors, f.ErrorNames())
 		if err != nil {
-			fmt.Fprintf(stderr, "kretry %s: --errors: %v\n", cmd, err)
-			return nil, exitUsage, false
+			return nil, usagef(stderr, cmd, "--errors: %v", err), false
 		}
 		if specs, err = f.Specs(reg); err != nil {
 			report(stderr, cmd, s.file, err, nil)
@@ -78,8 +80,7 @@ func (s *specSource) specs(cmd, help string, stderr io.Writer, withFile ...strin
 		}
 		return specs, exitOK, true
 	case s.values["topic"] == "":
-		fmt.Fprintf(stderr, "kretry %s: want --file FILE or --topic TOPIC\n\n%s", cmd, help)
-		return nil, exitUsage, false
+		return nil, usagef(stderr, cmd, "want --file FILE or --topic TOPIC"), false
 	}
 	d, err := config.ParseValues(s.values, config.Pos{File: flagSource})
 	if err != nil {
@@ -88,8 +89,7 @@ func (s *specSource) specs(cmd, help string, stderr io.Writer, withFile ...strin
 	}
 	reg, err := registry(s.errors, d.ErrorNames())
 	if err != nil {
-		fmt.Fprintf(stderr, "kretry %s: --errors: %v\n", cmd, err)
-		return nil, exitUsage, false
+		return nil, usagef(stderr, cmd, "--errors: %v", err), false
 	}
 	spec, err := config.Resolve(config.DefaultSpec(d.Topic()), reg, d)
 	if err != nil {

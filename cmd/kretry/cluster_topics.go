@@ -41,16 +41,15 @@ Flags:
 
 ` + specSourceHelp + "\n" + clientFlagsHelp + `
 Exit status: 0 every planned topic exists now, 1 invalid policy or a main
-topic does not exist, 2 usage error, 3 a topic could not be created or the
-cluster failed.
+topic does not exist, 2 usage error (also a --file that cannot be read), 3 a
+topic could not be created, or the cluster cannot be reached or failed.
 `
 
 // connectCluster checks the connection flags and connects. When it fails it has
 // printed why, and code is the exit status.
-func connectCluster(ctx context.Context, cmd, help string, conn *clientFlags, stderr io.Writer) (*kgo.Client, *kadm.Client, int, bool) {
+func connectCluster(ctx context.Context, cmd string, conn *clientFlags, stderr io.Writer) (*kgo.Client, *kadm.Client, int, bool) {
 	if _, err := conn.opts(); err != nil {
-		fmt.Fprintf(stderr, "kretry %s: %v\n\n%s", cmd, err, help)
-		return nil, nil, exitUsage, false
+		return nil, nil, usageError(stderr, cmd, err), false
 	}
 	cl, adm, err := conn.client(ctx)
 	if err != nil {
@@ -71,13 +70,12 @@ func policyClusterArgs(ctx context.Context, fs *flag.FlagSet, src *specSource, c
 		return nil, nil, nil, code, false
 	}
 	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "kretry %s: unexpected argument %q\n\n%s", cmd, pos[0], help)
-		return nil, nil, nil, exitUsage, false
+		return nil, nil, nil, usagef(stderr, cmd, "unexpected argument %q", pos[0]), false
 	}
-	if specs, code, ok = src.specs(cmd, help, stderr, withFile...); !ok {
+	if specs, code, ok = src.specs(cmd, stderr, withFile...); !ok {
 		return nil, nil, nil, code, false
 	}
-	if cl, adm, code, ok = connectCluster(ctx, cmd, help, conn, stderr); !ok {
+	if cl, adm, code, ok = connectCluster(ctx, cmd, conn, stderr); !ok {
 		return nil, nil, nil, code, false
 	}
 	return specs, cl, adm, exitOK, true

@@ -37,7 +37,8 @@ Flags:
 
 ` + specSourceHelp + "\n" + clientFlagsHelp + `
 Exit status: 0 every topic is as planned, 1 a problem was found (or the
-policy is invalid), 2 usage error, 3 the cluster failed.
+policy is invalid), 2 usage error (also a --file that cannot be read), 3 the
+cluster cannot be reached or failed.
 `
 
 // problem is one rule a topic breaks.

@@ -39,8 +39,8 @@ isolation read_committed: records of aborted transactions (a DLT publisher
 that aborted) are not counted, nor those of a transaction still open.
 Records deleted by retention while the command reads are counted in a note.
 
-Exit status: 0 success, 2 usage error, 3 the cluster failed or the command
-was interrupted.
+Exit status: 0 success, 2 usage error, 3 the cluster cannot be reached or
+failed, or the command was interrupted.
 `
 
 func dltInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -57,8 +57,7 @@ func dltInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return code
 	}
 	usage := func(err error) int {
-		fmt.Fprintf(stderr, "kretry dlt inspect: %v\n\n%s", err, dltInspectHelp)
-		return exitUsage
+		return usageError(stderr, "dlt inspect", err)
 	}
 	dlts, err := dltTopics(pos)
 	if err != nil {

@@ -144,8 +144,7 @@ func dltReplayWith(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return code
 	}
 	usage := func(err error) int {
-		fmt.Fprintf(stderr, "kretry dlt replay: %v\n\n%s", err, dltReplayHelp)
-		return exitUsage
+		return usageError(stderr, "dlt replay", err)
 	}
 	dlts, err := dltTopics(pos)
 	if err != nil {

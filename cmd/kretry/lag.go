@@ -76,8 +76,9 @@ Flags:
 
 ` + specSourceHelp + "\n" + clientFlagsHelp + `
 Exit status: 0 measured (even with overdue records), 1 invalid policy or,
-with --fail-overdue, a record overdue for more than D, 2 usage error, 3 the
-cluster failed or the command was interrupted.
+with --fail-overdue, a record overdue for more than D, 2 usage error (also a
+--file that cannot be read), 3 the cluster cannot be reached or failed, or
+the command was interrupted.
 `
 
 // lagListener is what tiers lag measured for one listener.
@@ -190,14 +191,13 @@ func lagArgs(ctx context.Context, fs *flag.FlagSet, src *specSource, conn *clien
 		bad = fmt.Sprintf("--fail-overdue: must not be negative, got %v", *failOverdue)
 	}
 	if bad != "" {
-		fmt.Fprintf(stderr, "kretry %s: %s\n\n%s", fs.Name(), bad, lagHelp)
-		return nil, nil, nil, exitUsage, false
+		return nil, nil, nil, usagef(stderr, fs.Name(), "%s", bad), false
 	}
-	specs, code, ok := src.specs(fs.Name(), lagHelp, stderr, "group")
+	specs, code, ok := src.specs(fs.Name(), stderr, "group")
 	if !ok {
 		return nil, nil, nil, code, false
 	}
-	cl, adm, code, ok := connectCluster(ctx, fs.Name(), lagHelp, conn, stderr)
+	cl, adm, code, ok := connectCluster(ctx, fs.Name(), conn, stderr)
 	if !ok {
 		return nil, nil, nil, code, false
 	}

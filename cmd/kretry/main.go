@@ -11,6 +11,7 @@
 //	kretry tiers lag (--file FILE | --topic TOPIC …) [--group G] [--fail-overdue D] … [CONNECTION FLAGS]
 //	kretry dlt inspect [FILTERS] [--json] [CONNECTION FLAGS] DLT...
 //	kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N] [CONNECTION FLAGS] DLT...
+//	kretry version
 //
 // "policy validate" checks a policy file (docs/configuration.md) and prints
 // its listeners' resolved policies as a policy file with every setting
@@ -36,11 +37,24 @@
 // The commands that talk to a cluster share the connection flags --brokers
 // (default $KRETRY_BROKERS), --tls, --tls-ca, --sasl, --sasl-user (password
 // from $KRETRY_SASL_PASSWORD) and --request-timeout. Every command has
-// --help.
+// --help. "version" prints the version kretry was built from. Install it
+// from a clone with "go install ./cmd/kretry" (docs/operations.md).
 //
-// Exit status: 0 on success, 1 when a policy is invalid or a check fails,
-// 2 on a usage error, 3 when the cluster fails or the command is
-// interrupted.
+// A usage error — an unknown command, subcommand or flag, a missing or
+// extra argument, a flag value that does not parse, or a policy file that
+// cannot be read — prints one line naming the command and the problem
+// (with "did you mean ...?" when a command or flag name is close to a
+// known one) and one line pointing at the command's --help, and exits 2.
+// --help prints the command's full help to standard output and exits 0.
+//
+// Exit status, the same for every command:
+//
+//	0  success
+//	1  problems found: an invalid policy, a failed check (topics verify,
+//	   tiers lag --fail-overdue), a replay that skipped records
+//	2  usage error, including a policy file that cannot be read
+//	3  the cluster cannot be reached or failed, or the command was
+//	   interrupted
 package main
 
 import (
@@ -87,6 +101,7 @@ Usage:
   kretry dlt inspect [FILTERS] [--json] [CONNECTION FLAGS] DLT...
   kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N] [--state-dir DIR]
                     [--progress MODE] [--json] [CONNECTION FLAGS] DLT...
+  kretry version
   kretry help
 
 Commands:
@@ -97,10 +112,12 @@ Commands:
   tiers lag         count the records waiting in each retry tier: not yet due, overdue
   dlt inspect       summarize dead-letter records by error type, original topic and age
   dlt replay        send dead-letter records back to their original topic, resumably
+  version           print the version of kretry and of Go that built it
 
 Run "kretry COMMAND SUBCOMMAND --help" for a command's flags.
-Exit status: 0 success, 1 invalid policy or check failed, 2 usage error,
-3 the cluster failed or the command was interrupted.
+Exit status: 0 success, 1 problems found (invalid policy, failed check),
+2 usage error (also a policy file that cannot be read), 3 the cluster cannot
+be reached or failed, or the command was interrupted.
 `
 
 // run is the whole command: it parses args (without the program name),
@@ -122,10 +139,11 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
+	case "version", "--version":
+		return versionCmd(rest, stdout, stderr)
 	case "policy", "topics", "tiers", "dlt":
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") && !isHelp(rest[0]) {
-			fmt.Fprintf(stderr, "kretry %s: missing subcommand\n\n%s", cmd, usage)
-			return exitUsage
+			return usageError(stderr, cmd, missingSubcommand(cmd))
 		}
 		if isHelp(rest[0]) {
 			fmt.Fprint(stdout, usage)
@@ -148,11 +166,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		case "dlt replay":
 			return dltReplay(ctx, rest[1:], stdout, stderr)
 		}
-		fmt.Fprintf(stderr, "kretry: unknown command %q\n\n%s", sub, usage)
-		return exitUsage
+		return usageError(stderr, cmd, unknownSubcommand(cmd, rest[0]))
 	}
-	fmt.Fprintf(stderr, "kretry: unknown command %q\n\n%s", cmd, usage)
-	return exitUsage
+	return usageError(stderr, "", unknownCommand(cmd, rest))
 }
 
 func isHelp(arg string) bool {
@@ -160,8 +176,8 @@ func isHelp(arg string) bool {
 }
 
 // parse parses fs's flags wherever they stand among args and returns the
-// positional arguments. It reports help (exitOK after printing the usage
-// to stdout) and usage errors (exitUsage) through done.
+// positional arguments. It reports help (exitOK after printing help to
+// stdout) and usage errors (exitUsage, see usageError) through done.
 func parse(fs *flag.FlagSet, args []string, help string, stdout, stderr io.Writer) (pos []string, code int, done bool) {
 	fs.SetOutput(io.Discard)
 	for {
@@ -170,8 +186,7 @@ func parse(fs *flag.FlagSet, args []string, help string, stdout, stderr io.Write
 				fmt.Fprint(stdout, help)
 				return nil, exitOK, true
 			}
-			fmt.Fprintf(stderr, "kretry %s: %v\n\n%s", fs.Name(), err, help)
-			return nil, exitUsage, true
+			return nil, usageError(stderr, fs.Name(), flagError(fs, err)), true
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +22,9 @@ Flags:
                   used in include, exclude or routes must be among them.
                   Without it, names are not checked.
   --json          print JSON instead of YAML
+
+Exit status: 0 valid, 1 invalid, 2 usage error (also a FILE that cannot be
+read).
 `
 
 func validate(args []string, stdout, stderr io.Writer) int {
@@ -32,19 +36,20 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintf(stderr, "kretry policy validate: want one FILE, got %d arguments\n\n%s", len(pos), validateHelp)
-		return exitUsage
+		return usagef(stderr, "policy validate", "want one FILE, got %d arguments", len(pos))
 	}
 	name := pos[0]
 	f, err := config.Load(name)
 	if err != nil {
+		if unreadable(err) {
+			return usagef(stderr, "policy validate", "FILE: cannot read the policy file: %v", errors.Unwrap(err))
+		}
 		report(stderr, "policy validate", name, err, nil)
 		return exitInvalid
 	}
 	reg, err := registry(*errorsFlag, f.ErrorNames())
 	if err != nil {
-		fmt.Fprintf(stderr, "kretry policy validate: --errors: %v\n", err)
-		return exitUsage
+		return usagef(stderr, "policy validate", "--errors: %v", err)
 	}
 	specs, err := f.Specs(reg)
 	if err != nil {

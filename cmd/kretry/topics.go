@@ -55,6 +55,10 @@ Setting flags (see docs/configuration.md):
 	for _, f := range config.Fields() {
 		fmt.Fprintf(&b, "  --%s %s\n        %s (default: %s)\n", kebab(f.Key), f.Syntax, f.Doc, f.Default)
 	}
+	b.WriteString(`
+Exit status: 0 planned, 1 invalid policy, 2 usage error (also a --file that
+cannot be read).
+`)
 	return b.String()
 }
 
@@ -90,10 +94,9 @@ func plan(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "kretry topics plan: unexpected argument %q\n\n%s", pos[0], help)
-		return exitUsage
+		return usagef(stderr, "topics plan", "unexpected argument %q", pos[0])
 	}
-	specs, code, ok := src.specs("topics plan", help, stderr)
+	specs, code, ok := src.specs("topics plan", stderr)
 	if !ok {
 		return code
 	}
