@@ -62,7 +62,8 @@ func New(reg prometheus.Registerer, opts ...Opt) (*Metrics, error) {
 		records: counter("records_total",
 			"Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) "+
 				"and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), "+
-				"dead_lettered (published to a DLT) or dropped (ended without a DLT, or the DLT handler gave up).",
+				"dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up) "+
+				"or skipped (a retry or DLT record of another consumer group, committed without a handler call).",
 			"topic", "role", "outcome"),
 		deadLettered: counter("dead_lettered_total",
 			"Records published to a dead-letter topic, by source topic, its role, the DLT and the reason (exhausted, permanent, timeout, excluded:<matcher>, ...).",
@@ -135,6 +136,7 @@ const (
 	outcomeRetried      = "retried"
 	outcomeDeadLettered = "dead_lettered"
 	outcomeDropped      = "dropped"
+	outcomeSkipped      = "skipped"
 )
 
 // maxReasons bounds the label values of reasons, DLTs and publish targets
@@ -160,6 +162,7 @@ type topicSet struct {
 	role  string
 
 	handled, retried, deadLettered, dropped prometheus.Counter
+	skipped                                 prometheus.Counter // tier and DLT topics only
 	duration                                prometheus.Observer
 	lateness                                prometheus.Observer // tier topics only
 
@@ -188,6 +191,11 @@ func (m *Metrics) newSet(k setKey) *topicSet {
 	}
 	if k.role == strategy.RoleTier {
 		s.lateness = m.lateness.WithLabelValues(k.topic)
+	}
+	// Records of other groups are only ever found on the shared tiers and
+	// DLTs.
+	if k.role != strategy.RoleMain {
+		s.skipped = m.records.WithLabelValues(k.topic, role, outcomeSkipped)
 	}
 	return s
 }
@@ -240,7 +248,7 @@ func (s *topicSet) dltFailure() prometheus.Counter {
 func (m *Metrics) OnEvent(e listener.Event) {
 	switch e.Kind {
 	case listener.EventHandled, listener.EventRetried, listener.EventDeadLettered,
-		listener.EventDropped, listener.EventForwardFailed, listener.EventDLTHandlerFailed:
+		listener.EventDropped, listener.EventForwardFailed, listener.EventDLTHandlerFailed, listener.EventSkipped:
 	default:
 		return
 	}
@@ -269,6 +277,8 @@ func (m *Metrics) OnEvent(e listener.Event) {
 	case listener.EventDLTHandlerFailed:
 		s.dltFailure().Inc()
 		s.duration.Observe(e.Latency.Seconds())
+	case listener.EventSkipped:
+		s.counter(&s.skipped, outcomeSkipped).Inc()
 	}
 }
 

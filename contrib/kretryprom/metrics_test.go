@@ -54,6 +54,10 @@ var eventsOfEveryKind = []listener.Event{
 	{Kind: listener.EventHandled, Topic: dltTopic, Role: strategy.RoleDLT, Attempt: 2, Latency: 250 * time.Millisecond},
 	// Timed by its EventDLTHandlerFailed already: not observed again.
 	{Kind: listener.EventDropped, Topic: dltTopic, Role: strategy.RoleDLT, Reason: "dlt-handler-failed", Latency: time.Second},
+	// Another group's records, on the shared tier and DLT.
+	{Kind: listener.EventSkipped, Topic: tierTopic, Role: strategy.RoleTier, Attempt: 2, Group: "shipping", Reason: "other-group"},
+	{Kind: listener.EventSkipped, Topic: tierTopic, Role: strategy.RoleTier, Attempt: 3, Group: "shipping", Reason: "other-group"},
+	{Kind: listener.EventSkipped, Topic: dltTopic, Role: strategy.RoleDLT, Attempt: 3, Group: "shipping", Reason: "other-group"},
 	{Kind: listener.EventAssigned, Topic: mainTopic, Role: strategy.RoleMain, Offset: -1},
 	{Kind: listener.EventPaused, Topic: tierTopic, Role: strategy.RoleTier, Offset: -1, Due: time.Now()},
 	{Kind: listener.EventResumed, Topic: tierTopic, Role: strategy.RoleTier, Offset: -1},
@@ -66,7 +70,7 @@ func TestOnEvent(t *testing.T) {
 		m.OnEvent(e)
 	}
 	want := `
-# HELP kretry_records_total Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), dead_lettered (published to a DLT) or dropped (ended without a DLT, or the DLT handler gave up).
+# HELP kretry_records_total Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up) or skipped (a retry or DLT record of another consumer group, committed without a handler call).
 # TYPE kretry_records_total counter
 kretry_records_total{outcome="dead_lettered",role="main",topic="orders"} 1
 kretry_records_total{outcome="dropped",role="main",topic="orders"} 0
@@ -74,10 +78,12 @@ kretry_records_total{outcome="handled",role="main",topic="orders"} 1
 kretry_records_total{outcome="retried",role="main",topic="orders"} 1
 kretry_records_total{outcome="dropped",role="dlt",topic="orders-dlt"} 1
 kretry_records_total{outcome="handled",role="dlt",topic="orders-dlt"} 1
+kretry_records_total{outcome="skipped",role="dlt",topic="orders-dlt"} 1
 kretry_records_total{outcome="dead_lettered",role="tier",topic="orders-retry-1000"} 2
 kretry_records_total{outcome="dropped",role="tier",topic="orders-retry-1000"} 0
 kretry_records_total{outcome="handled",role="tier",topic="orders-retry-1000"} 1
 kretry_records_total{outcome="retried",role="tier",topic="orders-retry-1000"} 0
+kretry_records_total{outcome="skipped",role="tier",topic="orders-retry-1000"} 2
 # HELP kretry_dead_lettered_total Records published to a dead-letter topic, by source topic, its role, the DLT and the reason (exhausted, permanent, timeout, excluded:<matcher>, ...).
 # TYPE kretry_dead_lettered_total counter
 kretry_dead_lettered_total{dlt="orders-dlt",reason="permanent",role="main",topic="orders"} 1

@@ -1,0 +1,159 @@
+package listener_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/listener"
+	"github.com/kretry/kretry/retry"
+)
+
+// BenchmarkSkipOtherGroups measures what sharing a retry tier with another
+// consumer group costs: a listener drains a tier of due records of which
+// nine in ten belong to another group (skipped) and one in ten to its own
+// (handled by a no-op handler), against the same listener draining a tier
+// of its own records only and a plain franz-go poll loop reading the
+// group header of each record of the mixed tier, in the same run,
+// alternating. Run it with
+//
+//	go test ./listener -run '^$' -bench SkipOtherGroups -benchtime 6x
+func BenchmarkSkipOtherGroups(b *testing.B) {
+	const partitions = 6
+	records := 500_000
+	if testing.Short() {
+		records = 20_000
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	seeds := c.ListenAddrs()
+	var rawT, mixedT, ownT time.Duration
+	for i := 0; b.Loop(); i++ {
+		mixed, own := fmt.Sprintf("mixed%d", i), fmt.Sprintf("own%d", i)
+		for _, main := range []string{mixed, own} {
+			if err := c.CreateTopic(main, partitions, nil); err != nil {
+				b.Fatal(err)
+			}
+			if err := c.CreateTopic(main+"-retry", partitions, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		fillTier(b, seeds, mixed, records, 10)
+		fillTier(b, seeds, own, records, 1)
+		runs := []func(){
+			func() { mixedT += drainTier(b, seeds, mixed) },
+			func() { ownT += drainTier(b, seeds, own) },
+			func() { rawT += drainTierRaw(b, seeds, mixed, records) },
+		}
+		for j := range runs {
+			runs[(i+j)%len(runs)]()
+		}
+	}
+	n := float64(b.N * records)
+	b.ReportMetric(n/rawT.Seconds(), "raw-rec/s")
+	b.ReportMetric(n/mixedT.Seconds(), "mixed-rec/s")
+	b.ReportMetric(n/ownT.Seconds(), "own-rec/s")
+	b.ReportMetric(mixedT.Seconds()/ownT.Seconds(), "mixed/own-time")
+	b.ReportMetric(rawT.Seconds()/mixedT.Seconds(), "ratio")
+}
+
+// fillTier writes n due retry records to main's tier (main+"-retry"); one
+// in every ownEvery belongs to the group "mine", the others to "theirs".
+func fillTier(b *testing.B, seeds []string, main string, n, ownEvery int) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	val := make([]byte, 100)
+	now := time.Now()
+	for i := range n {
+		st := retry.First(&kgo.Record{Topic: main, Offset: int64(i), Timestamp: now}, now).WithFailure(now, "timeout", "*net.OpError")
+		st.Group = "theirs"
+		if i%ownEvery == 0 {
+			st.Group = "mine"
+		}
+		r := retry.Next(&kgo.Record{Key: fmt.Appendf(nil, "%d", i), Value: val}, main+"-retry", -1, st, 0)
+		cl.Produce(context.Background(), r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// drainTier runs a listener of group "mine" on main until it has handled
+// or skipped the last record of every partition of its tier, timed from
+// the first fetched batch.
+func drainTier(b *testing.B, seeds []string, main string) time.Duration {
+	var start firstFetch
+	tier := main + "-retry"
+	lastByPartition := lastOffsets(b, seeds, tier)
+	last := make([]int64, len(lastByPartition))
+	for p, o := range lastByPartition {
+		last[p] = o
+	}
+	var left atomic.Int32
+	left.Store(int32(len(lastByPartition)))
+	done := make(chan struct{})
+	hook := listener.HookFunc(func(e listener.Event) {
+		if (e.Kind == listener.EventHandled || e.Kind == listener.EventSkipped) && e.Topic == tier &&
+			e.Offset == last[e.Partition] && left.Add(-1) == 0 {
+			close(done)
+		}
+	})
+	h := listener.HandlerFunc(func(_ context.Context, r *kgo.Record) error { noop(r); return nil })
+	l, err := listener.New(seeds, main, h, listener.Group("mine"), listener.Hooks(hook),
+		listener.ClientOpts(kgo.WithHooks(&start)), listener.Logger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- l.Run(ctx) }()
+	<-done
+	took := time.Since(*start.at.Load())
+	cancel()
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	return took
+}
+
+// drainTierRaw is what a careful franz-go user writes to serve only their
+// group's share of a shared topic: poll, look for the group header, handle
+// the own records, autocommit.
+func drainTierRaw(b *testing.B, seeds []string, main string, n int) time.Duration {
+	var start firstFetch
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup("raw-"+main), kgo.ConsumeTopics(main+"-retry"),
+		kgo.WithHooks(&start), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(listener.DefaultFetchMaxWait))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	got := 0
+	for got < n {
+		cl.PollRecords(context.Background(), listener.DefaultMaxPollRecords).EachRecord(func(r *kgo.Record) {
+			got++
+			for _, h := range r.Headers {
+				if h.Key == retry.HeaderGroup && string(h.Value) == "mine" {
+					noop(r)
+				}
+			}
+		})
+	}
+	return time.Since(*start.at.Load())
+}
