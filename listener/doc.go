@@ -51,6 +51,19 @@
 //     tiers is not kept: a record that failed is retried after later
 //     records of its key have been handled.
 //
+// # Several services on one topic
+//
+// Services that consume one topic, each in its own consumer group (Group),
+// share its retry topics and DLT under the default names. Every record a
+// listener forwards carries its group (retry.HeaderGroup), and a listener
+// hands its handler and DLT handler only its own group's records and those
+// that name no group (Spring Kafka's); it skips the others without waiting
+// for them, commits past them and reports each as an EventSkipped. Per-group
+// topic names (strategy.Naming.GroupTopics) give each group its own tiers
+// and DLT instead, so that none reads the others' records. RunAll refuses
+// two listeners of one group on one topic and warns about groups that share
+// tiers.
+//
 // # Tuning
 //
 // FetchMaxWait (default 100 ms) bounds how late a retry can be after a quiet
