@@ -11,7 +11,9 @@
 // dead-letter handler receiving the two records that could not be handled.
 //
 // Point it at a real cluster with -brokers host:port (the "orders" topic is
-// created if it is missing).
+// created if it is missing). The cluster, the records and the wait for
+// each order's outcome come from kretry's test kit, listener/kretrytest
+// (docs/testing.md).
 package main
 
 import (
@@ -28,8 +30,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kretry/kretry/examples/internal/demo"
+	"github.com/kretry/kretry/dlt"
 	"github.com/kretry/kretry/listener"
+	"github.com/kretry/kretry/listener/kretrytest"
 	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
 )
@@ -59,30 +62,18 @@ func run(brokers, topic string, timeout time.Duration, out io.Writer) error {
 		fmt.Fprintf(out, "%7.3fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 
-	seeds, stop, err := demo.Cluster(ctx, brokers, 3, topic)
+	// The test kit's cluster: in-process, or the brokers given, where the
+	// topic is created if it is missing.
+	cluster, err := kretrytest.NewCluster(ctx, kretrytest.Brokers(brokers), kretrytest.Partitions(3), kretrytest.Topics(topic))
 	if err != nil {
 		return err
 	}
-	defer stop()
-	if brokers == "" {
-		say("started an in-process Kafka cluster (kfake) at %s", strings.Join(seeds, ","))
+	defer cluster.Close()
+	if cluster.InProcess() {
+		say("started an in-process Kafka cluster (kfake) at %s", strings.Join(cluster.Seeds(), ","))
 	}
 
-	var (
-		deliveries = map[string]int{}
-		finished   = map[string]bool{}
-		allDone    = make(chan struct{})
-	)
-	finish := func(key string) {
-		mu.Lock()
-		finished[key] = true
-		n := len(finished)
-		mu.Unlock()
-		if n == 4 {
-			close(allDone)
-		}
-	}
-
+	deliveries := map[string]int{}
 	handle := listener.HandlerFunc(func(ctx context.Context, rec *kgo.Record) error {
 		key := string(rec.Key)
 		mu.Lock()
@@ -103,13 +94,11 @@ func run(brokers, topic string, timeout time.Duration, out io.Writer) error {
 			return strategy.Permanent(errInvalid)
 		}
 		say("%-8s from %-22s %s -> handled", key, rec.Topic, attempt)
-		finish(key)
 		return nil
 	})
-	dltHandler := dltFunc(func(_ context.Context, rec *kgo.Record, st retry.State) error {
+	dltHandler := dlt.HandlerFunc(func(_ context.Context, rec *kgo.Record, st retry.State) error {
 		say("%-8s in the DLT handler from %s: reason %q after %d deliveries; first failed %s ago; last error: %s",
 			rec.Key, rec.Topic, st.Reason, st.Attempt, time.Since(st.FirstFailure).Round(time.Millisecond), st.Error)
-		finish(string(rec.Key))
 		return nil
 	})
 	trace := listener.HookFunc(func(e listener.Event) {
@@ -121,11 +110,14 @@ func run(brokers, topic string, timeout time.Duration, out io.Writer) error {
 		}
 	})
 
-	l, err := listener.New(seeds, topic, handle,
+	// The recorder sees every delivery, so the program can wait for each
+	// order's outcome.
+	rec := kretrytest.NewRecorder()
+	l, err := listener.New(cluster.Seeds(), topic, rec.Wrap(handle),
 		listener.Group("quickstart"),
 		listener.Attempts(4),
 		listener.Backoff(strategy.ExponentialBackoff(500*time.Millisecond, 2, 0)),
-		listener.DLTHandler(dltHandler),
+		listener.DLTHandler(rec.WrapDLT(dltHandler)),
 		listener.Hooks(trace),
 		listener.Logger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))),
 	)
@@ -144,32 +136,34 @@ func run(brokers, topic string, timeout time.Duration, out io.Writer) error {
 		say("    %-24s %-6s %s", t, role, delay)
 	}
 
-	if err := demo.Produce(ctx, seeds, map[string][]string{topic: {"order-1", "order-2", "order-3", "order-4"}}); err != nil {
+	var orders []*kgo.Record
+	for _, key := range []string{"order-1", "order-2", "order-3", "order-4"} {
+		orders = append(orders, &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(`{}`)})
+	}
+	if err := cluster.Produce(ctx, orders...); err != nil {
 		return err
 	}
 	say("produced order-1 .. order-4")
 
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	errc := make(chan error, 1)
-	go func() { errc <- l.Run(runCtx) }()
-	select {
-	case <-allDone:
-	case err := <-errc:
-		return fmt.Errorf("listener stopped early: %w", err)
-	case <-ctx.Done():
-		return fmt.Errorf("demo did not finish within %v", timeout)
+	run := kretrytest.Start(ctx, l)
+	defer run.Stop()
+	for _, w := range []struct {
+		key  string
+		want kretrytest.Outcome
+	}{
+		{"order-1", kretrytest.Handled(1)},
+		{"order-2", kretrytest.Handled(3)},
+		{"order-3", kretrytest.DeadLettered(retry.ReasonExhausted)},
+		{"order-4", kretrytest.DeadLettered(retry.ReasonPermanent)},
+	} {
+		// run.Context() ends if the listener stops early.
+		if _, err := rec.Wait(run.Context(), w.key, w.want); err != nil {
+			return errors.Join(err, run.Stop())
+		}
 	}
-	stopRun()
-	if err := <-errc; err != nil {
+	if err := run.Stop(); err != nil {
 		return err
 	}
 	say("done: order-1 and order-2 handled, order-3 and order-4 in the DLT; offsets committed, group left")
 	return nil
-}
-
-type dltFunc func(context.Context, *kgo.Record, retry.State) error
-
-func (f dltFunc) HandleDLT(ctx context.Context, rec *kgo.Record, st retry.State) error {
-	return f(ctx, rec, st)
 }

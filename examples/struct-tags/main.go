@@ -11,7 +11,8 @@
 // order-4 names a missing item: both errors are excluded from retries in
 // the tag, so they go straight to the DLT handler. pay-2 is flagged as
 // fraud and routed to its own DLT. The program stops once all six are
-// settled. Point it at a real cluster with -brokers host:port.
+// settled, as kretry's test kit (listener/kretrytest) observes. Point it at
+// a real cluster with -brokers host:port.
 package main
 
 import (
@@ -30,8 +31,8 @@ import (
 
 	"github.com/kretry/kretry/config"
 	"github.com/kretry/kretry/dlt"
-	"github.com/kretry/kretry/examples/internal/demo"
 	"github.com/kretry/kretry/listener"
+	"github.com/kretry/kretry/listener/kretrytest"
 	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
 )
@@ -74,13 +75,13 @@ func run(brokers string, timeout time.Duration, out io.Writer) error {
 		fmt.Fprintf(out, "%7.3fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 
-	seeds, stop, err := demo.Cluster(ctx, brokers, 2, "orders", "payments")
+	cluster, err := kretrytest.NewCluster(ctx, kretrytest.Brokers(brokers), kretrytest.Partitions(2),
+		kretrytest.Topics("orders", "payments"))
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer cluster.Close()
 
-	settled := make(chan string, 16)
 	var failedOnce sync.Map
 	h := &Handlers{
 		Orders: func(ctx context.Context, rec *kgo.Record) error {
@@ -99,7 +100,6 @@ func run(brokers string, timeout time.Duration, out io.Writer) error {
 				return fmt.Errorf("reserve stock: %w", ErrNoSuchItem)
 			}
 			say("%-8s %-20s attempt %d -> handled", rec.Key, rec.Topic, attempt)
-			settled <- string(rec.Key)
 			return nil
 		},
 		Payments: func(ctx context.Context, rec *kgo.Record) error {
@@ -108,16 +108,18 @@ func run(brokers string, timeout time.Duration, out io.Writer) error {
 				return strategy.Permanent(ErrFraud)
 			}
 			say("%-8s %-20s attempt %d -> handled", rec.Key, rec.Topic, attemptOf(ctx))
-			settled <- string(rec.Key)
 			return nil
 		},
 	}
-	dltHandler := func(ctx context.Context, rec *kgo.Record, st retry.State) error {
+	dltHandler := dlt.HandlerFunc(func(ctx context.Context, rec *kgo.Record, st retry.State) error {
 		say("%-8s %-20s DLT handler: reason %q after %d deliveries: %s", rec.Key, rec.Topic, st.Reason, st.Attempt, st.Error)
-		settled <- string(rec.Key)
 		return nil
-	}
-	h.OrdersDLT, h.PaymentsDLT = dltHandler, dltHandler
+	})
+	// The test kit's recorder sees every delivery, so the program can wait
+	// for each record's outcome.
+	rec := kretrytest.NewRecorder()
+	h.Orders, h.Payments = rec.Wrap(h.Orders), rec.Wrap(h.Payments)
+	h.OrdersDLT, h.PaymentsDLT = rec.WrapDLT(dltHandler), rec.WrapDLT(dltHandler)
 
 	reg, err := config.NewRegistry(
 		strategy.Is("validation", ErrInvalid),
@@ -127,7 +129,7 @@ func run(brokers string, timeout time.Duration, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ls, err := listener.Register(seeds, h,
+	ls, err := listener.Register(cluster.Seeds(), h,
 		listener.NamedErrors(reg),
 		listener.Logger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))),
 	)
@@ -141,30 +143,39 @@ func run(brokers string, timeout time.Duration, out io.Writer) error {
 		}
 	}
 
-	if err := demo.Produce(ctx, seeds, map[string][]string{
+	var records []*kgo.Record
+	for topic, keys := range map[string][]string{
 		"orders":   {"order-1", "order-2", "order-3", "order-4"},
 		"payments": {"pay-1", "pay-2"},
-	}); err != nil {
+	} {
+		for _, key := range keys {
+			records = append(records, &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(`{}`)})
+		}
+	}
+	if err := cluster.Produce(ctx, records...); err != nil {
 		return err
 	}
 	say("produced order-1 .. order-4, pay-1 and pay-2")
 
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	errc := make(chan error, 1)
-	go func() { errc <- listener.RunAll(runCtx, ls...) }()
-	for done := map[string]bool{}; len(done) < 6; {
-		select {
-		case key := <-settled:
-			done[key] = true
-		case err := <-errc:
-			return fmt.Errorf("listeners stopped early: %w", err)
-		case <-ctx.Done():
-			return fmt.Errorf("demo did not finish within %v", timeout)
+	run := kretrytest.Start(ctx, ls...)
+	defer run.Stop()
+	for _, w := range []struct {
+		key  string
+		want kretrytest.Outcome
+	}{
+		{"order-1", kretrytest.Handled(1)},
+		{"order-2", kretrytest.Handled(2)},
+		{"order-3", kretrytest.DeadLettered("excluded:validation")},
+		{"order-4", kretrytest.DeadLettered("excluded:notfound")},
+		{"pay-1", kretrytest.Handled(1)},
+		{"pay-2", kretrytest.DeadLettered(retry.ReasonPermanent)},
+	} {
+		// run.Context() ends if the listeners stop early.
+		if _, err := rec.Wait(run.Context(), w.key, w.want); err != nil {
+			return errors.Join(err, run.Stop())
 		}
 	}
-	stopRun()
-	if err := <-errc; err != nil {
+	if err := run.Stop(); err != nil {
 		return err
 	}
 	say("done: order-1, order-2 and pay-1 handled; order-3, order-4 and pay-2 in their DLTs")

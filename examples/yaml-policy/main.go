@@ -12,8 +12,9 @@
 // records: order-1 fails twice and is handled on its third delivery,
 // order-2 is invalid (excluded in the file) and goes to the DLT handler,
 // ship-1 always fails and reaches the DLT after the file's attempts. The
-// program stops once all three are settled. Point it at a real cluster
-// with -brokers host:port.
+// program stops once all three are settled, as kretry's test kit
+// (listener/kretrytest) observes. Point it at a real cluster with
+// -brokers host:port.
 package main
 
 import (
@@ -33,8 +34,8 @@ import (
 
 	"github.com/kretry/kretry/config"
 	"github.com/kretry/kretry/dlt"
-	"github.com/kretry/kretry/examples/internal/demo"
 	"github.com/kretry/kretry/listener"
+	"github.com/kretry/kretry/listener/kretrytest"
 	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
 )
@@ -91,7 +92,6 @@ func run(brokers, policyPath string, timeout time.Duration, out io.Writer) error
 		return err
 	}
 
-	settled := make(chan string, 8)
 	var mapMu sync.Mutex
 	deliveries := map[string]int{}
 	h := &Handlers{
@@ -110,7 +110,6 @@ func run(brokers, policyPath string, timeout time.Duration, out io.Writer) error
 				return errUnavailable
 			}
 			say("%-7s %-20s delivery %d -> handled", key, rec.Topic, n)
-			settled <- key
 			return nil
 		},
 		Shipments: func(ctx context.Context, rec *kgo.Record) error {
@@ -119,18 +118,22 @@ func run(brokers, policyPath string, timeout time.Duration, out io.Writer) error
 			return errUnavailable
 		},
 	}
-	dltHandler := func(ctx context.Context, rec *kgo.Record, st retry.State) error {
+	dltHandler := dlt.HandlerFunc(func(ctx context.Context, rec *kgo.Record, st retry.State) error {
 		say("%-7s %-20s DLT handler: reason %q after %d deliveries", rec.Key, rec.Topic, st.Reason, st.Attempt)
-		settled <- string(rec.Key)
 		return nil
-	}
-	h.OrdersDLT, h.ShipmentsDLT = dltHandler, dltHandler
+	})
+	// The test kit's recorder sees every delivery, so the program can wait
+	// for each record's outcome.
+	rec := kretrytest.NewRecorder()
+	h.Orders, h.Shipments = rec.Wrap(h.Orders), rec.Wrap(h.Shipments)
+	h.OrdersDLT, h.ShipmentsDLT = rec.WrapDLT(dltHandler), rec.WrapDLT(dltHandler)
 
-	seeds, stop, err := demo.Cluster(ctx, brokers, 2, file.Topics()...)
+	cluster, err := kretrytest.NewCluster(ctx, kretrytest.Brokers(brokers), kretrytest.Partitions(2),
+		kretrytest.Topics(file.Topics()...))
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer cluster.Close()
 
 	reg, err := config.NewRegistry(strategy.Is("validation", ErrInvalid))
 	if err != nil {
@@ -138,7 +141,7 @@ func run(brokers, policyPath string, timeout time.Duration, out io.Writer) error
 	}
 	// The file applies over the tags: code defaults < tag < file.
 	// Register validates everything and connects to nothing.
-	ls, err := listener.Register(seeds, h, listener.NamedErrors(reg), listener.PolicyFile(file),
+	ls, err := listener.Register(cluster.Seeds(), h, listener.NamedErrors(reg), listener.PolicyFile(file),
 		listener.Logger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))))
 	if err != nil {
 		return err
@@ -151,27 +154,31 @@ func run(brokers, policyPath string, timeout time.Duration, out io.Writer) error
 		}
 	}
 
-	if err := demo.Produce(ctx, seeds, map[string][]string{"orders": {"order-1", "order-2"}, "shipments": {"ship-1"}}); err != nil {
+	if err := cluster.Produce(ctx,
+		&kgo.Record{Topic: "orders", Key: []byte("order-1"), Value: []byte(`{}`)},
+		&kgo.Record{Topic: "orders", Key: []byte("order-2"), Value: []byte(`{}`)},
+		&kgo.Record{Topic: "shipments", Key: []byte("ship-1"), Value: []byte(`{}`)},
+	); err != nil {
 		return err
 	}
 	say("produced order-1, order-2 and ship-1")
 
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	errc := make(chan error, 1)
-	go func() { errc <- listener.RunAll(runCtx, ls...) }()
-	for done := map[string]bool{}; len(done) < 3; {
-		select {
-		case key := <-settled:
-			done[key] = true
-		case err := <-errc:
-			return fmt.Errorf("listeners stopped early: %w", err)
-		case <-ctx.Done():
-			return fmt.Errorf("demo did not finish within %v", timeout)
+	run := kretrytest.Start(ctx, ls...)
+	defer run.Stop()
+	for _, w := range []struct {
+		key  string
+		want kretrytest.Outcome
+	}{
+		{"order-1", kretrytest.Handled(3)},
+		{"order-2", kretrytest.DeadLettered("excluded:validation")},
+		{"ship-1", kretrytest.DeadLettered(retry.ReasonExhausted)},
+	} {
+		// run.Context() ends if the listeners stop early.
+		if _, err := rec.Wait(run.Context(), w.key, w.want); err != nil {
+			return errors.Join(err, run.Stop())
 		}
 	}
-	stopRun()
-	if err := <-errc; err != nil {
+	if err := run.Stop(); err != nil {
 		return err
 	}
 	say("done: order-1 handled on its third delivery; order-2 and ship-1 in their DLTs")

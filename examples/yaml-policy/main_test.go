@@ -31,7 +31,7 @@ func TestRun(t *testing.T) {
 // file's position in the message.
 func TestRunRejectsBadPolicy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.yaml")
-	if err := os.WriteFile(path, []byte("listeners:\n  - topic: orders\n    attempts: 0\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("listeners:\n  - topic: orders\n    attempts: -1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	err := run("", path, time.Minute, &bytes.Buffer{})
