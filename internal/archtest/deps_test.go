@@ -33,29 +33,38 @@ type rule struct {
 
 // TestDepsLayering asks the go command for the dependencies of each of the
 // module's packages (test files aside) and checks that imports point down
-// the layers strategy ← retry ← dlt ← listener, that only cmd/ and
-// examples/ import listener, and that the core packages pull in neither
-// metrics nor tracing libraries nor the fake cluster. Each failure names
-// the package, the forbidden dependency, the import chain to it and the
-// rule.
+// the layers strategy ← retry ← dlt ← listener, that only cmd/, examples/
+// and the test kit import listener, that only examples/ import the test
+// kit, and that the core packages pull in neither metrics nor tracing
+// libraries nor the fake cluster. Each failure names the package, the
+// forbidden dependency, the import chain to it and the rule.
 func TestDepsLayering(t *testing.T) {
 	g := newGoList(t)
 	mod := g.module
 	listener := mod + "/listener"
+	kit := listener + "/kretrytest"
 
 	// Every non-test package of the module may be checked against the
-	// listener rule except listener itself and the programs in cmd/ and
-	// examples/, which are where listener is meant to be used.
-	var library []string
+	// listener rule except listener itself, its test kit and the programs
+	// in cmd/ and examples/, which are where listener is meant to be used;
+	// and against the test kit rule except the kit and examples/.
+	var library, notKit []string
 	for _, p := range g.packages(t) {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p, mod), "/")
-		if p == listener || rel == "cmd" || under(rel, "cmd") || rel == "examples" || under(rel, "examples") {
+		example := rel == "examples" || under(rel, "examples")
+		if p != kit && !example {
+			notKit = append(notKit, rel)
+		}
+		if p == listener || p == kit || rel == "cmd" || under(rel, "cmd") || example {
 			continue
 		}
 		library = append(library, rel)
 	}
 	if len(library) == 0 || !slices.Contains(library, "retry") {
 		t.Fatalf("go list ./... found library packages %v, want at least retry: the test cannot see the module", library)
+	}
+	if !slices.Contains(notKit, "listener") || !slices.Contains(notKit, "cmd/kretry") {
+		t.Fatalf("go list ./... found packages %v outside examples/, want at least listener and cmd/kretry", notKit)
 	}
 
 	rules := []rule{
@@ -71,14 +80,19 @@ func TestDepsLayering(t *testing.T) {
 			[]string{"internal/due"}, []string{mod}},
 		{"core packages keep Prometheus, OpenTelemetry and kfake (tests, examples and internal/kafkatest only) out of users' builds",
 			[]string{"strategy", "retry", "config", "dlt", "listener"}, []string{prometheus, otel, kfake}},
-		{"nothing imports listener except tests, cmd/ and examples/",
+		{"nothing imports listener except tests, cmd/, examples/ and its test kit listener/kretrytest",
 			library, []string{listener}},
+		{"nothing imports the test kit listener/kretrytest (and with it kfake) except tests and examples/: programs that use kretry never link it",
+			notKit, []string{kit}},
 	}
 
 	// The rules only forbid edges; make sure the graph is really there by
 	// checking an edge that must exist.
 	if _, ok := g.deps(t, "listener")[mod+"/strategy"]; !ok {
 		t.Fatalf("go list -deps reports no dependency of listener on strategy: the test cannot see the import graph")
+	}
+	if _, ok := g.deps(t, "listener/kretrytest")[kfake]; !ok {
+		t.Fatalf("go list -deps reports no dependency of listener/kretrytest on %s: the test cannot see the test kit's graph", kfake)
 	}
 
 	for _, r := range rules {
