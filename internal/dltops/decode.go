@@ -129,6 +129,30 @@ func (i Info) OriginalTopic() string {
 	return LabelUnknown
 }
 
+// Group is the consumer group that dead-lettered the record
+// (retry.State.Group), as grouped and filtered: LabelNone when the record
+// carries none (Spring Kafka's, or kretry's before the kretry-group
+// header), LabelUnknown when its headers do not decode.
+func (i Info) Group() string {
+	switch {
+	case i.Kind == KindCorrupt:
+		return LabelUnknown
+	case i.State.Group == "":
+		return LabelNone
+	}
+	return i.State.Group
+}
+
+// owner is the consumer group a replay returns the record to: the group
+// in its kretry headers, or "" when it has none (the record then goes to
+// its original topic, for every group).
+func (i Info) owner() string {
+	if i.Kind == KindKretry {
+		return i.State.Group
+	}
+	return ""
+}
+
 // target is the topic a replay sends the record to without --to: its
 // original topic, or "" when unknown.
 func (i Info) target() string {

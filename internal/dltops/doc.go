@@ -31,12 +31,21 @@
 //
 // # Replay and its resume guarantee
 //
-// Replay sends the selected DLT records back to their original topic (or to
-// one chosen topic) with every retry header removed, a fresh timestamp and
-// three audit headers (retry.HeaderReplayRun, HeaderReplayedFrom,
-// HeaderReplayedAt). A replay has a run ID and is resumable: running the same
-// command again after a crash or an interrupt continues where the first
-// attempt stopped.
+// Replay sends the selected DLT records back so that only the consumer
+// group that dead-lettered each of them handles it again. A record carrying
+// a group (retry.State.Group, the kretry-group header) goes to the first
+// retry tier of that group's listener of its original topic
+// (ReplayConfig.FirstTiers, from the group's policy) as its second delivery,
+// due at once (TierRecord): the listeners of other groups reading that tier
+// skip it. A record without a group (Spring Kafka's, or an older kretry's),
+// or one whose group's plan has no retry tier, goes to its original topic
+// with every retry header removed, where every group reading the topic sees
+// it; with ReplayConfig.To every record goes to that topic so. Each gets a
+// fresh timestamp and three audit headers (retry.HeaderReplayRun,
+// HeaderReplayedFrom, HeaderReplayedAt). Result.Totals.TierGroups and
+// Result.Readers say which groups will see the records of each target. A
+// replay has a run ID and is resumable: running the same command again
+// after a crash or an interrupt continues where the first attempt stopped.
 //
 // The guarantee: within one run ID, each selected DLT record is written to
 // its target at most once, and a run that finishes has written each of them
@@ -128,9 +137,12 @@
 // A record that cannot be sent is skipped, counted and listed (Totals
 // SkippedRecords), never silently, and the next attempt does not stop at
 // it: no original topic in its headers (SkipNoTopic), an original topic
-// that does not exist (SkipNoSuchTopic), or refused by the cluster even
+// that does not exist (SkipNoSuchTopic), a group the policy has no listener
+// of for the original topic (SkipNoListener), a group's first retry tier
+// that does not exist (SkipNoSuchTier), or refused by the cluster even
 // alone (SkipRejected). A finished run writes the status "done"; running it
-// again sends nothing and says so.
+// again sends nothing and says so. The policy's first tiers are part of the
+// selection: a resume with another policy is refused (ErrSelectionChanged).
 //
 // # Usage
 //
@@ -138,6 +150,7 @@
 //		Run:        "fix-1234",
 //		DLTs:       []string{"orders-dlt"},
 //		Filter:     dltops.Filter{ErrorTypes: []string{"*net.OpError"}},
+//		FirstTiers: map[dltops.ListenerKey]string{{Topic: "orders", Group: "billing"}: "orders-retry-1000"},
 //		ClientOpts: []kgo.Opt{kgo.SeedBrokers("localhost:9092")},
 //	})
 //	if errors.Is(err, dltops.ErrInterrupted) {
@@ -146,11 +159,16 @@
 //
 // # Why a fresh timestamp
 //
-// A replayed record carries no retry header, so a kretry listener sees its
-// first delivery (attempt 1). The listener measures a policy's time budget
-// (Timeout) from the record's timestamp, so a replayed record that kept its
-// original timestamp would, on its first failure, find its budget long
-// spent and go straight back to the DLT with reason "timeout". An old
+// A record replayed to its original topic carries no retry header, so a
+// kretry listener sees its first delivery (attempt 1); one replayed to a
+// retry tier carries a fresh retry state (attempt 2, the lowest a tier
+// record may carry, so its full set of attempts but the first remains). The
+// listener measures a policy's time budget (Timeout) from the record's
+// timestamp, or from a tier record's kretry-original-timestamp, so a
+// replayed record that kept its original timestamp would, on its first
+// failure, find its budget long spent and go straight back to the DLT with
+// reason "timeout". A tier record's original timestamp and first failure
+// are therefore the replay's time too. An old
 // timestamp could also make time-based retention delete it early, or be
 // refused by a broker's message.timestamp.before.max.ms. The replay stamps
 // the time it sends the record, the same instant as HeaderReplayedAt.

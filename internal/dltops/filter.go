@@ -22,6 +22,9 @@ type Filter struct {
 	Reasons []string
 	// OriginalTopics are original topics as Info.OriginalTopic gives them.
 	OriginalTopics []string
+	// Groups are consumer groups as Info.Group gives them (LabelNone for
+	// the records that carry none).
+	Groups []string
 	// Since and Until bound the DLT record's timestamp: Since <= ts < Until.
 	// A zero At leaves that side open.
 	Since, Until TimeBound
@@ -43,7 +46,7 @@ func (f *Filter) Match(rec *kgo.Record, info Info) bool {
 		return false
 	}
 	return matches(f.ErrorTypes, info.ErrorType()) && matches(f.Reasons, info.Reason()) &&
-		matches(f.OriginalTopics, info.OriginalTopic())
+		matches(f.OriginalTopics, info.OriginalTopic()) && matches(f.Groups, info.Group())
 }
 
 func matches(set []string, v string) bool { return len(set) == 0 || slices.Contains(set, v) }

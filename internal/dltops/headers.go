@@ -70,11 +70,20 @@ func parseSource(s string) (topic string, partition int32, offset int64, err err
 // partition (-1: by key), and Timestamp is now, so that the policy's time
 // budget starts again (see the package doc).
 func ReplayRecord(src *kgo.Record, topic string, partition int32, run string, now time.Time) *kgo.Record {
-	headers := make([]kgo.RecordHeader, 0, len(src.Headers)+3)
+	return replayRecord(src, topic, partition, nil, run, now)
+}
+
+// replayRecord is ReplayRecord, with the retry headers of st after the
+// user headers when st is not nil (TierRecord).
+func replayRecord(src *kgo.Record, topic string, partition int32, st *retry.State, run string, now time.Time) *kgo.Record {
+	headers := make([]kgo.RecordHeader, 0, len(src.Headers)+3+12)
 	for _, h := range src.Headers {
 		if !IsRetryHeader(h.Key) {
 			headers = append(headers, h)
 		}
+	}
+	if st != nil {
+		headers = st.Append(headers, 0)
 	}
 	headers = retry.Replay{Run: run, From: SourceOf(src), At: now}.Append(headers)
 	return &kgo.Record{Key: src.Key, Value: src.Value, Headers: headers, Topic: topic,

@@ -23,6 +23,7 @@ type dead struct {
 	age        time.Duration // of the DLT record's timestamp
 	dltPart    int32
 	headers    []kgo.RecordHeader // user headers
+	group      string             // the consumer group that dead-lettered it; "" for none
 }
 
 // deadLetter builds the DLT record of d as the listener writes one: the
@@ -37,6 +38,7 @@ func deadLetter(dlt string, d dead, now time.Time) *kgo.Record {
 		reason = retry.ReasonPermanent
 	}
 	st := retry.First(src, at).WithFailure(time.Time{}, "failed: "+d.key, d.errType).DeadLetter(reason)
+	st.Group = d.group
 	out := retry.Next(src, dlt, d.dltPart, st, 0)
 	out.Timestamp = at
 	return out

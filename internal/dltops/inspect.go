@@ -41,6 +41,9 @@ func ageRank(bucket string) int {
 type GroupKey struct {
 	ErrorType     string `json:"errorType"`
 	OriginalTopic string `json:"originalTopic"`
+	// ConsumerGroup is the group that dead-lettered the records, as
+	// Info.Group gives it (LabelNone when they carry none).
+	ConsumerGroup string `json:"group"`
 	Age           string `json:"age"`
 }
 
@@ -70,6 +73,7 @@ type Sample struct {
 	OriginalTopic     string    `json:"originalTopic"`
 	OriginalPartition *int32    `json:"originalPartition,omitempty"`
 	OriginalOffset    *int64    `json:"originalOffset,omitempty"`
+	Group             string    `json:"group"` // as Info.Group gives it
 	Attempt           int32     `json:"attempt,omitempty"`
 	Error             string    `json:"error,omitempty"`
 }
@@ -88,8 +92,8 @@ type Report struct {
 	// Lost counts the offsets that were deleted (retention, DeleteRecords)
 	// before they were read: their records are not counted.
 	Lost int64 `json:"lost"`
-	// Groups are sorted by error type, original topic, then age (youngest
-	// first).
+	// Groups are sorted by error type, original topic, consumer group,
+	// then age (youngest first).
 	Groups []Group `json:"groups"`
 	// Samples are the first matched records, up to the sample limit.
 	Samples []Sample `json:"samples,omitempty"`
@@ -122,7 +126,8 @@ func (a *Aggregator) Add(rec *kgo.Record, info Info, matched bool) {
 		a.report.Corrupt++
 	}
 	ts := rec.Timestamp.UTC()
-	k := GroupKey{ErrorType: info.ErrorType(), OriginalTopic: info.OriginalTopic(), Age: AgeBucket(a.report.Now.Sub(ts))}
+	k := GroupKey{ErrorType: info.ErrorType(), OriginalTopic: info.OriginalTopic(), ConsumerGroup: info.Group(),
+		Age: AgeBucket(a.report.Now.Sub(ts))}
 	g := a.groups[k]
 	if g == nil {
 		g = &Group{GroupKey: k, FirstSeen: ts, LastSeen: ts, Reasons: map[string]int64{}}
@@ -146,7 +151,7 @@ func (a *Aggregator) Add(rec *kgo.Record, info Info, matched bool) {
 
 func sampleOf(rec *kgo.Record, info Info) Sample {
 	s := Sample{Source: SourceOf(rec), Timestamp: rec.Timestamp.UTC(),
-		ErrorType: info.ErrorType(), Reason: info.Reason(), OriginalTopic: info.OriginalTopic()}
+		ErrorType: info.ErrorType(), Reason: info.Reason(), OriginalTopic: info.OriginalTopic(), Group: info.Group()}
 	if utf8.Valid(rec.Key) {
 		s.Key = string(rec.Key)
 	} else {
@@ -174,7 +179,7 @@ func (a *Aggregator) Report() Report {
 	}
 	slices.SortFunc(r.Groups, func(x, y Group) int {
 		return cmp.Or(cmp.Compare(x.ErrorType, y.ErrorType), cmp.Compare(x.OriginalTopic, y.OriginalTopic),
-			cmp.Compare(ageRank(x.Age), ageRank(y.Age)))
+			cmp.Compare(x.ConsumerGroup, y.ConsumerGroup), cmp.Compare(ageRank(x.Age), ageRank(y.Age)))
 	})
 	return r
 }

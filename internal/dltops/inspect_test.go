@@ -17,8 +17,8 @@ func fillDLT(t *testing.T, c *kafkatest.Cluster, now time.Time) (dlt, empty stri
 	c.CreateTopic(empty, 2)
 	var rs []*kgo.Record
 	for i, d := range []dead{
-		{key: "a1", origTopic: "orders", errType: "*net.OpError", reason: "exhausted", age: time.Minute},
-		{key: "a2", origTopic: "orders", errType: "*net.OpError", reason: "exhausted", age: 2 * time.Minute, dltPart: 1},
+		{key: "a1", origTopic: "orders", errType: "*net.OpError", reason: "exhausted", age: time.Minute, group: "billing"},
+		{key: "a2", origTopic: "orders", errType: "*net.OpError", reason: "exhausted", age: 2 * time.Minute, dltPart: 1, group: "billing"},
 		{key: "a3", origTopic: "orders", errType: "*net.OpError", reason: "timeout", age: 3 * time.Minute},
 		{key: "b1", origTopic: "payments", errType: "*json.SyntaxError", reason: "permanent", age: 2 * 24 * time.Hour},
 		{key: "b2", origTopic: "payments", errType: "*json.SyntaxError", reason: "permanent", age: 3 * 24 * time.Hour, dltPart: 1},
@@ -50,11 +50,12 @@ func TestInspectGroupsAndCountsCorruptRecords(t *testing.T) {
 		reasons map[string]int64
 	}
 	want := []row{
-		{GroupKey{LabelCorrupt, LabelUnknown, AgeHour}, 1, map[string]int64{LabelUnknown: 1}},
-		{GroupKey{LabelNoHeaders, LabelUnknown, AgeHour}, 1, map[string]int64{LabelUnknown: 1}},
-		{GroupKey{"*json.SyntaxError", "payments", AgeWeek}, 2, map[string]int64{"permanent": 2}},
-		{GroupKey{"*net.OpError", "orders", AgeHour}, 3, map[string]int64{"exhausted": 2, "timeout": 1}},
-		{GroupKey{"*net.OpError", "orders", AgeOlder}, 1, map[string]int64{"exhausted": 1}},
+		{GroupKey{LabelCorrupt, LabelUnknown, LabelUnknown, AgeHour}, 1, map[string]int64{LabelUnknown: 1}},
+		{GroupKey{LabelNoHeaders, LabelUnknown, LabelNone, AgeHour}, 1, map[string]int64{LabelUnknown: 1}},
+		{GroupKey{"*json.SyntaxError", "payments", LabelNone, AgeWeek}, 2, map[string]int64{"permanent": 2}},
+		{GroupKey{"*net.OpError", "orders", LabelNone, AgeHour}, 1, map[string]int64{"timeout": 1}},
+		{GroupKey{"*net.OpError", "orders", LabelNone, AgeOlder}, 1, map[string]int64{"exhausted": 1}},
+		{GroupKey{"*net.OpError", "orders", "billing", AgeHour}, 2, map[string]int64{"exhausted": 2}},
 	}
 	if len(rep.Groups) != len(want) {
 		t.Fatalf("%d groups, want %d: %+v", len(rep.Groups), len(want), rep.Groups)
@@ -71,11 +72,11 @@ func TestInspectGroupsAndCountsCorruptRecords(t *testing.T) {
 			}
 		}
 	}
-	op := rep.Groups[3]
-	if !op.FirstSeen.Equal(now.Add(-3*time.Minute)) || !op.LastSeen.Equal(now.Add(-time.Minute)) ||
-		!op.FirstFailure.Equal(now.Add(-3*time.Minute)) {
+	op := rep.Groups[5]
+	if !op.FirstSeen.Equal(now.Add(-2*time.Minute)) || !op.LastSeen.Equal(now.Add(-time.Minute)) ||
+		!op.FirstFailure.Equal(now.Add(-2*time.Minute)) {
 		t.Errorf("first/last seen %v %v first failure %v, want %v %v", op.FirstSeen, op.LastSeen, op.FirstFailure,
-			now.Add(-3*time.Minute), now.Add(-time.Minute))
+			now.Add(-2*time.Minute), now.Add(-time.Minute))
 	}
 	if len(rep.Samples) != 3 {
 		t.Errorf("%d samples, want 3", len(rep.Samples))
@@ -101,6 +102,9 @@ func TestInspectFilters(t *testing.T) {
 		{"until", Filter{Until: at("1d")}, 3},
 		{"since and until", Filter{Since: at("4d"), Until: at("1d")}, 2},
 		{"key", Filter{Key: []byte("b2"), HasKey: true}, 1},
+		{"group", Filter{Groups: []string{"billing"}}, 2},
+		{"no group", Filter{Groups: []string{LabelNone}}, 5},
+		{"groups", Filter{Groups: []string{"billing", LabelUnknown}}, 3},
 		{"nothing", Filter{ErrorTypes: []string{"none such"}}, 0},
 	}
 	for _, tt := range tests {

@@ -12,8 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/kretry/kretry/retry"
 )
 
 // replayer is one attempt of a replay run.
@@ -29,6 +27,11 @@ type replayer struct {
 	ahead   map[string]struct{} // sources sent by an earlier attempt, not yet passed
 	missing map[string]bool     // target topics found not to exist
 	known   map[string]bool     // target topics found to exist
+	// topicTargets are the targets this attempt chose that are not retry
+	// tiers (original topics, --to): every group reading them sees the
+	// records (Result.Readers).
+	topicTargets map[string]bool
+
 	res     Result
 	started time.Time
 	done    int64 // offsets behind Next, over all sources
@@ -74,7 +77,8 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*Result, error) {
 		return nil, fmt.Errorf("%w: state directory %s: %w", ErrConfig, cfg.StateDir, err)
 	}
 	r := &replayer{cfg: cfg, filter: cfg.Filter, path: path, missing: map[string]bool{}, known: map[string]bool{},
-		lease: 2 * cfg.CheckpointInterval, maxInFlight: defaultMaxInFlight, space: make(chan struct{}, 1)}
+		lease: 2 * cfg.CheckpointInterval, maxInFlight: defaultMaxInFlight, space: make(chan struct{}, 1),
+		topicTargets: map[string]bool{}}
 	if cfg.hooks.maxInFlight > 0 {
 		r.maxInFlight = cfg.hooks.maxInFlight
 	}
@@ -93,7 +97,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	sel := selectionOf(cfg.DLTs, cfg.To, &cfg.Filter)
+	sel := selectionOf(cfg.DLTs, cfg.To, &cfg.Filter, cfg.FirstTiers)
 	if st != nil {
 		if st.Run != cfg.Run {
 			return nil, fmt.Errorf("state file %s is of run %q, not %q", path, st.Run, cfg.Run)
@@ -165,6 +169,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*Result, error) {
 	if errors.Is(err, errCrash) {
 		return nil, err
 	}
+	r.readers(ctx)
 	return r.finish(ctx, err)
 }
 
@@ -270,45 +275,51 @@ func (r *replayer) one(ctx context.Context, rec *kgo.Record) error {
 		return nil
 	}
 	src := SourceOf(rec)
-	target, from := r.target(info)
-	if _, ok := r.ahead[src]; ok {
+	rt := r.route(info)
+	if _, ok := r.ahead[src]; ok && rt.topic != "" {
 		delete(r.ahead, src)
+		r.chose(rt)
 		t.Read++
 		t.Matched++
 		r.mu.Lock()
 		t.AlreadySent++
-		t.SentTo[target]++
+		t.countSent(rt)
 		r.mu.Unlock()
 		return nil
 	}
-	if target == "" {
+	if rt.topic == "" {
 		t.Read++
 		t.Matched++
-		r.skip(SkippedRecord{Source: src, Reason: SkipNoTopic}, info.Err)
+		r.skip(SkippedRecord{Source: src, Reason: rt.skip, Group: rt.group}, info.Err)
 		return nil
 	}
-	exists, err := r.targetExists(ctx, target)
+	exists, err := r.targetExists(ctx, rt.topic)
 	if err != nil {
 		return err
 	}
 	if !exists {
-		if r.cfg.To != "" {
-			return fmt.Errorf("--to %w", noSuchTopic(target))
+		if rt.kind == kindTo {
+			return fmt.Errorf("--to %w", noSuchTopic(rt.topic))
+		}
+		reason := SkipNoSuchTopic
+		if rt.kind == kindTier {
+			reason = SkipNoSuchTier
 		}
 		t.Read++
 		t.Matched++
-		r.skip(SkippedRecord{Source: src, Reason: SkipNoSuchTopic, Target: target, TargetFrom: from}, nil)
+		r.skip(SkippedRecord{Source: src, Reason: reason, Target: rt.topic, TargetFrom: rt.from, Group: rt.group}, nil)
 		return nil
 	}
+	r.chose(rt)
 	if r.cfg.DryRun {
 		t.Read++
 		t.Matched++
-		t.SentTo[target]++
+		t.countSent(rt)
 		r.res.AttemptWouldSend++
 		if r.res.WouldSendTo == nil {
 			r.res.WouldSendTo = map[string]int64{}
 		}
-		r.res.WouldSendTo[target]++
+		r.res.WouldSendTo[rt.topic]++
 		return nil
 	}
 	if err := r.limiter.Wait(ctx); err != nil {
@@ -323,28 +334,10 @@ func (r *replayer) one(ctx context.Context, rec *kgo.Record) error {
 			return err
 		}
 	}
-	partition := int32(-1)
-	if r.cfg.To == "" {
-		partition = info.State.OriginalPartition
-	}
 	t.Read++
 	t.Matched++
-	r.send(sendOf(rec, target, partition, from), r.cfg.Run, now)
+	r.send(sendOf(rec, info, rt), r.cfg.Run, now)
 	return nil
-}
-
-// target returns where info's record goes, and where that name comes
-// from: "--to", or the header that named the original topic.
-func (r *replayer) target(info Info) (topic, from string) {
-	switch {
-	case r.cfg.To != "":
-		return r.cfg.To, "--to"
-	case info.target() == "":
-		return "", ""
-	case info.Kind == KindFallback:
-		return info.target(), "kafka_original-topic"
-	}
-	return info.target(), retry.HeaderOriginalTopic
 }
 
 // targetExists reports whether target exists. A target not yet in the

@@ -1,8 +1,10 @@
 package dltops
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"time"
@@ -67,10 +69,24 @@ type ReplayConfig struct {
 	DLTs []string
 	// Filter selects the records to replay.
 	Filter Filter
-	// To, when set, is the topic every record is sent to (by key), instead
-	// of its original topic (to its original partition when the topic has
-	// it, otherwise by key).
+	// To, when set, is the topic every record is sent to (by key),
+	// whatever its group, instead of where FirstTiers and its original
+	// topic send it.
 	To string
+	// FirstTiers routes the records that carry a consumer group
+	// (retry.State.Group, the kretry-group header): the first retry tier
+	// topic of each listener, by its main topic and group, from its plan
+	// (retry.Policy.PlanFor), or "" when its plan has no retry tier
+	// (attempts 1). A record of group G from main topic T is sent to
+	// FirstTiers[{T, G}] as a retry record (TierRecord): only G's listener
+	// handles it, as its second delivery, at once. With "" it goes to T.
+	// A record whose {T, G} is not in FirstTiers is skipped
+	// (SkipNoListener). A record without a group (Spring Kafka's, or
+	// kretry's before the kretry-group header) goes to its original topic,
+	// where every group that reads it sees it. In every case the record
+	// keeps its original partition when the target has it (otherwise it
+	// goes by key). Ignored with To.
+	FirstTiers map[ListenerKey]string
 	// DryRun reads and counts what would be sent without sending anything
 	// or writing the state file. An existing state file is honoured:
 	// records an interrupted attempt sent count as already sent. A dry run
@@ -157,6 +173,10 @@ func ValidRunID(run string) error {
 	return nil
 }
 
+func compareKeys(a, b ListenerKey) int {
+	return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Group, b.Group))
+}
+
 func (c *ReplayConfig) validate() error {
 	var errs []error
 	if err := ValidRunID(c.Run); err != nil {
@@ -167,6 +187,16 @@ func (c *ReplayConfig) validate() error {
 	}
 	if c.To != "" && slices.Contains(c.DLTs, c.To) {
 		errs = append(errs, fmt.Errorf("--to %s is one of the DLTs being replayed", c.To))
+	}
+	if c.To == "" {
+		for _, k := range slices.SortedFunc(maps.Keys(c.FirstTiers), compareKeys) {
+			switch tier := c.FirstTiers[k]; {
+			case k.Topic == "" || k.Group == "":
+				errs = append(errs, fmt.Errorf("first tier of %s: the topic and the group must not be empty", k))
+			case slices.Contains(c.DLTs, tier):
+				errs = append(errs, fmt.Errorf("first tier of %s: %s is one of the DLTs being replayed", k, tier))
+			}
+		}
 	}
 	if c.Rate < 0 {
 		errs = append(errs, fmt.Errorf("rate must be >= 0, got %v", c.Rate))

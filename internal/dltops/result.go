@@ -29,7 +29,15 @@ type Result struct {
 	// by earlier attempts excluded), WouldSendTo the same by target topic.
 	AttemptWouldSend int64            `json:"attemptWouldSend,omitempty"`
 	WouldSendTo      map[string]int64 `json:"wouldSendTo,omitempty"`
-	Checkpoints      int              `json:"checkpoints"`
+	// Readers lists, for each target that is not a retry tier (see
+	// Totals.TierGroups: an original topic, or --to), the consumer groups
+	// with committed offsets on it when the replay ended: every one of them
+	// sees the records sent there. ReadersError says why the list is
+	// missing or incomplete.
+	Readers      map[string][]string `json:"readers,omitempty"`
+	ReadersError string              `json:"readersError,omitempty"`
+
+	Checkpoints int `json:"checkpoints"`
 	// Clean reports that every record this attempt handed to the producer
 	// was acknowledged (or refused, and skipped) and the state file says
 	// so: nothing of this attempt can land later, and a resume starts at
@@ -144,6 +152,7 @@ func (r *replayer) result(err error, interrupted bool) (*Result, error) {
 func (r *replayer) totalsLocked() Totals {
 	t := r.st.Totals
 	t.SentTo = maps.Clone(t.SentTo)
+	t.TierGroups = maps.Clone(t.TierGroups)
 	t.Skipped = maps.Clone(t.Skipped)
 	t.SkippedRecords = slices.Clone(t.SkippedRecords)
 	t.LostRanges = slices.Clone(t.LostRanges)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -338,16 +339,25 @@ func TestResultTotalsWithLateAcks(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := range 2000 {
-			r.answer(sendItem{target: fmt.Sprint("t", i%7)}, nil)
+			rt := route{topic: fmt.Sprint("t", i%7)}
+			if i%2 == 0 {
+				rt.kind, rt.group = kindTier, fmt.Sprint("g", i%5)
+			}
+			r.answer(sendItem{route: rt}, nil)
 		}
 	}()
 	for range 200 {
 		res, _ := r.result(nil, false)
 		res.Totals.SentTo["mine"]++ // the copy is the caller's
+		res.Totals.TierGroups["mine"] = nil
+		for _, gs := range res.Totals.TierGroups {
+			_ = slices.Clone(gs) // read while the callbacks add groups
+		}
 	}
 	<-done
 	res, _ := r.result(nil, false)
-	if res.Totals.Sent != 2000 || res.Totals.SentTo["mine"] != 0 {
-		t.Errorf("totals %+v, want 2000 sent and no change from the copies", res.Totals)
+	if res.Totals.Sent != 2000 || res.Totals.SentTo["mine"] != 0 || res.Totals.TierGroups["mine"] != nil ||
+		len(res.Totals.TierGroups) != 7 || len(res.Totals.TierGroups["t0"]) != 5 {
+		t.Errorf("totals %+v, want 2000 sent, 7 tiers of 5 groups, and no change from the copies", res.Totals)
 	}
 }

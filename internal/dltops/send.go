@@ -13,15 +13,24 @@ import (
 
 // sendItem is what a replay sends for one DLT record.
 type sendItem struct {
-	src        *kgo.Record // the DLT record; its key, value and headers are shared
-	source     string      // SourceOf(src)
-	target     string
-	targetFrom string // where the target's name came from (SkippedRecord.TargetFrom)
-	partition  int32  // -1: by key
+	src    *kgo.Record // the DLT record; its key, value and headers are shared
+	source string      // SourceOf(src)
+	route
+	info Info // src decoded
 }
 
-func sendOf(src *kgo.Record, target string, partition int32, targetFrom string) sendItem {
-	return sendItem{src: src, source: SourceOf(src), target: target, targetFrom: targetFrom, partition: partition}
+func sendOf(src *kgo.Record, info Info, rt route) sendItem {
+	return sendItem{src: src, source: SourceOf(src), route: rt, info: info}
+}
+
+// record returns the record to produce for s, handed over at now: into
+// its group's first retry tier with a fresh retry state (TierRecord), or
+// with no retry header (ReplayRecord).
+func (s sendItem) record(run string, now time.Time) *kgo.Record {
+	if s.kind == kindTier {
+		return TierRecord(s.src, s.topic, s.partition, tierState(s.info, s.group, now), run, now)
+	}
+	return ReplayRecord(s.src, s.topic, s.partition, run, now)
 }
 
 // rejectedSend is a send the cluster refused for the record itself.
@@ -85,7 +94,7 @@ func (r *replayer) waitSpace(ctx context.Context) error {
 
 // send hands the record for s to the producer, stamped now.
 func (r *replayer) send(s sendItem, run string, now time.Time) {
-	out := ReplayRecord(s.src, s.target, s.partition, run, now)
+	out := s.record(run, now)
 	r.mu.Lock()
 	r.sends++
 	r.mu.Unlock()
@@ -101,13 +110,13 @@ func (r *replayer) answer(s sendItem, err error) {
 	case err == nil:
 		r.acked++
 		r.st.Totals.Sent++
-		r.st.Totals.SentTo[s.target]++
+		r.st.Totals.countSent(s.route)
 		r.res.AttemptSent++
 	case rejection(err):
 		r.refused++
 		r.rejected = append(r.rejected, rejectedSend{s, err})
 	case r.prodErr == nil:
-		r.prodErr = fmt.Errorf("sending %s to %s: %w", s.source, s.target, err)
+		r.prodErr = fmt.Errorf("sending %s to %s: %w", s.source, s.topic, err)
 	}
 	r.mu.Unlock()
 	select {
@@ -169,7 +178,7 @@ func (r *replayer) retryRejected() error {
 				return err
 			}
 		}
-		out := ReplayRecord(x.src, x.target, x.partition, r.cfg.Run, now)
+		out := x.record(r.cfg.Run, now)
 		r.mu.Lock()
 		r.sends++
 		r.mu.Unlock()
@@ -183,13 +192,13 @@ func (r *replayer) retryRejected() error {
 		case err == nil:
 			r.acked++
 			r.st.Totals.Sent++
-			r.st.Totals.SentTo[x.target]++
+			r.st.Totals.countSent(x.route)
 			r.res.AttemptSent++
 		case rejection(err):
 			r.refused++
 		default:
 			if r.prodErr == nil {
-				r.prodErr = fmt.Errorf("sending %s to %s alone after %v: %w", x.source, x.target, x.err, err)
+				r.prodErr = fmt.Errorf("sending %s to %s alone after %v: %w", x.source, x.topic, x.err, err)
 			}
 			err = r.prodErr
 			r.mu.Unlock()
@@ -197,7 +206,7 @@ func (r *replayer) retryRejected() error {
 		}
 		r.mu.Unlock()
 		if err != nil {
-			r.skip(SkippedRecord{Source: x.source, Reason: SkipRejected, Target: x.target, TargetFrom: x.targetFrom}, err)
+			r.skip(SkippedRecord{Source: x.source, Reason: SkipRejected, Target: x.topic, TargetFrom: x.from, Group: x.group}, err)
 		}
 	}
 	return nil

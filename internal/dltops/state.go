@@ -36,12 +36,27 @@ type Selection struct {
 	Since          string   `json:"since,omitempty"`
 	Until          string   `json:"until,omitempty"`
 	Key            string   `json:"key,omitempty"` // "hex:…" when a key is selected
+	Groups         []string `json:"groups,omitempty"`
+	// FirstTiers are the routes of ReplayConfig.FirstTiers, as
+	// "TOPIC (group GROUP) -> TIER" ("-> TOPIC" when the plan has no
+	// tier), sorted; none with --to.
+	FirstTiers []string `json:"firstTiers,omitempty"`
 }
 
-func selectionOf(dlts []string, to string, f *Filter) Selection {
-	return Selection{DLTs: sortedSet(dlts), To: to, ErrorTypes: sortedSet(f.ErrorTypes),
+func selectionOf(dlts []string, to string, f *Filter, tiers map[ListenerKey]string) Selection {
+	sel := Selection{DLTs: sortedSet(dlts), To: to, ErrorTypes: sortedSet(f.ErrorTypes),
 		Reasons: sortedSet(f.Reasons), OriginalTopics: sortedSet(f.OriginalTopics),
-		Since: f.Since.Expr, Until: f.Until.Expr, Key: f.keyText()}
+		Since: f.Since.Expr, Until: f.Until.Expr, Key: f.keyText(), Groups: sortedSet(f.Groups)}
+	if to == "" {
+		for k, tier := range tiers {
+			if tier == "" {
+				tier = k.Topic
+			}
+			sel.FirstTiers = append(sel.FirstTiers, k.String()+" -> "+tier)
+		}
+		slices.Sort(sel.FirstTiers)
+	}
+	return sel
 }
 
 func sortedSet(s []string) []string {
@@ -76,6 +91,8 @@ func (s Selection) diff(o Selection) []string {
 	add("--since", nonEmpty(s.Since), nonEmpty(o.Since))
 	add("--until", nonEmpty(s.Until), nonEmpty(o.Until))
 	add("--key", nonEmpty(s.Key), nonEmpty(o.Key))
+	add("--group", s.Groups, o.Groups)
+	add("the policy's first retry tiers (--file, --topic)", s.FirstTiers, o.FirstTiers)
 	return out
 }
 
@@ -115,6 +132,11 @@ type Totals struct {
 	// SentTo counts Sent plus AlreadySent by target topic (with DryRun,
 	// what would be sent).
 	SentTo map[string]int64 `json:"sentTo"`
+	// TierGroups lists, for each target that is a retry tier, the
+	// consumer groups of the records sent there: each record is handled
+	// by its own group only. A target not listed is a main topic (or
+	// --to), where every group reading it sees the records.
+	TierGroups map[string][]string `json:"tierGroups,omitempty"`
 	// Skipped counts the matched records that cannot be replayed, by
 	// reason; SkippedRecords lists the first of them.
 	Skipped        map[string]int64 `json:"skipped"`
@@ -174,10 +196,13 @@ type SkippedRecord struct {
 	Source string `json:"source"` // TOPIC/PARTITION/OFFSET
 	Reason string `json:"reason"`
 	// Target is the topic the record was to be sent to (its original
-	// topic, or --to), and TargetFrom where that name came from: a header
-	// name such as kretry-original-topic, or "--to". Empty when unknown.
+	// topic, its group's first retry tier, or --to), and TargetFrom where
+	// that name came from: a header name such as kretry-original-topic,
+	// "policy of group GROUP", or "--to". Empty when unknown.
 	Target     string `json:"target,omitempty"`
 	TargetFrom string `json:"targetFrom,omitempty"`
+	// Group is the record's consumer group (retry.State.Group), if any.
+	Group string `json:"group,omitempty"`
 	// Error is the decode error, or the cluster's answer to the send.
 	Error string `json:"error,omitempty"`
 }
@@ -187,11 +212,21 @@ const maxSkippedRecords = 100
 
 // Skip reasons. Each says what to do about it.
 const (
+	// SkipNoTopic: the record's headers name no original topic.
 	SkipNoTopic = "no original topic in the headers (use --to)"
 	// SkipNoSuchTopic: the record's original topic does not exist on the
 	// cluster. Leave such records out with --original-topic (naming the
 	// other topics), or send them elsewhere with --to, in a new run.
 	SkipNoSuchTopic = "original topic does not exist (select other topics with --original-topic, or redirect with --to)"
+	// SkipNoListener: the record carries a consumer group, and the policy
+	// given (ReplayConfig.FirstTiers) has no listener of that group for
+	// its original topic, so its retry tier is not known. Give that
+	// group's policy, leave such records out with --group, or redirect
+	// them with --to, in a new run.
+	SkipNoListener = "the policy has no listener of its consumer group for its original topic (give that group's policy with --file, or --topic with --group; select other groups with --group; or redirect with --to)"
+	// SkipNoSuchTier: the first retry tier of the record's group does not
+	// exist on the cluster.
+	SkipNoSuchTier = "its group's first retry tier does not exist (create it with kretry topics create, or redirect with --to)"
 	// SkipRejected: the cluster refused the record itself, also when it
 	// was sent alone (MESSAGE_TOO_LARGE, INVALID_RECORD, ...): sending it
 	// again would fail again.
@@ -294,6 +329,9 @@ func (t *Totals) init() {
 	}
 	if t.Skipped == nil {
 		t.Skipped = map[string]int64{}
+	}
+	if t.TierGroups == nil {
+		t.TierGroups = map[string][]string{}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,17 +233,26 @@ func TestStateRoundTrip(t *testing.T) {
 }
 
 func TestSelectionDiff(t *testing.T) {
-	a := selectionOf([]string{"b", "a"}, "", &Filter{ErrorTypes: []string{"x", "y", "x"}})
-	b := selectionOf([]string{"a", "b"}, "", &Filter{ErrorTypes: []string{"y", "x"}})
+	tiers := map[ListenerKey]string{{"orders", "billing"}: "orders-retry-1000", {"orders", "audit"}: ""}
+	a := selectionOf([]string{"b", "a"}, "", &Filter{ErrorTypes: []string{"x", "y", "x"}}, tiers)
+	b := selectionOf([]string{"a", "b"}, "", &Filter{ErrorTypes: []string{"y", "x"}}, maps.Clone(tiers))
 	if d := a.diff(b); len(d) != 0 || a.Fingerprint() != b.Fingerprint() {
 		t.Errorf("same selection in another order differs: %v", d)
 	}
-	c := selectionOf([]string{"a"}, "t", &Filter{Reasons: []string{"timeout"}, Since: TimeBound{Expr: "24h"}})
+	// --to sends every record to one topic: the policy's tiers do not count.
+	c := selectionOf([]string{"a"}, "t", &Filter{Reasons: []string{"timeout"}, Since: TimeBound{Expr: "24h"}, Groups: []string{"billing"}}, tiers)
 	d := a.diff(c)
 	want := []string{"DLTs: was a,b, now a", "--to: was (none), now t", "--error-type: was x,y, now (none)",
-		"--reason: was (none), now timeout", "--since: was (none), now 24h"}
+		"--reason: was (none), now timeout", "--since: was (none), now 24h", "--group: was (none), now billing",
+		"the policy's first retry tiers (--file, --topic): was orders (group audit) -> orders,orders (group billing) -> orders-retry-1000, now (none)"}
 	if strings.Join(d, "|") != strings.Join(want, "|") || a.Fingerprint() == c.Fingerprint() {
 		t.Errorf("diff = %q\nwant %q", d, want)
+	}
+	// Another tier for a group is another selection.
+	e := selectionOf([]string{"a", "b"}, "", &Filter{ErrorTypes: []string{"x", "y"}},
+		map[ListenerKey]string{{"orders", "billing"}: "orders-retry-500", {"orders", "audit"}: ""})
+	if d := a.diff(e); len(d) != 1 || a.Fingerprint() == e.Fingerprint() {
+		t.Errorf("another first tier: diff %q", d)
 	}
 }
 
