@@ -53,8 +53,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kretry/kretry/contrib/kretryprom"
-	"github.com/kretry/kretry/examples/internal/demo"
 	"github.com/kretry/kretry/listener"
+	"github.com/kretry/kretry/listener/kretrytest"
 	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
 )
@@ -102,11 +102,12 @@ func run(ctx context.Context, c config, ln net.Listener, out io.Writer) (err err
 	if c.spans != "" && !c.trace {
 		return errors.New("-spans needs -trace")
 	}
-	seeds, stopCluster, err := demo.Cluster(ctx, c.brokers, 3, c.topic)
+	cluster, err := kretrytest.NewCluster(ctx, kretrytest.Brokers(c.brokers), kretrytest.Partitions(3), kretrytest.Topics(c.topic))
 	if err != nil {
 		return err
 	}
-	defer stopCluster()
+	defer cluster.Close()
+	seeds := cluster.Seeds()
 	if c.brokers == "" {
 		fmt.Fprintf(out, "started an in-process Kafka cluster (kfake) at %s\n", strings.Join(seeds, ","))
 	}
