@@ -72,46 +72,56 @@ const DefaultDelay = time.Second
 // deterministic: they name the retry topics, so the same Backoff always
 // yields the same topics. Jitter is applied later, to each actual wait only.
 //
-// The zero value is a fixed one-second backoff without jitter (see
-// Normalize). All delays must be whole milliseconds, the unit of topic names.
+// As for every kretry setting, a zero field is unset and means its
+// documented default; a value that can never be valid is reported by
+// Validate. The zero value is a fixed one-second backoff without jitter (see
+// Normalize). The entries of Delays are not settings but the list's values:
+// a zero entry is a retry without wait. All delays must be whole
+// milliseconds, the unit of topic names.
 type Backoff struct {
 	// Kind selects the algorithm. Default Fixed.
 	Kind BackoffKind
 	// Delay is the fixed delay (Fixed) or the first delay (Exponential).
-	// Default DefaultDelay (1s); must be unset for List.
+	// Zero means the default, DefaultDelay (1s); it must be unset for
+	// List.
 	Delay time.Duration
 	// Multiplier scales each Exponential delay to get the next one. No
-	// default: it must be > 1 for Exponential and unset otherwise.
+	// default: it must be > 1 for Exponential and unset (zero) otherwise.
 	Multiplier float64
-	// MaxDelay caps Exponential delays. Default 0, no cap; when set it must
-	// be >= Delay. It must be unset for Fixed and List.
+	// MaxDelay caps Exponential delays. Zero means the default, no cap;
+	// when set it must be >= Delay. It must be unset for Fixed and List.
 	MaxDelay time.Duration
 	// Jitter is the randomization factor in [0, 1] that Jittered applies to
-	// each actual wait, for every Kind. Default 0, no jitter. It never
-	// changes nominal delays or topic names.
+	// each actual wait, for every Kind. Zero means the default, no jitter.
+	// It never changes nominal delays or topic names.
 	Jitter float64
-	// Delays lists the delays of a List backoff, first retry first. When
-	// there are more retries than entries, the last entry is reused. It must
-	// be non-empty for List and unset otherwise. No default.
+	// Delays lists the delays of a List backoff, first retry first: at
+	// most one per retry (attempts - 1, see ValidateFor); when there are
+	// more retries than entries, the last entry is reused. Each entry is
+	// taken as written, so 0 is a retry without wait. It must be non-empty
+	// for List and unset otherwise. No default.
 	Delays []time.Duration
 }
 
 // FixedBackoff returns a Backoff that waits d before every retry. A zero d
-// means DefaultDelay; for retries without delay use ListBackoff(0).
+// is unset and means the default, DefaultDelay (1s), as everywhere in
+// kretry; for retries without wait use ListBackoff(0).
 func FixedBackoff(d time.Duration) Backoff {
 	return Backoff{Kind: Fixed, Delay: d}
 }
 
 // ExponentialBackoff returns a Backoff that waits initial before the first
 // retry and multiplies the wait by multiplier (> 1) for each later retry,
-// never above maxDelay unless maxDelay is 0 (no cap). A zero initial means
-// DefaultDelay.
+// never above maxDelay. A zero initial means the default, DefaultDelay
+// (1s); a zero maxDelay means the default, no cap.
 func ExponentialBackoff(initial time.Duration, multiplier float64, maxDelay time.Duration) Backoff {
 	return Backoff{Kind: Exponential, Delay: initial, Multiplier: multiplier, MaxDelay: maxDelay}
 }
 
 // ListBackoff returns a Backoff that waits delays[i] before retry i+1 and
-// reuses the last delay for any retry beyond the list. The slice is copied.
+// reuses the last delay for any retry beyond the list. Each delay is taken
+// as written: ListBackoff(0) retries without wait. A policy allows at most
+// attempts - 1 delays (ValidateFor). The slice is copied.
 func ListBackoff(delays ...time.Duration) Backoff {
 	return Backoff{Kind: List, Delays: slices.Clone(delays)}
 }
@@ -136,70 +146,94 @@ func (b Backoff) Equal(o Backoff) bool {
 		b.MaxDelay == o.MaxDelay && b.Jitter == o.Jitter && slices.Equal(b.Delays, o.Delays)
 }
 
-// Validate reports the first problem with b, after Normalize, so that unset
-// fields are never errors. The rules: Kind is one of the constants; every
-// delay is >= 0 and a whole number of milliseconds; Exponential has a finite
-// Multiplier > 1 and a MaxDelay that is 0 or >= Delay; List has at least one
-// entry in Delays; Jitter is within [0, 1]; fields that do not apply to Kind
-// are unset.
+// Validate reports every problem with b, after Normalize so that unset
+// fields are never errors, joined with errors.Join; each is a
+// *SettingError naming the setting as policy files do ("delay",
+// "multiplier", "delays[1]"). The rules: Kind is one of the constants;
+// every delay is >= 0 and a whole number of milliseconds; Exponential has
+// a finite Multiplier > 1 and a MaxDelay that is 0 (no cap) or >= Delay;
+// List has at least one entry in Delays; Jitter is within [0, 1]; fields
+// that do not apply to Kind are unset.
 func (b Backoff) Validate() error {
+	var ps problems
+	b.validate(&ps)
+	return ps.join()
+}
+
+// ValidateFor is Validate for a backoff that serves attempts deliveries
+// (attempts - 1 retries; attempts as normalized, >= 1): it also reports a
+// List backoff with more Delays than retries, whose extra entries would
+// never be used. An attempts below 1 is not checked here.
+func (b Backoff) ValidateFor(attempts int) error {
+	var ps problems
+	b.validate(&ps)
+	b.validateFor(&ps, attempts)
+	return ps.join()
+}
+
+func (b Backoff) validateFor(ps *problems, attempts int) {
+	if b.Kind == List && attempts >= 1 && len(b.Delays) > attempts-1 {
+		ps.add("delays", "has %d entries but attempts %d allows at most %d (attempts - 1)", len(b.Delays), attempts, attempts-1)
+	}
+}
+
+func (b Backoff) validate(ps *problems) {
 	b = b.Normalize()
 	if math.IsNaN(b.Jitter) || b.Jitter < 0 || b.Jitter > 1 {
-		return fmt.Errorf("strategy: jitter must be within [0, 1], got %v", b.Jitter)
+		ps.add("jitter", "must be within [0, 1], got %v", b.Jitter)
 	}
 	switch b.Kind {
 	case Fixed, Exponential:
-		if err := checkDelay("delay", b.Delay); err != nil {
-			return err
-		}
+		checkDelay(ps, "delay", b.Delay)
 		if len(b.Delays) > 0 {
-			return fmt.Errorf("strategy: delays applies only to list backoff, got %v with %v", b.Delays, b.Kind)
+			ps.add("delays", "applies only to list backoff, but backoff is %v", b.Kind)
 		}
 	case List:
 		if b.Delay != 0 {
-			return fmt.Errorf("strategy: delay applies only to fixed and exponential backoff (list uses delays), got %v", b.Delay)
+			ps.add("delay", "applies only to fixed and exponential backoff, but backoff is list; list backoff uses delays")
 		}
 		if len(b.Delays) == 0 {
-			return fmt.Errorf("strategy: delays must not be empty for list backoff")
+			ps.add("delays", "must list at least one delay")
 		}
 		for i, d := range b.Delays {
-			if err := checkDelay(fmt.Sprintf("delays[%d]", i), d); err != nil {
-				return err
-			}
+			checkDelay(ps, fmt.Sprintf("delays[%d]", i), d)
 		}
 	default:
-		return fmt.Errorf("strategy: kind must be fixed, exponential or list, got %v", b.Kind)
+		ps.add("backoff", "must be fixed, exponential or list, got %v", b.Kind)
+		return
 	}
 	if b.Kind == Exponential {
 		if math.IsNaN(b.Multiplier) || math.IsInf(b.Multiplier, 0) || b.Multiplier <= 1 {
-			return fmt.Errorf("strategy: multiplier must be > 1 for exponential backoff, got %v", b.Multiplier)
+			ps.add("multiplier", "must be > 1 for exponential backoff, got %v", b.Multiplier)
 		}
-		if err := checkDelay("maxDelay", b.MaxDelay); err != nil {
-			return err
+		if !checkDelay(ps, "maxDelay", b.MaxDelay) {
+			return
 		}
 		if b.MaxDelay != 0 && b.MaxDelay < b.Delay {
-			return fmt.Errorf("strategy: maxDelay must be 0 (no cap) or >= delay %v, got %v", b.Delay, b.MaxDelay)
+			ps.add("maxDelay", "must be 0s (no cap) or >= delay %v, got %v", b.Delay, b.MaxDelay)
 		}
-		return nil
+		return
 	}
 	if b.Multiplier != 0 {
-		return fmt.Errorf("strategy: multiplier applies only to exponential backoff, got %v with %v", b.Multiplier, b.Kind)
+		ps.add("multiplier", "applies only to exponential backoff, but backoff is %v", b.Kind)
 	}
 	if b.MaxDelay != 0 {
-		return fmt.Errorf("strategy: maxDelay applies only to exponential backoff, got %v with %v", b.MaxDelay, b.Kind)
+		ps.add("maxDelay", "applies only to exponential backoff, but backoff is %v", b.Kind)
 	}
-	return nil
 }
 
-// checkDelay applies the rules every configured delay shares.
-func checkDelay(field string, d time.Duration) error {
+// checkDelay applies the rules every configured delay shares and reports
+// whether d passed.
+func checkDelay(ps *problems, key string, d time.Duration) bool {
 	if d < 0 {
-		return fmt.Errorf("strategy: %s must be >= 0, got %v", field, d)
+		ps.add(key, "must be >= 0, got %v", d)
+		return false
 	}
 	if d%time.Millisecond != 0 {
-		return fmt.Errorf("strategy: %s must be a whole number of milliseconds (topic names carry milliseconds), got %v", field, d)
+		ps.add(key, "must be a whole number of milliseconds (topic names carry milliseconds), got %v", d)
+		return false
 	}
-	return nil
+	return true
 }
 
 // Schedule returns the nominal delays before retries 1 through retries, in

@@ -116,65 +116,72 @@ type Classifier struct {
 	Routes []Route
 }
 
-// Validate reports the first problem with c: Include and Exclude both set
-// (Spring Kafka rejects that combination too), a matcher without Name or
-// Match, a Name used twice in one list, or a route with an empty, illegal
-// ([a-zA-Z0-9._-] only) or repeated Suffix.
+// Validate reports every problem with c, joined with errors.Join; each is
+// a *SettingError naming the setting as policy files do ("exclude",
+// "include[1].name", "routes[0].suffix"). The rules: not both Include and
+// Exclude (Spring Kafka rejects that combination too); every matcher has a
+// Name and a Match, and a Name at most once in each list; every route has
+// a Suffix of [a-zA-Z0-9._-], each Suffix at most once.
 func (c Classifier) Validate() error {
+	var ps problems
+	c.validate(&ps)
+	return ps.join()
+}
+
+func (c Classifier) validate(ps *problems) {
 	if len(c.Include) > 0 && len(c.Exclude) > 0 {
-		return fmt.Errorf("strategy: include and exclude must not both be set (got %d and %d matchers); use one list", len(c.Include), len(c.Exclude))
+		ps.add("exclude", "must not be set with include; use one list")
 	}
-	if err := checkMatchers("include", c.Include); err != nil {
-		return err
-	}
-	if err := checkMatchers("exclude", c.Exclude); err != nil {
-		return err
-	}
+	checkMatchers(ps, "include", c.Include)
+	checkMatchers(ps, "exclude", c.Exclude)
 	suffixes := make(map[string]int, len(c.Routes))
 	names := make(map[string]int, len(c.Routes))
 	for i, r := range c.Routes {
-		field := fmt.Sprintf("routes[%d]", i)
-		if err := checkFragment(field+".suffix", r.Suffix); err != nil {
-			return err
+		key := fmt.Sprintf("routes[%d]", i)
+		if fragmentProblem(ps, key+".suffix", r.Suffix) {
+			if j, dup := suffixes[r.Suffix]; dup {
+				ps.add(key+".suffix", "must be unique, %q is also routes[%d].suffix", r.Suffix, j)
+			} else {
+				suffixes[r.Suffix] = i
+			}
 		}
-		if j, dup := suffixes[r.Suffix]; dup {
-			return fmt.Errorf("strategy: %s.suffix must be unique, %q is also routes[%d].suffix", field, r.Suffix, j)
+		if checkMatcher(ps, key+".matcher", r.Matcher) {
+			if j, dup := names[r.Matcher.Name]; dup {
+				ps.add(key+".matcher.name", "must be unique, %q is also routes[%d].matcher.name", r.Matcher.Name, j)
+			} else {
+				names[r.Matcher.Name] = i
+			}
 		}
-		suffixes[r.Suffix] = i
-		if err := checkMatcher(field+".matcher", r.Matcher); err != nil {
-			return err
-		}
-		if j, dup := names[r.Matcher.Name]; dup {
-			return fmt.Errorf("strategy: %s.matcher.name must be unique, %q is also routes[%d].matcher.name", field, r.Matcher.Name, j)
-		}
-		names[r.Matcher.Name] = i
 	}
-	return nil
 }
 
-func checkMatchers(list string, ms []Matcher) error {
+func checkMatchers(ps *problems, list string, ms []Matcher) {
 	names := make(map[string]int, len(ms))
 	for i, m := range ms {
-		field := fmt.Sprintf("%s[%d]", list, i)
-		if err := checkMatcher(field, m); err != nil {
-			return err
+		key := fmt.Sprintf("%s[%d]", list, i)
+		if !checkMatcher(ps, key, m) {
+			continue
 		}
 		if j, dup := names[m.Name]; dup {
-			return fmt.Errorf("strategy: %s.name must be unique, %q is also %s[%d].name", field, m.Name, list, j)
+			ps.add(key+".name", "must be unique, %q is also %s[%d].name", m.Name, list, j)
+			continue
 		}
 		names[m.Name] = i
 	}
-	return nil
 }
 
-func checkMatcher(field string, m Matcher) error {
+// checkMatcher adds m's problems and reports whether it has none.
+func checkMatcher(ps *problems, key string, m Matcher) bool {
+	ok := true
 	if m.Name == "" {
-		return fmt.Errorf("strategy: %s.name must not be empty", field)
+		ps.add(key+".name", "must not be empty")
+		ok = false
 	}
 	if m.Match == nil {
-		return fmt.Errorf("strategy: %s.match must not be nil (matcher %q)", field, m.Name)
+		ps.add(key+".match", "must not be nil (matcher %q)", m.Name)
+		ok = false
 	}
-	return nil
+	return ok
 }
 
 // Verdict is what should happen to a failed record. The zero value is

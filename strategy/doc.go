@@ -21,7 +21,24 @@
 //   - with MultipleTopics every retry has its own topic, and a repeated
 //     delay d gets -<d>-0, -<d>-1, ... counted from its first occurrence;
 //   - the dead-letter topic is <main><DLTSuffix>, and an error route with
-//     suffix s adds <main><s><DLTSuffix>.
+//     suffix s adds <main><s><DLTSuffix>;
+//   - with Naming.GroupTopics (off by default, not a Spring rule) every
+//     retry and dead-letter name starts with <main>-<group> instead of
+//     <main>, so each consumer group of one main topic has its own tiers
+//     and DLTs: orders-billing-retry-1000, orders-billing-dlt (NewPlanFor).
+//
+// Every list entry of Backoff.Delays should serve a retry: a plan with more
+// entries than attempts-1 is an error, not a silent truncation.
+//
+// # Zero values
+//
+// One rule holds for every setting of Backoff and Naming, as for every
+// kretry setting: a zero field is unset and means its documented default
+// (a zero Delay is DefaultDelay, an empty suffix the default suffix, a zero
+// MaxDelay no cap); values that can never be valid are reported by
+// Validate, every one of them, each a *SettingError naming the setting.
+// The entries of Backoff.Delays are values, not settings: a zero entry is a
+// retry without wait (ListBackoff(0)).
 //
 // Names never depend on Jitter, which only spreads the actual waits.
 //

@@ -131,20 +131,32 @@ const (
 const MaxTopicLength = 249
 
 // Naming decides the names of a plan's retry and dead-letter topics. Every
-// name is the main topic followed by a suffix. The zero value, after
-// Normalize, is Spring Kafka's default naming.
+// name is the main topic (with GroupTopics, the main topic and the consumer
+// group) followed by a suffix. The zero value, after Normalize, is Spring
+// Kafka's default naming; as for every setting, a zero (empty) field means
+// its default.
 type Naming struct {
-	// RetrySuffix starts the suffix of every retry topic. Default
-	// DefaultRetrySuffix ("-retry").
+	// RetrySuffix starts the suffix of every retry topic. Empty means the
+	// default, DefaultRetrySuffix ("-retry").
 	RetrySuffix string
-	// DLTSuffix ends the name of every dead-letter topic. Default
-	// DefaultDLTSuffix ("-dlt").
+	// DLTSuffix ends the name of every dead-letter topic. Empty means the
+	// default, DefaultDLTSuffix ("-dlt").
 	DLTSuffix string
 	// Suffixing chooses delay or index suffixes. Default SuffixByDelay.
 	Suffixing Suffixing
 	// SameInterval chooses how repeated delays share topics. Default
 	// SingleTopic.
 	SameInterval SameInterval
+	// GroupTopics puts the consumer group in every retry and dead-letter
+	// topic name, after the main topic: "<main>-<group><RetrySuffix>…" and
+	// "<main>-<group><DLTSuffix>" (orders-billing-retry-1000,
+	// orders-billing-dlt), so that several consumer groups of one main
+	// topic each get their own tiers and DLTs. The group must then be a
+	// valid topic-name fragment ([a-zA-Z0-9._-]) and the names must fit
+	// MaxTopicLength. Plans need the group: NewPlanFor, or
+	// retry.Policy.PlanFor. Default false: Spring Kafka's names, the same
+	// for every group.
+	GroupTopics bool
 }
 
 // Normalize returns n with empty suffixes replaced by their defaults.
@@ -158,40 +170,61 @@ func (n Naming) Normalize() Naming {
 	return n
 }
 
-// Validate reports the first problem with n, after Normalize: each suffix
-// must consist of the characters Kafka allows in topic names
-// ([a-zA-Z0-9._-]) and leave room for a main topic name, the two suffixes
-// must differ, and Suffixing and SameInterval must be known constants.
+// Validate reports every problem with n, after Normalize, joined with
+// errors.Join; each is a *SettingError naming the setting as policy files
+// do ("retrySuffix"). Each suffix must consist of the characters Kafka
+// allows in topic names ([a-zA-Z0-9._-]) and leave room for a main topic
+// name, the two suffixes must differ, and Suffixing and SameInterval must
+// be known constants.
 func (n Naming) Validate() error {
+	var ps problems
+	n.validate(&ps)
+	return ps.join()
+}
+
+func (n Naming) validate(ps *problems) {
 	n = n.Normalize()
-	if err := checkFragment("retrySuffix", n.RetrySuffix); err != nil {
-		return err
-	}
-	if err := checkFragment("dltSuffix", n.DLTSuffix); err != nil {
-		return err
-	}
-	if n.RetrySuffix == n.DLTSuffix {
-		return fmt.Errorf("strategy: retrySuffix and dltSuffix must differ, both are %q", n.RetrySuffix)
+	retryOK := fragmentProblem(ps, "retrySuffix", n.RetrySuffix)
+	dltOK := fragmentProblem(ps, "dltSuffix", n.DLTSuffix)
+	if retryOK && dltOK && n.RetrySuffix == n.DLTSuffix {
+		ps.add("dltSuffix", "retrySuffix and dltSuffix must differ, both are %q", n.RetrySuffix)
 	}
 	if n.Suffixing != SuffixByDelay && n.Suffixing != SuffixByIndex {
-		return fmt.Errorf("strategy: suffixing must be delay or index, got %v", n.Suffixing)
+		ps.add("suffixing", "must be delay or index, got %v", n.Suffixing)
 	}
 	if n.SameInterval != SingleTopic && n.SameInterval != MultipleTopics {
-		return fmt.Errorf("strategy: sameInterval must be single or multiple, got %v", n.SameInterval)
+		ps.add("sameInterval", "must be single or multiple, got %v", n.SameInterval)
+	}
+}
+
+// fragmentProblem adds the problem of a topic-name fragment, if any, and
+// reports whether s passed.
+func fragmentProblem(ps *problems, key, s string) bool {
+	if err := fragmentRule(s); err != nil {
+		*ps = append(*ps, &SettingError{Key: key, Err: err})
+		return false
+	}
+	return true
+}
+
+// fragmentRule is the rule for text appended to topic names.
+func fragmentRule(s string) error {
+	if s == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	if len(s) >= MaxTopicLength {
+		return fmt.Errorf("must be at most %d characters, got %d", MaxTopicLength-1, len(s))
+	}
+	if i := strings.IndexFunc(s, notTopicRune); i >= 0 {
+		return fmt.Errorf("may contain only [a-zA-Z0-9._-], got %q with %q at byte %d", s, s[i:i+1], i)
 	}
 	return nil
 }
 
 // checkFragment checks a suffix that will be appended to topic names.
 func checkFragment(field, s string) error {
-	if s == "" {
-		return fmt.Errorf("strategy: %s must not be empty", field)
-	}
-	if len(s) >= MaxTopicLength {
-		return fmt.Errorf("strategy: %s must be at most %d characters, got %d", field, MaxTopicLength-1, len(s))
-	}
-	if i := strings.IndexFunc(s, notTopicRune); i >= 0 {
-		return fmt.Errorf("strategy: %s may contain only [a-zA-Z0-9._-], got %q with %q at byte %d", field, s, s[i:i+1], i)
+	if err := fragmentRule(s); err != nil {
+		return fmt.Errorf("strategy: %s %w", field, err)
 	}
 	return nil
 }

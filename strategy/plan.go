@@ -31,7 +31,9 @@ type Tier struct {
 type RouteTopic struct {
 	// Suffix is the route suffix, as given to NewPlan and in Route.Suffix.
 	Suffix string
-	// Topic is <main><Suffix><DLTSuffix>, for example "orders-validation-dlt".
+	// Topic is <main><Suffix><DLTSuffix>, for example
+	// "orders-validation-dlt" (with Naming.GroupTopics,
+	// <main>-<group><Suffix><DLTSuffix>).
 	Topic string
 }
 
@@ -47,7 +49,8 @@ type Plan struct {
 	// Tiers are the retry topics in hop order. There are Attempts-1 of
 	// them, or fewer when the last one is Reusable.
 	Tiers []Tier
-	// DLT is the default dead-letter topic, <main><DLTSuffix>.
+	// DLT is the default dead-letter topic, <main><DLTSuffix> (with
+	// Naming.GroupTopics, <main>-<group><DLTSuffix>).
 	DLT string
 	// Routes are the error-routed dead-letter topics, in the order their
 	// suffixes were given.
@@ -57,28 +60,55 @@ type Plan struct {
 // NewPlan builds the plan for main with the given attempts, backoff and
 // naming, which are normalized first, plus one dead-letter topic per route
 // suffix. Its names follow Spring Kafka's rules exactly, so both can share
-// topics; see the package documentation for the rules.
+// topics; see the package documentation for the rules. A Naming with
+// GroupTopics needs the consumer group: use NewPlanFor.
 //
-// It fails, naming the field and the rule, when main is not a legal Kafka
+// It fails, naming the setting and the rule, when main is not a legal Kafka
 // topic name (1 to 249 of [a-zA-Z0-9._-], not "." or ".."), attempts is not
-// within [1, MaxAttempts], b or n is invalid, a route suffix is empty,
-// illegal or repeated, a generated name is too long or used twice, or, with
-// SingleTopic, a delay repeats anywhere but at the end of the schedule (which
-// Spring rejects too; use MultipleTopics). Attempts 1 gives no tiers, only
-// the dead-letter topics.
+// within [1, MaxAttempts] (NewPlan has no default attempts; see
+// retry.Policy), b or n is invalid (every problem of b.ValidateFor(attempts)
+// and n.Validate, joined), a route suffix is empty, illegal or repeated, a
+// generated name is too long or used twice, or, with SingleTopic, a delay
+// repeats anywhere but at the end of the schedule (which Spring rejects
+// too; use MultipleTopics). Attempts 1 gives no tiers, only the dead-letter
+// topics.
 func NewPlan(main string, attempts int, b Backoff, n Naming, routeSuffixes ...string) (Plan, error) {
+	if n.GroupTopics {
+		return Plan{}, fmt.Errorf("strategy: naming.groupTopics needs the consumer group: use NewPlanFor")
+	}
+	return NewPlanFor(main, "", attempts, b, n, routeSuffixes...)
+}
+
+// NewPlanFor is NewPlan for the consumer group group. Without
+// n.GroupTopics the group plays no part and the plan is NewPlan's. With
+// it, every retry and dead-letter topic is named after main and group:
+// "<main>-<group><RetrySuffix>…", "<main>-<group><DLTSuffix>" and
+// "<main>-<group><route suffix><DLTSuffix>", as in
+// "orders-billing-retry-1000" and "orders-billing-dlt"; group must then be
+// a valid topic-name fragment (1 to 248 of [a-zA-Z0-9._-]; otherwise the
+// error is a *SettingError with Key "group") and every name must fit
+// MaxTopicLength.
+func NewPlanFor(main, group string, attempts int, b Backoff, n Naming, routeSuffixes ...string) (Plan, error) {
 	if err := checkTopic("main topic", main); err != nil {
 		return Plan{}, err
 	}
-	if attempts < 1 || attempts > MaxAttempts {
-		return Plan{}, fmt.Errorf("strategy: attempts must be >= 1 and <= %d, got %d", MaxAttempts, attempts)
-	}
 	b, n = b.Normalize(), n.Normalize()
-	if err := b.Validate(); err != nil {
+	var ps problems
+	if attempts < 1 || attempts > MaxAttempts {
+		ps.add("attempts", "must be >= 1 and <= %d, got %d", MaxAttempts, attempts)
+	}
+	b.validate(&ps)
+	b.validateFor(&ps, attempts)
+	n.validate(&ps)
+	if err := ps.join(); err != nil {
 		return Plan{}, err
 	}
-	if err := n.Validate(); err != nil {
-		return Plan{}, err
+	base := main
+	if n.GroupTopics {
+		if err := fragmentRule(group); err != nil {
+			return Plan{}, &SettingError{Key: "group", Err: fmt.Errorf("cannot be part of topic names (naming.groupTopics): %w", err)}
+		}
+		base = main + "-" + group
 	}
 	seen := make(map[string]int, len(routeSuffixes))
 	for i, s := range routeSuffixes {
@@ -92,18 +122,21 @@ func NewPlan(main string, attempts int, b Backoff, n Naming, routeSuffixes ...st
 		seen[s] = i
 	}
 
-	tiers, err := buildTiers(main, b.Schedule(attempts-1), n)
+	tiers, err := buildTiers(base, b.Schedule(attempts-1), n)
 	if err != nil {
 		return Plan{}, err
 	}
-	p := Plan{Main: main, Attempts: attempts, Tiers: tiers, DLT: main + n.DLTSuffix}
+	p := Plan{Main: main, Attempts: attempts, Tiers: tiers, DLT: base + n.DLTSuffix}
 	for _, s := range routeSuffixes {
-		p.Routes = append(p.Routes, RouteTopic{Suffix: s, Topic: main + s + n.DLTSuffix})
+		p.Routes = append(p.Routes, RouteTopic{Suffix: s, Topic: base + s + n.DLTSuffix})
 	}
 
 	used := map[string]string{main: "main topic"}
 	claim := func(name, role string) error {
 		if err := checkTopic(role+" name", name); err != nil {
+			if n.GroupTopics {
+				err = fmt.Errorf("%w; with naming.groupTopics the names include the consumer group %q", err, group)
+			}
 			return err
 		}
 		if other, dup := used[name]; dup {
@@ -129,9 +162,10 @@ func NewPlan(main string, attempts int, b Backoff, n Naming, routeSuffixes ...st
 }
 
 // buildTiers applies Spring Kafka's naming rules to a nominal schedule
-// (one delay per retry). Delays are compared in whole milliseconds, the unit
+// (one delay per retry); base is the main topic, or with GroupTopics the
+// main topic and the group. Delays are compared in whole milliseconds, the unit
 // of topic names.
-func buildTiers(main string, delays []time.Duration, n Naming) ([]Tier, error) {
+func buildTiers(base string, delays []time.Duration, n Naming) ([]Tier, error) {
 	retries := len(delays)
 	if retries == 0 {
 		return nil, nil
@@ -180,7 +214,7 @@ func buildTiers(main string, delays []time.Duration, n Naming) ([]Tier, error) {
 			}
 		}
 		tiers[i] = Tier{
-			Topic:    main + suffix,
+			Topic:    base + suffix,
 			Delay:    delays[i],
 			Index:    i,
 			Reusable: single && count[ms[i]] > 1,

@@ -256,10 +256,10 @@ func TestNewPlanErrors(t *testing.T) {
 		{"main with space", "my topic", 3, strategy.Backoff{}, strategy.Naming{}, nil, "main topic may contain only [a-zA-Z0-9._-]"},
 		{"main with slash", "a/b", 3, strategy.Backoff{}, strategy.Naming{}, nil, `main topic may contain only [a-zA-Z0-9._-], got "a/b" with "/" at byte 1`},
 		{"main too long", long + "a", 3, strategy.Backoff{}, strategy.Naming{}, nil, "main topic must be at most 249 characters, got 250"},
-		{"attempts zero", "orders", 0, strategy.Backoff{}, strategy.Naming{}, nil, "strategy: attempts must be >= 1 and <= 32767, got 0"},
-		{"attempts negative", "orders", -1, strategy.Backoff{}, strategy.Naming{}, nil, "attempts must be >= 1"},
-		{"attempts too many", "orders", 32768, strategy.Backoff{}, strategy.Naming{}, nil, "attempts must be >= 1 and <= 32767, got 32768"},
-		{"bad backoff", "orders", 3, strategy.ExponentialBackoff(s, 0.5, 0), strategy.Naming{}, nil, "multiplier must be > 1"},
+		{"attempts zero", "orders", 0, strategy.Backoff{}, strategy.Naming{}, nil, "attempts: must be >= 1 and <= 32767, got 0"},
+		{"attempts negative", "orders", -1, strategy.Backoff{}, strategy.Naming{}, nil, "attempts: must be >= 1"},
+		{"attempts too many", "orders", 32768, strategy.Backoff{}, strategy.Naming{}, nil, "attempts: must be >= 1 and <= 32767, got 32768"},
+		{"bad backoff", "orders", 3, strategy.ExponentialBackoff(s, 0.5, 0), strategy.Naming{}, nil, "multiplier: must be > 1"},
 		{"bad naming", "orders", 3, strategy.Backoff{}, strategy.Naming{RetrySuffix: "-dlt"}, nil, "retrySuffix and dltSuffix must differ"},
 		{"empty route", "orders", 3, strategy.Backoff{}, strategy.Naming{}, []string{""}, "strategy: route suffix 0 must not be empty"},
 		{"illegal route", "orders", 3, strategy.Backoff{}, strategy.Naming{}, []string{"-ok", "-a b"}, "route suffix 1 may contain only"},
@@ -414,6 +414,12 @@ func TestPlanTopicsAreUniqueAndLegal(t *testing.T) {
 				for attempts := 1; attempts <= 9; attempts++ {
 					n := strategy.Naming{Suffixing: suf, SameInterval: same}
 					p, err := strategy.NewPlan("t", attempts, b, n, "-a")
+					if b.Kind == strategy.List && len(b.Delays) > attempts-1 {
+						// More delays than retries: an error, never a
+						// silent truncation.
+						assertErr(t, err, fmt.Sprintf("delays: has %d entries but attempts %d allows at most %d (attempts - 1)", len(b.Delays), attempts, attempts-1))
+						continue
+					}
 					if err != nil {
 						t.Fatalf("%v %v %v attempts %d: %v", b, suf, same, attempts, err)
 					}
