@@ -3,6 +3,7 @@ package retry
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -77,17 +78,29 @@ func (s *DLTStrategy) UnmarshalText(b []byte) error {
 // zero value, after Normalize, is Spring Kafka's default: 3 attempts, fixed
 // 1 s delay, one reusable "-retry" topic and a "-dlt" topic.
 //
+// One rule holds for every field, as for every kretry setting (Go options,
+// struct tags and policy files alike): zero means unset, and unset means
+// the documented default. A value that can never be valid (a negative
+// count or duration, a count out of range) is an error that Validate
+// reports, naming the setting. The entries of Backoff.Delays are values,
+// not settings: a zero entry is a retry without wait.
+//
 // Policy is a plain value: options, struct tags and YAML files all build
 // one, and two policies that compare equal with Equal behave identically.
 type Policy struct {
 	// Attempts is the total number of deliveries including the first.
-	// Attempts-1 retries happen before the record goes to the DLT.
-	// Default 3; 1 means no retry topics at all.
+	// Attempts-1 retries happen before the record goes to the DLT; 1
+	// means no retry topics at all. At most strategy.MaxAttempts. Zero
+	// means the default, DefaultAttempts (3).
 	Attempts int
-	// Backoff is the delay schedule between deliveries. Default fixed 1 s.
+	// Backoff is the delay schedule between deliveries; a List backoff
+	// has at most Attempts-1 delays. Default fixed 1 s (the zero
+	// strategy.Backoff).
 	Backoff strategy.Backoff
 	// Naming holds the topic suffixes and naming strategies. Defaults
-	// "-retry", "-dlt", suffix by delay, single topic for repeated delays.
+	// "-retry", "-dlt", suffix by delay, single topic for repeated
+	// delays, topics shared by every consumer group (the zero
+	// strategy.Naming).
 	Naming strategy.Naming
 	// Classifier decides which errors are retried and routes errors to
 	// their own DLTs. Default: every error is retried except those marked
@@ -95,30 +108,38 @@ type Policy struct {
 	Classifier strategy.Classifier
 	// Timeout is an overall budget measured from the original record's
 	// timestamp: a record failing after it has passed goes to the DLT with
-	// reason "timeout". Default 0, no budget.
+	// reason "timeout". Zero means the default, no budget.
 	Timeout time.Duration
-	// MaxErrorBytes bounds the error text carried in headers. Default
-	// DefaultMaxErrorBytes (4 KiB).
+	// MaxErrorBytes bounds the error text carried in headers; at least
+	// MinMaxErrorBytes (64). Zero means the default, DefaultMaxErrorBytes
+	// (4 KiB).
 	MaxErrorBytes int
 	// DLT chooses what happens around the dead-letter topic. Default
 	// DLTRetryOnError.
 	DLT DLTStrategy
 	// DLTHandlerAttempts bounds how many times in all the DLT handler is
-	// called for one record under DLTRetryOnError. Default 3.
+	// called for one record under DLTRetryOnError. Zero means the
+	// default, DefaultDLTHandlerAttempts (3).
 	DLTHandlerAttempts int
-	// DLTHandlerBackoff is the delay between DLT handler attempts. Default
-	// 1 s.
+	// DLTHandlerBackoff is the delay between DLT handler attempts. Zero
+	// means the default, DefaultDLTHandlerBackoff (1 s).
 	DLTHandlerBackoff time.Duration
 }
 
-// Defaults applied by Normalize.
+// Defaults applied by Normalize, and the bounds Validate checks.
 const (
 	DefaultAttempts           = 3
 	DefaultDLTHandlerAttempts = 3
 	DefaultDLTHandlerBackoff  = time.Second
+	// MinMaxErrorBytes is the smallest MaxErrorBytes: room for an error
+	// text that says something.
+	MinMaxErrorBytes = 64
+	// maxCount bounds MaxErrorBytes and DLTHandlerAttempts, as policy
+	// files do (int32).
+	maxCount = math.MaxInt32
 )
 
-// Normalize returns p with every unset field given its default.
+// Normalize returns p with every unset (zero) field given its default.
 func (p Policy) Normalize() Policy {
 	if p.Attempts == 0 {
 		p.Attempts = DefaultAttempts
@@ -137,45 +158,78 @@ func (p Policy) Normalize() Policy {
 	return p
 }
 
-// Validate checks a normalized policy and returns every problem found,
-// joined, each naming the field and the rule.
+// Validate reports every problem with p.Normalize() — unset fields are
+// never errors — joined with errors.Join. Each is a
+// *strategy.SettingError naming the setting as struct tags and policy
+// files do, with the rule and the value, in the same words the policy
+// file loader uses: "attempts: must be >= 1 and <= 32767, or 0 for the
+// default, got -1". Besides each field's own rules, a List backoff may
+// have at most Attempts-1 delays.
 func (p Policy) Validate() error {
+	p = p.Normalize()
 	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("retry: policy: "+format, args...))
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &strategy.SettingError{Key: key, Err: fmt.Errorf(format, args...)})
 	}
-	if p.Attempts < 1 || p.Attempts > strategy.MaxAttempts {
-		bad("attempts must be >= 1 and <= %d, got %d", strategy.MaxAttempts, p.Attempts)
+	each := func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = append(errs, j.Unwrap()...)
+		} else if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if err := p.Backoff.Validate(); err != nil {
-		bad("backoff: %w", err)
+	attemptsOK := p.Attempts >= 1 && p.Attempts <= strategy.MaxAttempts
+	if !attemptsOK {
+		bad("attempts", "must be >= 1 and <= %d, or 0 for the default, got %d", strategy.MaxAttempts, p.Attempts)
 	}
-	if err := p.Naming.Validate(); err != nil {
-		bad("naming: %w", err)
+	if attemptsOK {
+		each(p.Backoff.ValidateFor(p.Attempts))
+	} else {
+		each(p.Backoff.Validate())
 	}
-	if err := p.Classifier.Validate(); err != nil {
-		bad("classifier: %w", err)
-	}
+	each(p.Naming.Validate())
+	each(p.Classifier.Validate())
 	if p.Timeout < 0 {
-		bad("timeout must be >= 0, got %v", p.Timeout)
+		bad("timeout", "must be >= 0, got %v", p.Timeout)
 	}
-	if p.MaxErrorBytes < 64 {
-		bad("maxErrorBytes must be >= 64, got %d", p.MaxErrorBytes)
+	if p.MaxErrorBytes < MinMaxErrorBytes || p.MaxErrorBytes > maxCount {
+		bad("maxErrorBytes", "must be >= %d and <= %d, or 0 for the default, got %d", MinMaxErrorBytes, maxCount, p.MaxErrorBytes)
 	}
 	if p.DLT < DLTRetryOnError || p.DLT > NoDLT {
-		bad("dlt strategy %d is not one of retry-on-error, fail-on-error, none", int(p.DLT))
+		bad("dltStrategy", "must be retry-on-error, fail-on-error or none, got %v", p.DLT)
 	}
-	if p.DLTHandlerAttempts < 1 {
-		bad("dltHandlerAttempts must be >= 1, got %d", p.DLTHandlerAttempts)
+	if p.DLTHandlerAttempts < 1 || p.DLTHandlerAttempts > maxCount {
+		bad("dltHandlerAttempts", "must be >= 1 and <= %d, or 0 for the default, got %d", maxCount, p.DLTHandlerAttempts)
 	}
 	if p.DLTHandlerBackoff < 0 {
-		bad("dltHandlerBackoff must be >= 0, got %v", p.DLTHandlerBackoff)
+		bad("dltHandlerBackoff", "must be >= 0, got %v", p.DLTHandlerBackoff)
 	}
 	return errors.Join(errs...)
 }
 
-// Plan normalizes and validates p and returns the topic plan for main.
+// ErrNeedsGroup is returned by Plan for a policy whose Naming.GroupTopics
+// puts the consumer group in topic names: such a plan needs PlanFor.
+var ErrNeedsGroup = errors.New("retry: naming.groupTopics needs the consumer group: use PlanFor")
+
+// Plan normalizes and validates p and returns the topic plan for main. It
+// fails with ErrNeedsGroup when p.Naming.GroupTopics is set: use PlanFor.
 func (p Policy) Plan(main string) (strategy.Plan, error) {
+	if p.Naming.GroupTopics {
+		return strategy.Plan{}, ErrNeedsGroup
+	}
+	return p.PlanFor(main, "")
+}
+
+// PlanFor normalizes and validates p and returns the topic plan of main as
+// consumed by the consumer group group. Without p.Naming.GroupTopics the
+// group plays no part and the plan is Plan's (Spring Kafka's names). With
+// it, every retry and dead-letter topic carries the group:
+// "<main>-<group><retrySuffix>…" and "<main>-<group><dltSuffix>"
+// (orders-billing-retry-1000, orders-billing-dlt); group must then be a
+// valid topic-name fragment ([a-zA-Z0-9._-]) and the names must fit
+// strategy.MaxTopicLength (see strategy.NewPlanFor). A validation failure
+// reports every problem, as Validate does.
+func (p Policy) PlanFor(main, group string) (strategy.Plan, error) {
 	p = p.Normalize()
 	if err := p.Validate(); err != nil {
 		return strategy.Plan{}, err
@@ -184,7 +238,7 @@ func (p Policy) Plan(main string) (strategy.Plan, error) {
 	for _, r := range p.Classifier.Routes {
 		routes = append(routes, r.Suffix)
 	}
-	return strategy.NewPlan(main, p.Attempts, p.Backoff, p.Naming, routes...)
+	return strategy.NewPlanFor(main, group, p.Attempts, p.Backoff, p.Naming, routes...)
 }
 
 // Equal reports whether p and o describe the same policy once normalized.
