@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -110,9 +111,20 @@ func Resolve(base Spec, reg *Registry, decls ...*Decl) (Spec, error) {
 	}
 	errs = append(errs, crossCheck(&s, org)...)
 	s.Policy = s.Policy.Normalize()
+	s.Topics = s.Topics.normalize()
+	if len(errs) == 0 {
+		// What the layers' rules cannot see, such as an invalid value
+		// given in Go, is reported where the value came from.
+		errs = append(errs, policyProblems(s.Policy.Validate(), org)...)
+	}
 	if len(errs) == 0 {
 		if _, err := s.Plan(); err != nil {
-			errs = append(errs, errorf(where, whereKey, "listener of topic %q: %w", s.Topic, err))
+			var se *strategy.SettingError
+			if errors.As(err, &se) { // a setting the plan cannot use, such as the group
+				errs = append(errs, policyProblems(err, org)...)
+			} else {
+				errs = append(errs, errorf(where, whereKey, "listener of topic %q: %w", s.Topic, err))
+			}
 		}
 	}
 	if err := joinErrors(errs); err != nil {
@@ -211,6 +223,38 @@ func (d *Decl) applyTo(s *Spec, reg *Registry, org map[string]origin) []*Error {
 	return errs
 }
 
+// policyProblems turns the problems retry.Policy.Validate reports into
+// *Errors at the origin of each setting (Go options or defaults when no
+// declaration set it).
+func policyProblems(err error, org map[string]origin) []*Error {
+	if err == nil {
+		return nil
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	var errs []*Error
+	for _, e := range list {
+		var se *strategy.SettingError
+		if !errors.As(e, &se) {
+			errs = append(errs, &Error{Err: e})
+			continue
+		}
+		top, rest := se.Key, ""
+		if i := strings.IndexAny(top, "[."); i >= 0 {
+			top, rest = top[:i], top[i:]
+		}
+		o, ok := org[top]
+		if !ok {
+			errs = append(errs, &Error{Key: se.Key, Err: se.Err})
+			continue
+		}
+		errs = append(errs, &Error{Pos: o.pos, Key: o.path + rest, Err: se.Err})
+	}
+	return errs
+}
+
 // crossCheck applies the rules that involve several fields, after every
 // layer, naming where each value came from.
 func crossCheck(s *Spec, org map[string]origin) []*Error {
@@ -257,6 +301,11 @@ func crossCheck(s *Spec, org map[string]origin) []*Error {
 		}
 		if len(b.Delays) == 0 {
 			bad("backoff", "list backoff needs delays")
+		}
+		attempts := s.Policy.Normalize().Attempts
+		if attempts >= 1 && len(b.Delays) > attempts-1 {
+			bad("delays", "has %d entries but attempts %d%s allows at most %d (attempts - 1)",
+				len(b.Delays), attempts, from("attempts", "delays"), attempts-1)
 		}
 	}
 	if b.Kind == strategy.Exponential {

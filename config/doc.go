@@ -40,10 +40,19 @@
 // include versus exclude, also discards the lower sources' settings that
 // belong to the other choice (see Resolve).
 //
+// # Zero values
+//
+// One rule holds for every number and duration, on every surface: 0 (0s)
+// means the setting's documented default, as an unset field of the Go
+// structs does ("attempts: 0" is 3 attempts, "partitions: 0" the main
+// topic's count). The entries of delays are values and mean what they
+// say: "delays: [0s]" retries without wait.
+//
 // # Errors
 //
 // Every problem is an *Error that says where it was written (file:line:col,
 // or the struct type and field of a tag), the key, and the rule, and all
-// problems are reported at once. Named errors must be registered; a
+// problems are reported at once, in the words retry.Policy.Validate uses
+// for the same problem given in Go. Named errors must be registered; a
 // policy that would fail at start-up fails when it is resolved.
 package config

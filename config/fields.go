@@ -111,7 +111,7 @@ var fields = []*field{
 		set: func(s *Spec, v *value) { s.Group = v.str }},
 	{key: "attempts", kind: kInt, path: "Policy.Attempts", syntax: "integer", def: "3",
 		doc:   "deliveries in all, the first included; 1 means no retries",
-		check: intRange(1, strategy.MaxAttempts),
+		check: countOrDefault(1, strategy.MaxAttempts),
 		set:   func(s *Spec, v *value) { s.Policy.Attempts = int(v.num) }},
 	{key: "backoff", kind: kEnum, path: "Policy.Backoff.Kind", syntax: "fixed|exponential|list",
 		def: "fixed (exponential when multiplier is set, list when delays is set)",
@@ -130,7 +130,7 @@ var fields = []*field{
 		doc: "factor from one exponential delay to the next; implies backoff exponential",
 		check: func(v *value) error {
 			if math.IsNaN(v.flt) || math.IsInf(v.flt, 0) || v.flt <= 1 {
-				return fmt.Errorf("must be > 1 (exponential backoff), got %v", v.flt)
+				return fmt.Errorf("must be > 1 for exponential backoff, got %v", v.flt)
 			}
 			return nil
 		},
@@ -149,7 +149,7 @@ var fields = []*field{
 		},
 		set: func(s *Spec, v *value) { s.Policy.Backoff.Jitter = v.flt }},
 	{key: "delays", kind: kDurations, path: "Policy.Backoff.Delays", syntax: "duration|duration…", def: "none",
-		doc: "explicit delay per retry, the last reused; implies backoff list",
+		doc: "explicit delay per retry (at most attempts - 1), the last reused; implies backoff list",
 		check: func(v *value) error {
 			if len(v.durs) == 0 {
 				return fmt.Errorf("must list at least one delay")
@@ -181,6 +181,9 @@ var fields = []*field{
 			return int64(x), err
 		},
 		set: func(s *Spec, v *value) { s.Policy.Naming.SameInterval = strategy.SameInterval(v.num) }},
+	{key: "groupTopics", kind: kBool, path: "Policy.Naming.GroupTopics", syntax: "true|false", def: "false",
+		doc: "name retry topics and DLTs after the consumer group too (orders-billing-retry-1000), so each group has its own",
+		set: func(s *Spec, v *value) { s.Policy.Naming.GroupTopics = v.num != 0 }},
 	{key: "include", kind: kNames, path: "Policy.Classifier.Include", syntax: "name|name…", def: "none (retry every error)",
 		doc: "retry only these named errors; others go to the DLT; replaces exclude",
 		set: func(s *Spec, v *value) { s.Policy.Classifier.Include = v.matchers }},
@@ -202,7 +205,7 @@ var fields = []*field{
 		set:   func(s *Spec, v *value) { s.Policy.Timeout = v.dur }},
 	{key: "maxErrorBytes", kind: kInt, path: "Policy.MaxErrorBytes", syntax: "integer >= 64", def: strconv.Itoa(retry.DefaultMaxErrorBytes),
 		doc:   "bound on the error text carried in the kretry-error header",
-		check: intRange(64, math.MaxInt32),
+		check: countOrDefault(retry.MinMaxErrorBytes, math.MaxInt32),
 		set:   func(s *Spec, v *value) { s.Policy.MaxErrorBytes = int(v.num) }},
 	{key: "dltStrategy", kind: kEnum, path: "Policy.DLT", syntax: "retry-on-error|fail-on-error|none", def: "retry-on-error",
 		doc: "what happens around the DLT: bounded DLT handler retries, one call, or no DLT",
@@ -214,7 +217,7 @@ var fields = []*field{
 		set: func(s *Spec, v *value) { s.Policy.DLT = retry.DLTStrategy(v.num) }},
 	{key: "dltHandlerAttempts", kind: kInt, path: "Policy.DLTHandlerAttempts", syntax: "integer >= 1", def: strconv.Itoa(retry.DefaultDLTHandlerAttempts),
 		doc:   "DLT handler calls per record under retry-on-error, the first included",
-		check: intRange(1, math.MaxInt32),
+		check: countOrDefault(1, math.MaxInt32),
 		set:   func(s *Spec, v *value) { s.Policy.DLTHandlerAttempts = int(v.num) }},
 	{key: "dltHandlerBackoff", kind: kDuration, path: "Policy.DLTHandlerBackoff", syntax: "duration", def: retry.DefaultDLTHandlerBackoff.String(),
 		doc:   "wait between DLT handler calls for one record",
@@ -530,19 +533,24 @@ func parseName(a atom) (string, error) {
 	return a.text, nil
 }
 
-func intRange(lo, hi int64) func(v *value) error {
+// countOrDefault is the rule for a count with a default: 0 is unset and
+// means the default (the one rule for zero), anything else must be within
+// [lo, hi]. The words are retry.Policy.Validate's.
+func countOrDefault(lo, hi int64) func(v *value) error {
 	return func(v *value) error {
-		if v.num < lo || v.num > hi {
-			return fmt.Errorf("must be >= %d and <= %d, got %d", lo, hi, v.num)
+		if v.num != 0 && (v.num < lo || v.num > hi) {
+			return fmt.Errorf("must be >= %d and <= %d, or 0 for the default, got %d", lo, hi, v.num)
 		}
 		return nil
 	}
 }
 
+// intOrMinusOne is the rule for partitions and replicationFactor: -1 is
+// the default, written out, and 0 (unset) means it too.
 func intOrMinusOne(hi int64) func(v *value) error {
 	return func(v *value) error {
-		if v.num != -1 && (v.num < 1 || v.num > hi) {
-			return fmt.Errorf("must be -1 or >= 1 and <= %d, got %d", hi, v.num)
+		if v.num != -1 && v.num != 0 && (v.num < 1 || v.num > hi) {
+			return fmt.Errorf("must be >= 1 and <= %d, or -1 or 0 for the default, got %d", hi, v.num)
 		}
 		return nil
 	}

@@ -81,6 +81,7 @@ var samples = map[string]struct{ tag, yaml string }{
 	"dltSuffix":          {"-dead", "-dead"},
 	"suffixing":          {"index", "index"},
 	"sameInterval":       {"multiple", "multiple"},
+	"groupTopics":        {"true", "true"},
 	"include":            {"timeout|auth", "[timeout, auth]"},
 	"exclude":            {"validation", "[validation]"},
 	"routes":             {"-v:validation|-a:auth", "[{suffix: -v, error: validation}, {suffix: -a, error: auth}]"},

@@ -19,7 +19,9 @@ type fileDoc struct {
 }
 
 // specDoc is one resolved listener. Fields that do not apply to the
-// backoff kind are left out, and so are empty lists.
+// backoff kind are left out, and so are empty lists and a false
+// groupTopics (so that files without per-group names stay readable by
+// kretry versions before groupTopics, whose loader rejects unknown keys).
 type specDoc struct {
 	Topic              string             `yaml:"topic" json:"topic"`
 	Group              string             `yaml:"group" json:"group"`
@@ -34,6 +36,7 @@ type specDoc struct {
 	DLTSuffix          string             `yaml:"dltSuffix" json:"dltSuffix"`
 	Suffixing          string             `yaml:"suffixing" json:"suffixing"`
 	SameInterval       string             `yaml:"sameInterval" json:"sameInterval"`
+	GroupTopics        bool               `yaml:"groupTopics,omitempty" json:"groupTopics,omitempty"`
 	Include            []string           `yaml:"include,omitempty" json:"include,omitempty"`
 	Exclude            []string           `yaml:"exclude,omitempty" json:"exclude,omitempty"`
 	Routes             []routeDoc         `yaml:"routes,omitempty" json:"routes,omitempty"`
@@ -54,8 +57,8 @@ type routeDoc struct {
 }
 
 // MarshalYAML writes specs as a policy file (version 1, one listener entry
-// per spec, every setting explicit) that Parse reads back to the same
-// specs. Policies are normalized first. It fails for a spec whose enums
+// per spec, every setting explicit but groupTopics, written only when
+// true) that Parse reads back to the same specs. Policies are normalized first. It fails for a spec whose enums
 // are out of range.
 func MarshalYAML(specs ...Spec) ([]byte, error) {
 	doc, err := document(specs)
@@ -102,6 +105,7 @@ func document(specs []Spec) (fileDoc, error) {
 
 func specDocOf(s Spec) (specDoc, error) {
 	p := s.Policy.Normalize()
+	s.Topics = s.Topics.normalize()
 	b, n := p.Backoff, p.Naming
 	kind, err := b.Kind.MarshalText()
 	if err != nil {
@@ -129,6 +133,7 @@ func specDocOf(s Spec) (specDoc, error) {
 		DLTSuffix:          n.DLTSuffix,
 		Suffixing:          string(suffixing),
 		SameInterval:       string(same),
+		GroupTopics:        n.GroupTopics,
 		Include:            names(p.Classifier.Include),
 		Exclude:            names(p.Classifier.Exclude),
 		Timeout:            p.Timeout.String(),

@@ -27,15 +27,17 @@ type Spec struct {
 }
 
 // TopicSettings says how the listener creates its missing retry and DLT
-// topics. The zero value is not the default; see DefaultSpec.
+// topics. Its zero value is not the default, since Create defaults to
+// true; see DefaultSpec. Zero Partitions and ReplicationFactor are unset
+// and mean their defaults, as for every setting.
 type TopicSettings struct {
 	// Create allows creating missing retry and DLT topics. Default true.
 	Create bool
 	// Partitions is the partition count of created topics; -1 means the
-	// main topic's count. Default -1.
+	// main topic's count. Default -1; 0 means the default.
 	Partitions int32
 	// ReplicationFactor of created topics; -1 means the broker's default.
-	// Default -1.
+	// Default -1; 0 means the default.
 	ReplicationFactor int16
 	// Configs are topic configs (such as "retention.ms") for created
 	// topics. Default none.
@@ -59,18 +61,34 @@ func DefaultSpec(topic string) Spec {
 	}
 }
 
-// Plan returns the topic plan of s: its policy's plan for its topic.
-func (s Spec) Plan() (strategy.Plan, error) { return s.Policy.Plan(s.Topic) }
+// Plan returns the topic plan of s: its policy's plan for its topic and
+// group (retry.Policy.PlanFor; the group names topics only with the
+// policy's Naming.GroupTopics).
+func (s Spec) Plan() (strategy.Plan, error) { return s.Policy.PlanFor(s.Topic, s.Group) }
+
+// normalize gives unset (zero) Partitions and ReplicationFactor their
+// default, -1.
+func (t TopicSettings) normalize() TopicSettings {
+	if t.Partitions == 0 {
+		t.Partitions = -1
+	}
+	if t.ReplicationFactor == 0 {
+		t.ReplicationFactor = -1
+	}
+	return t
+}
 
 // Equal reports whether s and o describe the same listener: same topic and
 // group, equal policies (retry.Policy.Equal: matchers compare by name) and
 // the same topic settings (configs compare by value; nil and empty maps
-// are equal).
+// are equal; zero Partitions and ReplicationFactor equal their default,
+// -1).
 func (s Spec) Equal(o Spec) bool {
+	st, ot := s.Topics.normalize(), o.Topics.normalize()
 	return s.Topic == o.Topic && s.Group == o.Group && s.Policy.Equal(o.Policy) &&
-		s.Topics.Create == o.Topics.Create && s.Topics.Partitions == o.Topics.Partitions &&
-		s.Topics.ReplicationFactor == o.Topics.ReplicationFactor &&
-		maps.EqualFunc(s.Topics.Configs, o.Topics.Configs, func(a, b *string) bool {
+		st.Create == ot.Create && st.Partitions == ot.Partitions &&
+		st.ReplicationFactor == ot.ReplicationFactor &&
+		maps.EqualFunc(st.Configs, ot.Configs, func(a, b *string) bool {
 			return a == b || a != nil && b != nil && *a == *b
 		})
 }

@@ -56,7 +56,8 @@ func TestParseTagValues(t *testing.T) {
 		{"explicit exponential", "topic=orders,backoff=exponential,multiplier=3,delay=2s", func(s *Spec, _ func(string) strategy.Matcher) {
 			s.Policy.Backoff = strategy.ExponentialBackoff(2*time.Second, 3, 0)
 		}},
-		{"delays imply list", "topic=orders,delays=1s|5s|30s", func(s *Spec, _ func(string) strategy.Matcher) {
+		{"delays imply list", "topic=orders,attempts=4,delays=1s|5s|30s", func(s *Spec, _ func(string) strategy.Matcher) {
+			s.Policy.Attempts = 4
 			s.Policy.Backoff = strategy.ListBackoff(time.Second, 5*time.Second, 30*time.Second)
 		}},
 		{"jitter", "topic=orders,jitter=0.25", func(s *Spec, _ func(string) strategy.Matcher) {
@@ -135,27 +136,27 @@ func TestParseTagErrors(t *testing.T) {
 	}{
 		{"", []string{at + "empty kretry tag; want topic=<topic> on a handler or dlt=<topic> on a DLT handler"}},
 		{"attempts=4", []string{at + "topic: must be set on a handler field (or use dlt=<topic> on a DLT handler field)"}},
-		{"topic=orders,attempts=0,delay=-1s,atempts=3", []string{
-			at + "attempts: must be >= 1 and <= 32767, got 0",
+		{"topic=orders,attempts=-1,delay=-1s,atempts=3", []string{
+			at + "attempts: must be >= 1 and <= 32767, or 0 for the default, got -1",
 			at + "delay: must be >= 0, got -1s",
 			at + `atempts: unknown key "atempts"; did you mean "attempts"?`,
 		}},
-		{"topic=orders,attempts=40000", []string{at + "attempts: must be >= 1 and <= 32767, got 40000"}},
+		{"topic=orders,attempts=40000", []string{at + "attempts: must be >= 1 and <= 32767, or 0 for the default, got 40000"}},
 		{"topic=orders,attempts=four", []string{at + `attempts: want an integer, got "four"`}},
 		{"topic=orders,delay=1000", []string{at + `delay: want a duration such as 1s or 500ms, got "1000"`}},
 		{"topic=orders,delay=1500us", []string{at + "delay: must be a whole number of milliseconds (topic names carry milliseconds), got 1.5ms"}},
-		{"topic=orders,multiplier=1,maxDelay=10s", []string{at + "multiplier: must be > 1 (exponential backoff), got 1"}},
-		{"topic=orders,multiplier=NaN", []string{at + "multiplier: must be > 1 (exponential backoff), got NaN"}},
+		{"topic=orders,multiplier=1,maxDelay=10s", []string{at + "multiplier: must be > 1 for exponential backoff, got 1"}},
+		{"topic=orders,multiplier=NaN", []string{at + "multiplier: must be > 1 for exponential backoff, got NaN"}},
 		{"topic=orders,jitter=2", []string{at + "jitter: must be within [0, 1], got 2"}},
 		{"topic=orders,suffixing=random", []string{at + `suffixing: want delay|index, got "random"`}},
 		{"topic=orders,sameInterval=some", []string{at + `sameInterval: want single|multiple, got "some"`}},
 		{"topic=orders,dltStrategy=loop", []string{at + `dltStrategy: want retry-on-error|fail-on-error|none, got "loop"`}},
 		{"topic=orders,backoff=linear", []string{at + `backoff: want fixed|exponential|list, got "linear"`}},
 		{"topic=orders,createTopics=yes", []string{at + `createTopics: want true or false, got "yes"`}},
-		{"topic=orders,partitions=0", []string{at + "partitions: must be -1 or >= 1 and <= 2147483647, got 0"}},
-		{"topic=orders,replicationFactor=40000", []string{at + "replicationFactor: must be -1 or >= 1 and <= 32767, got 40000"}},
-		{"topic=orders,maxErrorBytes=10", []string{at + "maxErrorBytes: must be >= 64 and <= 2147483647, got 10"}},
-		{"topic=orders,dltHandlerAttempts=0", []string{at + "dltHandlerAttempts: must be >= 1 and <= 2147483647, got 0"}},
+		{"topic=orders,partitions=-2", []string{at + "partitions: must be >= 1 and <= 2147483647, or -1 or 0 for the default, got -2"}},
+		{"topic=orders,replicationFactor=40000", []string{at + "replicationFactor: must be >= 1 and <= 32767, or -1 or 0 for the default, got 40000"}},
+		{"topic=orders,maxErrorBytes=10", []string{at + "maxErrorBytes: must be >= 64 and <= 2147483647, or 0 for the default, got 10"}},
+		{"topic=orders,dltHandlerAttempts=-1", []string{at + "dltHandlerAttempts: must be >= 1 and <= 2147483647, or 0 for the default, got -1"}},
 		{"topic=orders,timeout=-1s,dltHandlerBackoff=-1ms", []string{
 			at + "timeout: must be >= 0, got -1s",
 			at + "dltHandlerBackoff: must be >= 0, got -1ms",

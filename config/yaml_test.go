@@ -33,7 +33,7 @@ func TestLoadAllKeys(t *testing.T) {
 		s.Policy = retry.Policy{
 			Attempts:           4,
 			Backoff:            strategy.Backoff{Kind: strategy.Exponential, Delay: time.Second, Multiplier: 2, MaxDelay: 10 * time.Second, Jitter: 0.1},
-			Naming:             strategy.Naming{RetrySuffix: "-again", DLTSuffix: "-dead", Suffixing: strategy.SuffixByIndex, SameInterval: strategy.MultipleTopics},
+			Naming:             strategy.Naming{RetrySuffix: "-again", DLTSuffix: "-dead", Suffixing: strategy.SuffixByIndex, SameInterval: strategy.MultipleTopics, GroupTopics: true},
 			Classifier:         strategy.Classifier{Exclude: []strategy.Matcher{m("validation"), m("notfound")}, Routes: []strategy.Route{{Suffix: "-auth", Matcher: m("auth")}}},
 			Timeout:            10 * time.Minute,
 			MaxErrorBytes:      1024,
@@ -140,21 +140,21 @@ defaults:
 		{"invalid values", `
 listeners:
   - topic: orders
-    attempts: 0
+    attempts: -1
     delay: -1s
     maxDelay: 1500us
     suffixing: sideways
     dltStrategy: loop
-    partitions: 0
+    partitions: -2
     delays: [1s, later]
     attempts2: 3
 `, []string{
-			"policy.yaml:4:15: listeners[0].attempts: must be >= 1 and <= 32767, got 0",
+			"policy.yaml:4:15: listeners[0].attempts: must be >= 1 and <= 32767, or 0 for the default, got -1",
 			"policy.yaml:5:12: listeners[0].delay: must be >= 0, got -1s",
 			"policy.yaml:6:15: listeners[0].maxDelay: must be a whole number of milliseconds (topic names carry milliseconds), got 1.5ms",
 			`policy.yaml:7:16: listeners[0].suffixing: want delay|index, got string "sideways"`,
 			`policy.yaml:8:18: listeners[0].dltStrategy: want retry-on-error|fail-on-error|none, got string "loop"`,
-			"policy.yaml:9:17: listeners[0].partitions: must be -1 or >= 1 and <= 2147483647, got 0",
+			"policy.yaml:9:17: listeners[0].partitions: must be >= 1 and <= 2147483647, or -1 or 0 for the default, got -2",
 			`policy.yaml:10:18: listeners[0].delays[1]: want a duration such as 1s or 500ms, got string "later"`,
 			`policy.yaml:11:5: listeners[0].attempts2: unknown key "attempts2"; did you mean "attempts"?`,
 		}},
