@@ -73,16 +73,49 @@ type topicPartition struct {
 	partition int32
 }
 
+// Errors Run (and so RunAll) returns for failures a caller may branch on.
+// Each is found with errors.Is in the error returned; the message is the
+// specific one ("listener: main topic "orders": not found; …"), which
+// names the topics. Other failures wrap their cause, such as a
+// github.com/twmb/franz-go/pkg/kerr error.
+var (
+	// ErrAlreadyRun is returned by Run when the Listener has been run
+	// before (or is running): a Listener runs once; build another with
+	// New.
+	ErrAlreadyRun = errors.New("listener: Run called twice; a Listener runs once")
+	// ErrMainTopicMissing is in the error Run returns at start-up when the
+	// main topic does not exist; kretry creates only retry and DLT topics.
+	ErrMainTopicMissing = errors.New("listener: main topic missing")
+	// ErrTopicsMissing is in the error Run returns at start-up when retry
+	// or DLT topics of the plan do not exist and CreateTopics(false)
+	// forbids creating them.
+	ErrTopicsMissing = errors.New("listener: retry or DLT topics missing")
+)
+
+// kindError lets errors.Is find kind in err without changing err's
+// message, which stays the specific one.
+type kindError struct{ kind, err error }
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// withKind marks err as a failure of kind (one of the sentinel errors).
+func withKind(kind, err error) error { return &kindError{kind: kind, err: err} }
+
 // New returns a Listener for topic whose records are handled by h. seeds
 // are the brokers to bootstrap from ("host:port"). The policy starts at
 // Spring Kafka's defaults (3 attempts, fixed 1 s, topics "<topic>-retry" and
-// "<topic>-dlt") and is changed by opts. New validates everything and
-// connects to nothing; Run does the rest.
+// "<topic>-dlt") and is changed by opts; its topics are named by
+// retry.Policy.PlanFor(topic, group). New validates everything and
+// connects to nothing; Run does the rest. It reports every problem, each
+// once: a policy problem as `listener: topic "orders": KEY: RULE`, in the
+// words policy files get for the same mistake.
 func New(seeds []string, topic string, h Handler, opts ...Opt) (*Listener, error) {
 	c := defaultCfg(seeds, topic)
 	for _, o := range opts {
 		o.apply(&c)
 	}
+	c.normalize()
 	var errs []error
 	if h == nil {
 		errs = append(errs, errors.New("listener: handler must not be nil"))
@@ -91,9 +124,15 @@ func New(seeds []string, topic string, h Handler, opts ...Opt) (*Listener, error
 		errs = append(errs, err)
 	}
 	pol := c.policy.Normalize()
-	plan, err := pol.Plan(topic)
+	plan, err := pol.PlanFor(topic, c.group)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("listener: topic %q: %w", topic, err))
+		list := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			list = j.Unwrap()
+		}
+		for _, e := range list {
+			errs = append(errs, fmt.Errorf("listener: topic %q: %w", topic, e))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -144,14 +183,16 @@ func (l *Listener) Policy() retry.Policy { return l.policy }
 func (l *Listener) Group() string { return l.cfg.group }
 
 // Run checks and creates the plan's topics, joins the consumer group and
-// handles records until ctx is canceled or a fatal error occurs. On cancel
+// handles records until ctx is canceled or a fatal error occurs. Its
+// errors can be told apart with errors.Is: ErrAlreadyRun,
+// ErrMainTopicMissing, ErrTopicsMissing, or the cause they wrap. On cancel
 // it stops taking new records, lets handler calls in progress finish,
 // waits for publishes to be acknowledged, commits, and leaves the group,
 // all within the ShutdownTimeout; it then returns nil. Records not finished
 // by then are left uncommitted and are redelivered later, to this group.
 func (l *Listener) Run(ctx context.Context) error {
 	if !l.started.CompareAndSwap(false, true) {
-		return errors.New("listener: Run called twice; a Listener runs once")
+		return ErrAlreadyRun
 	}
 	if err := l.setup(ctx); err != nil {
 		if ctx.Err() != nil {

@@ -19,6 +19,14 @@ import (
 // Opt configures a Listener. Options are applied in order; a later option
 // overrides an earlier one that sets the same thing. Every Opt is also a
 // RegisterOpt: given to Register, it applies to every listener registered.
+//
+// One rule holds for every option that takes a number or a duration, as
+// for every policy setting in struct tags and policy files: 0 means the
+// option's documented default, the value it has when not given
+// (Attempts(0) is 3 attempts, Concurrency(0) is 16). A value that can
+// never be valid, such as a negative count or duration, makes New fail
+// with an error naming the option or setting and the rule; every problem
+// is reported, each once.
 type Opt interface {
 	RegisterOpt
 	apply(*cfg)
@@ -97,6 +105,27 @@ func defaultCfg(seeds []string, topic string) cfg {
 	}
 }
 
+// normalize gives every zero setting its default: 0 means the default.
+// The policy is normalized apart (retry.Policy.Normalize).
+func (c *cfg) normalize() {
+	def := defaultCfg(c.seeds, c.topic)
+	zeroToDefault(&c.concurrency, def.concurrency)
+	zeroToDefault(&c.maxPollRecords, def.maxPollRecords)
+	zeroToDefault(&c.shutdownTimeout, def.shutdownTimeout)
+	zeroToDefault(&c.revokeTimeout, def.revokeTimeout)
+	zeroToDefault(&c.maxRequested, def.maxRequested)
+	zeroToDefault(&c.fetchMaxWait, def.fetchMaxWait)
+	zeroToDefault(&c.partitions, def.partitions)
+	zeroToDefault(&c.replicationFactor, def.replicationFactor)
+}
+
+func zeroToDefault[T int | int16 | int32 | time.Duration](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+// validate checks a normalized cfg.
 func (c *cfg) validate() error {
 	errs := c.errs
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("listener: "+format, args...)) }
@@ -107,38 +136,36 @@ func (c *cfg) validate() error {
 		bad("Group must not be empty")
 	}
 	if c.concurrency < 1 {
-		bad("Concurrency must be >= 1, got %d", c.concurrency)
+		bad("Concurrency must be >= 1, or 0 for the default, got %d", c.concurrency)
 	}
 	if c.maxPollRecords < 1 {
-		bad("MaxPollRecords must be >= 1, got %d", c.maxPollRecords)
+		bad("MaxPollRecords must be >= 1, or 0 for the default, got %d", c.maxPollRecords)
 	}
 	c.maxHeld = max(4, c.concurrency) * c.maxPollRecords
-	if c.handlerTimeout < 0 {
-		bad("HandlerTimeout must be >= 0, got %v", c.handlerTimeout)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"HandlerTimeout", c.handlerTimeout}, {"ShutdownTimeout", c.shutdownTimeout}, {"RevokeTimeout", c.revokeTimeout},
+		{"MaxRequestedDelay", c.maxRequested}, {"FetchMaxWait", c.fetchMaxWait},
+	} {
+		if d.v < 0 {
+			bad("%s must be >= 0, got %v", d.name, d.v)
+		}
 	}
-	if c.shutdownTimeout <= 0 {
-		bad("ShutdownTimeout must be > 0, got %v", c.shutdownTimeout)
+	if c.partitions < -1 {
+		bad("TopicPartitions must be >= 1, or -1 or 0 for the default, got %d", c.partitions)
 	}
-	if c.revokeTimeout <= 0 {
-		bad("RevokeTimeout must be > 0, got %v", c.revokeTimeout)
-	}
-	if c.maxRequested <= 0 {
-		bad("MaxRequestedDelay must be > 0, got %v", c.maxRequested)
-	}
-	if c.fetchMaxWait <= 0 {
-		bad("FetchMaxWait must be > 0, got %v", c.fetchMaxWait)
-	}
-	if c.partitions == 0 || c.partitions < -1 {
-		bad("TopicPartitions must be >= 1 (or -1 for the main topic's count), got %d", c.partitions)
-	}
-	if c.replicationFactor == 0 || c.replicationFactor < -1 {
-		bad("ReplicationFactor must be >= 1 (or -1 for the broker default), got %d", c.replicationFactor)
+	if c.replicationFactor < -1 {
+		bad("ReplicationFactor must be >= 1, or -1 or 0 for the default, got %d", c.replicationFactor)
 	}
 	return errors.Join(errs...)
 }
 
 // Group sets the consumer group that consumes the main topic, every retry
-// tier and the DLT. Default "kretry-<topic>".
+// tier and the DLT; with Naming(strategy.Naming{GroupTopics: true}) it is
+// part of their names too, and must then be a valid topic-name fragment
+// ([a-zA-Z0-9._-]). Default "kretry-<topic>"; it must not be empty.
 func Group(name string) Opt { return opt(func(c *cfg) { c.group = name }) }
 
 // Policy replaces the whole retry policy. Options that set single policy
@@ -150,8 +177,9 @@ func Policy(p retry.Policy) Opt { return opt(func(c *cfg) { c.policy = p }) }
 // topic settings — as resolved from struct tags and policy files by
 // config.Resolve or config.File.Specs (Listener.Spec returns one too).
 // Options after it change what it set. Its fields replace the listener's
-// as they are: a zero Group, Partitions or ReplicationFactor is invalid,
-// not a default. s.Topic must be the listener's topic (or empty).
+// as they are, so a zero field means its default, as for every option
+// (zero Partitions and ReplicationFactor are -1), except Group, which must
+// not be empty. s.Topic must be the listener's topic (or empty).
 func FromSpec(s config.Spec) Opt {
 	return opt(func(c *cfg) {
 		if s.Topic != "" && s.Topic != c.topic {
@@ -181,24 +209,22 @@ func Tracing(t Tracer) Opt { return opt(func(c *cfg) { c.tracer = t }) }
 // Default: neither (Spring headers are user headers, copied as they are).
 func SpringHeaders(m spring.Mode) Opt { return opt(func(c *cfg) { c.spring = m }) }
 
-// Attempts sets the total number of deliveries, including the first; it
-// must be >= 1 (1: no retries). Default 3.
-func Attempts(n int) Opt {
-	return opt(func(c *cfg) {
-		if n < 1 {
-			c.errs = append(c.errs, fmt.Errorf("listener: Attempts must be >= 1, got %d", n))
-		}
-		c.policy.Attempts = n
-	})
-}
+// Attempts sets the total number of deliveries, including the first:
+// 1 to strategy.MaxAttempts (1: no retries). Default 3; 0 means the
+// default.
+func Attempts(n int) Opt { return opt(func(c *cfg) { c.policy.Attempts = n }) }
 
 // Backoff sets the delay schedule between deliveries, e.g.
-// strategy.ExponentialBackoff(time.Second, 2, 30*time.Second). Default
-// strategy.FixedBackoff(time.Second).
+// strategy.ExponentialBackoff(time.Second, 2, 30*time.Second); zero
+// fields of b mean their defaults (strategy.FixedBackoff(0) waits 1 s;
+// strategy.ListBackoff(0) does not wait), and a list backoff has at most
+// attempts - 1 delays. Default strategy.FixedBackoff(time.Second).
 func Backoff(b strategy.Backoff) Opt { return opt(func(c *cfg) { c.policy.Backoff = b }) }
 
-// Naming sets the topic suffixes and naming strategies. Default "-retry",
-// "-dlt", suffix by delay, one reusable topic for repeated delays.
+// Naming sets the topic suffixes and naming strategies; zero fields of n
+// mean their defaults. Default "-retry", "-dlt", suffix by delay, one
+// reusable topic for repeated delays, names without the consumer group
+// (GroupTopics false: Spring Kafka's names).
 func Naming(n strategy.Naming) Opt { return opt(func(c *cfg) { c.policy.Naming = n }) }
 
 // Include retries only errors matching one of ms; every other error goes
@@ -224,10 +250,12 @@ func Route(suffix string, m strategy.Matcher) Opt {
 }
 
 // Timeout sets an overall budget measured from the original record's
-// timestamp; a failure after it has passed goes to the DLT. Default 0 (none).
+// timestamp; a failure after it has passed goes to the DLT. It must be
+// >= 0. Default 0: none.
 func Timeout(d time.Duration) Opt { return opt(func(c *cfg) { c.policy.Timeout = d }) }
 
-// MaxErrorBytes bounds the error text carried in headers. Default 4096.
+// MaxErrorBytes bounds the error text carried in headers; at least 64.
+// Default 4096; 0 means the default.
 func MaxErrorBytes(n int) Opt { return opt(func(c *cfg) { c.policy.MaxErrorBytes = n }) }
 
 // DLTStrategy sets what happens around the DLT. Default
@@ -235,11 +263,12 @@ func MaxErrorBytes(n int) Opt { return opt(func(c *cfg) { c.policy.MaxErrorBytes
 func DLTStrategy(s retry.DLTStrategy) Opt { return opt(func(c *cfg) { c.policy.DLT = s }) }
 
 // DLTHandlerAttempts bounds the DLT handler calls for one record under
-// retry.DLTRetryOnError, the first included. Default 3.
+// retry.DLTRetryOnError, the first included; at least 1. Default 3; 0
+// means the default.
 func DLTHandlerAttempts(n int) Opt { return opt(func(c *cfg) { c.policy.DLTHandlerAttempts = n }) }
 
-// DLTHandlerBackoff sets the wait between DLT handler calls for one record.
-// Default 1 s.
+// DLTHandlerBackoff sets the wait between DLT handler calls for one record;
+// it must be >= 0. Default 1 s; 0 means the default.
 func DLTHandlerBackoff(d time.Duration) Opt {
 	return opt(func(c *cfg) { c.policy.DLTHandlerBackoff = d })
 }
@@ -269,14 +298,16 @@ func ClientOpts(opts ...kgo.Opt) Opt {
 
 // Concurrency bounds how many partitions are handled at the same time;
 // records of one partition are always handled in order, one at a time.
-// Default 16.
+// Default 16 (DefaultConcurrency); 0 means the default.
 func Concurrency(n int) Opt { return opt(func(c *cfg) { c.concurrency = n }) }
 
-// MaxPollRecords bounds how many records one poll returns. Default 1000.
+// MaxPollRecords bounds how many records one poll returns. Default 1000
+// (DefaultMaxPollRecords); 0 means the default.
 func MaxPollRecords(n int) Opt { return opt(func(c *cfg) { c.maxPollRecords = n }) }
 
 // HandlerTimeout bounds each handler call through its context; a handler
-// that ignores its context is not interrupted. Default 0 (no bound).
+// that ignores its context is not interrupted. It must be >= 0. Default 0:
+// no bound.
 func HandlerTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.handlerTimeout = d }) }
 
 // MaxRequestedDelay bounds the delay a handler may ask for with
@@ -286,34 +317,40 @@ func HandlerTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.handlerTi
 // times from real ones: a retry record due further ahead than this
 // listener could ever have set (its longest tier delay or d, whichever is
 // longer, plus DueAllowance) is dead-lettered as corrupt rather than
-// left to hold its partition. Default DefaultMaxRequestedDelay (1 h).
+// left to hold its partition. Default DefaultMaxRequestedDelay (1 h); 0
+// means the default.
 func MaxRequestedDelay(d time.Duration) Opt { return opt(func(c *cfg) { c.maxRequested = d }) }
 
 // ShutdownTimeout bounds how long Run spends, after its context is
 // canceled, finishing handler calls in progress, flushing publishes and
-// committing. Handler contexts are canceled when it runs out. Default 30 s.
+// committing. Handler contexts are canceled when it runs out. Default 30 s
+// (DefaultShutdownTimeout); 0 means the default.
 func ShutdownTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.shutdownTimeout = d }) }
 
 // RevokeTimeout bounds how long a rebalance waits for the handler calls and
 // publishes of revoked partitions before committing what is done. Keep it
-// well under the group's rebalance timeout. Default 10 s.
+// well under the group's rebalance timeout. Default 10 s
+// (DefaultRevokeTimeout); 0 means the default.
 func RevokeTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.revokeTimeout = d }) }
 
 // FetchMaxWait sets how long the broker may hold an empty fetch. It bounds
 // how late a resumed retry partition can be after a quiet spell; lower is
-// more precise and costs more idle fetch requests. Default 100 ms.
+// more precise and costs more idle fetch requests. Default 100 ms
+// (DefaultFetchMaxWait); 0 means the default.
 func FetchMaxWait(d time.Duration) Opt { return opt(func(c *cfg) { c.fetchMaxWait = d }) }
 
 // CreateTopics sets whether Run creates missing retry and DLT topics.
 // Default true; when false, missing topics make Run fail.
 func CreateTopics(create bool) Opt { return opt(func(c *cfg) { c.createTopics = create }) }
 
-// TopicPartitions sets the partition count of created retry and DLT topics.
-// Default -1: the main topic's partition count.
+// TopicPartitions sets the partition count of created retry and DLT topics:
+// at least 1, or -1 for the main topic's partition count. Default -1; 0
+// means the default.
 func TopicPartitions(n int32) Opt { return opt(func(c *cfg) { c.partitions = n }) }
 
-// ReplicationFactor sets the replication factor of created topics. Default
-// -1: the broker's default.
+// ReplicationFactor sets the replication factor of created topics: at
+// least 1, or -1 for the broker's default. Default -1; 0 means the
+// default.
 func ReplicationFactor(n int16) Opt { return opt(func(c *cfg) { c.replicationFactor = n }) }
 
 // TopicConfigs sets topic configs (e.g. "retention.ms") on created topics.

@@ -15,7 +15,9 @@ import (
 
 // ensureTopics checks that the main topic exists and that every retry tier
 // and DLT of the plan exists, creating the missing ones when allowed. It
-// returns the errors of every topic that is neither found nor created.
+// returns the errors of every topic that is neither found nor created; a
+// missing main topic is ErrMainTopicMissing, missing topics it may not
+// create ErrTopicsMissing.
 func (l *Listener) ensureTopics(ctx context.Context, adm *kadm.Client) error {
 	topics := l.consumedTopics()
 	details, err := adm.ListTopics(ctx, topics...)
@@ -32,7 +34,11 @@ func (l *Listener) ensureTopics(ctx context.Context, adm *kadm.Client) error {
 		if ok && main.Err != nil {
 			err = main.Err
 		}
-		return fmt.Errorf("listener: main topic %q: %w; create it first (kretry creates only retry and DLT topics)", l.plan.Main, err)
+		err = fmt.Errorf("listener: main topic %q: %w; create it first (kretry creates only retry and DLT topics)", l.plan.Main, err)
+		if !ok || errors.Is(main.Err, kerr.UnknownTopicOrPartition) {
+			err = withKind(ErrMainTopicMissing, err)
+		}
+		return err
 	}
 	partitions := l.cfg.partitions
 	if partitions < 0 {
@@ -57,7 +63,7 @@ func (l *Listener) ensureTopics(ctx context.Context, adm *kadm.Client) error {
 		return nil
 	}
 	if !l.cfg.createTopics {
-		return fmt.Errorf("listener: topics %s do not exist and CreateTopics(false) forbids creating them; create them (see `kretry topics plan`) or allow creation", strings.Join(missing, ", "))
+		return withKind(ErrTopicsMissing, fmt.Errorf("listener: topics %s do not exist and CreateTopics(false) forbids creating them; create them (see `kretry topics plan`) or allow creation", strings.Join(missing, ", ")))
 	}
 	resp, err := adm.CreateTopics(ctx, partitions, l.cfg.replicationFactor, l.cfg.topicConfigs, missing...)
 	if err != nil {
