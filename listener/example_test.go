@@ -113,11 +113,11 @@ func ExampleNew_plan() {
 
 // Bad options fail in New with a message naming the option and the rule.
 func ExampleNew_validation() {
-	_, err := listener.New(nil, "orders", nil, listener.Attempts(0), listener.Concurrency(0))
+	_, err := listener.New(nil, "orders", nil, listener.Attempts(-1), listener.Concurrency(-1))
 	fmt.Println(err)
 	// Output:
 	// listener: handler must not be nil
-	// listener: Attempts must be >= 1, got 0
 	// listener: seeds must name at least one broker (host:port)
-	// listener: Concurrency must be >= 1, got 0
+	// listener: Concurrency must be >= 1, or 0 for the default, got -1
+	// listener: topic "orders": attempts: must be >= 1 and <= 32767, or 0 for the default, got -1
 }

@@ -340,8 +340,8 @@ func TestHostileRequestedDelayIsCapped(t *testing.T) {
 
 func TestMaxRequestedDelayMustBePositive(t *testing.T) {
 	_, err := listener.New([]string{"localhost:9092"}, "orders", listener.HandlerFunc(nil),
-		listener.MaxRequestedDelay(0))
-	if err == nil || !strings.Contains(err.Error(), "MaxRequestedDelay must be > 0") {
+		listener.MaxRequestedDelay(-time.Second))
+	if err == nil || !strings.Contains(err.Error(), "MaxRequestedDelay must be >= 0") {
 		t.Errorf("err = %v, want one naming MaxRequestedDelay", err)
 	}
 }

@@ -23,7 +23,7 @@ type IssueHandlers struct {
 }
 
 type badTags struct {
-	Orders   listener.HandlerFunc `kretry:"topic=orders,attempts=0,maxDelay=10s,exclude=validation|nope"`
+	Orders   listener.HandlerFunc `kretry:"topic=orders,attempts=-1,maxDelay=10s,exclude=validation|nope"`
 	Payments listener.HandlerFunc `kretry:"topic=payments,delay=2s,multiplier=2"`
 	Refunds  string               `kretry:"topic=refunds"`
 	Unset    listener.Handler     `kretry:"topic=unset"`
@@ -62,7 +62,7 @@ func TestRegisterErrors(t *testing.T) {
 	const pre = "listener_test.badTags."
 	_, err := listener.Register(offlineSeeds, &badTags{Orders: nopHandler, Payments: nopHandler, Lost: nopDLTHandler}, listener.NamedErrors(namedErrors(t)))
 	wantErrLines(t, err,
-		pre+`Orders (kretry tag): attempts: must be >= 1 and <= 32767, got 0`,
+		pre+`Orders (kretry tag): attempts: must be >= 1 and <= 32767, or 0 for the default, got -1`,
 		pre+`Refunds (kretry tag): a handler field must implement listener.Handler or be a func(context.Context, *kgo.Record) error, got string`,
 		pre+`Unset (kretry tag): a handler field is nil; set it before calling Register`,
 		pre+`hidden (kretry tag): field must be exported to be registered`,
@@ -122,8 +122,8 @@ func TestRegisterErrors(t *testing.T) {
 				`policy.yaml:4:15: listeners[1].maxDelay: applies only to exponential backoff, but backoff is fixed (from Go options or defaults); set multiplier for exponential`,
 			}},
 		{"invalid Go options are reported with the field", tagged(tf{"A", "topic=orders", nopHandler}),
-			[]listener.RegisterOpt{listener.Concurrency(0)}, []string{
-				`struct {…}.A (kretry tag): listener: Concurrency must be >= 1, got 0`}},
+			[]listener.RegisterOpt{listener.Concurrency(-1)}, []string{
+				`struct {…}.A (kretry tag): listener: Concurrency must be >= 1, or 0 for the default, got -1`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

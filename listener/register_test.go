@@ -274,6 +274,7 @@ var reachable = map[string]reach{
 	"Policy.Naming.DLTSuffix":    {listener.Naming(strategy.Naming{DLTSuffix: "-dead"}), "dltSuffix=-dead", "dltSuffix: -dead"},
 	"Policy.Naming.Suffixing":    {listener.Naming(strategy.Naming{Suffixing: strategy.SuffixByIndex}), "suffixing=index", "suffixing: index"},
 	"Policy.Naming.SameInterval": {listener.Naming(strategy.Naming{SameInterval: strategy.MultipleTopics}), "sameInterval=multiple", "sameInterval: multiple"},
+	"Policy.Naming.GroupTopics":  {listener.Naming(strategy.Naming{GroupTopics: true}), "groupTopics=true", "groupTopics: true"},
 	"Policy.Classifier.Include":  {listener.Include(mTimeout, mAuth), "include=timeout|auth", "include: [timeout, auth]"},
 	"Policy.Classifier.Exclude":  {listener.Exclude(mValidation), "exclude=validation", "exclude: [validation]"},
 	"Policy.Classifier.Routes":   {listener.Route("-v", mValidation), "routes=-v:validation", "routes: [{suffix: -v, error: validation}]"},
