@@ -329,3 +329,19 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.w.Write(b)
 }
+
+// New, like Register, takes a handler that also has HandleDLT as the DLT
+// handler when no DLTHandler option is given.
+func TestNewHandlerWithBothMethodsIsTheDLTHandler(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1)
+	s := newScript(func(key string, _ int) error { return strategy.Permanent(fmt.Errorf("bad %s", key)) })
+	l, err := listener.New(f.c.Seeds, f.topic, s, listener.Group(f.group), listener.Logger(quiet(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.c.Produce(rec(f.topic, "k"))
+	started(t, l)
+	kafkatest.Eventually(t, 30*time.Second, func() bool { return len(s.dltOf("k")) == 1 },
+		"the handler's HandleDLT never saw the dead letter")
+}

@@ -143,7 +143,11 @@ func New(seeds []string, topic string, h Handler, opts ...Opt) (*Listener, error
 	}
 	dh := c.dltHandler
 	if dh == nil {
-		dh = dlt.LogHandler(log)
+		if both, ok := h.(dlt.Handler); ok {
+			dh = both // the handler has HandleDLT too: see DLTHandler
+		} else {
+			dh = dlt.LogHandler(log)
+		}
 	}
 	return &Listener{
 		cfg: c, policy: pol, plan: plan, handler: h, dltHandler: dh, log: log, observed: len(c.hooks) > 0,

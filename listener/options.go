@@ -274,7 +274,9 @@ func DLTHandlerBackoff(d time.Duration) Opt {
 }
 
 // DLTHandler sets the handler called for records read back from the DLT.
-// Default dlt.LogHandler with the listener's logger.
+// Default: the listener's Handler when it also implements dlt.Handler (a
+// type with both Handle and HandleDLT serves both, as with Register), and
+// otherwise dlt.LogHandler with the listener's logger.
 func DLTHandler(h dlt.Handler) Opt { return opt(func(c *cfg) { c.dltHandler = h }) }
 
 // Logger sets the logger for the listener's own messages. Default
