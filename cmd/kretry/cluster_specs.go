@@ -10,6 +10,7 @@ import (
 
 	"github.com/kretry/kretry/config"
 	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/strategy"
 )
 
 // specSource holds the flags that say which listeners a cluster command
@@ -30,6 +31,9 @@ const specSourceHelp = `Policy flags (the listeners, as in "kretry topics plan")
   --topic TOPIC          one listener from setting flags over kretry's defaults;
                          every setting of "kretry topics plan --help" is accepted
                          (--attempts, --delay, --partitions, --topic-configs, ...)
+  --group G              the listener's consumer group (default kretry-<topic>);
+                         with --file, every listener's group. With groupTopics,
+                         the group is part of the retry and DLT topic names
 `
 
 func (s *specSource) register(fs *flag.FlagSet) {
@@ -48,14 +52,23 @@ func (s *specSource) register(fs *flag.FlagSet) {
 }
 
 // specs resolves the listeners. When it fails it has printed why, and
-// code is the exit status. Setting flags named in withFile may be given
-// with --file; the caller applies them.
-func (s *specSource) specs(cmd string, stderr io.Writer, withFile ...string) (specs []config.Spec, code int, ok bool) {
-	settings := maps.Clone(s.values)
-	for _, k := range withFile {
-		if s.file != "" {
-			delete(settings, k)
+// code is the exit status. --group may be given with --file: it replaces
+// every listener's group.
+func (s *specSource) specs(cmd string, stderr io.Writer) (specs []config.Spec, code int, ok bool) {
+	if specs, code, ok = s.resolve(cmd, stderr); ok && s.file != "" {
+		if g := s.values["group"]; g != "" {
+			for i := range specs {
+				specs[i].Group = g
+			}
 		}
+	}
+	return specs, code, ok
+}
+
+func (s *specSource) resolve(cmd string, stderr io.Writer) (specs []config.Spec, code int, ok bool) {
+	settings := maps.Clone(s.values)
+	if s.file != "" {
+		delete(settings, "group")
 	}
 	switch {
 	case s.file != "" && len(settings) > 0:
@@ -105,10 +118,14 @@ type plannedTopic struct {
 	role string // "retry" or "dlt"
 }
 
+// planOf returns the topic plan of s for its group (retry.Policy.PlanFor):
+// with naming.groupTopics the group is part of the topic names.
+func planOf(s config.Spec) (strategy.Plan, error) { return s.Policy.PlanFor(s.Topic, s.Group) }
+
 // plannedTopics lists the retry topics and DLTs of s in hop order, as
 // "topics plan" prints them: the DLTs are left out with dltStrategy none.
 func plannedTopics(s config.Spec) ([]plannedTopic, error) {
-	p, err := s.Plan()
+	p, err := planOf(s)
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", s.Topic, err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/kretry/kretry/config"
 )
 
-const createHelp = `Usage: kretry topics create (--file FILE | --topic TOPIC [SETTING FLAGS])
+const createHelp = `Usage: kretry topics create (--file FILE [--group G] | --topic TOPIC [SETTING FLAGS])
                             [--dry-run] [CONNECTION FLAGS]
 
 Creates every retry topic and dead-letter topic (DLT) of each listener that
@@ -63,7 +63,7 @@ func connectCluster(ctx context.Context, cmd string, conn *clientFlags, stderr i
 // policy's listeners and connects. When it fails it has printed why, and
 // code is the exit status.
 func policyClusterArgs(ctx context.Context, fs *flag.FlagSet, src *specSource, conn *clientFlags, args []string, help string,
-	stdout, stderr io.Writer, withFile ...string) (specs []config.Spec, cl *kgo.Client, adm *kadm.Client, code int, ok bool) {
+	stdout, stderr io.Writer) (specs []config.Spec, cl *kgo.Client, adm *kadm.Client, code int, ok bool) {
 	cmd := fs.Name()
 	pos, code, done := parse(fs, args, help, stdout, stderr)
 	if done {
@@ -72,7 +72,7 @@ func policyClusterArgs(ctx context.Context, fs *flag.FlagSet, src *specSource, c
 	if len(pos) > 0 {
 		return nil, nil, nil, usagef(stderr, cmd, "unexpected argument %q", pos[0]), false
 	}
-	if specs, code, ok = src.specs(cmd, stderr, withFile...); !ok {
+	if specs, code, ok = src.specs(cmd, stderr); !ok {
 		return nil, nil, nil, code, false
 	}
 	if cl, adm, code, ok = connectCluster(ctx, cmd, conn, stderr); !ok {

@@ -17,7 +17,7 @@ import (
 	"github.com/kretry/kretry/config"
 )
 
-const verifyHelp = `Usage: kretry topics verify (--file FILE | --topic TOPIC [SETTING FLAGS])
+const verifyHelp = `Usage: kretry topics verify (--file FILE [--group G] | --topic TOPIC [SETTING FLAGS])
                             [--json] [CONNECTION FLAGS]
 
 Checks that a cluster has the topics each listener needs, as a listener

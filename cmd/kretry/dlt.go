@@ -16,10 +16,12 @@ const dltInspectHelp = `Usage: kretry dlt inspect [FILTERS] [--json] [--show-rec
 
 Reads the dead-letter topics DLT... from their start (or from --since) up to
 their end offsets when the command starts, and prints the records grouped by
-error type, original topic and age (<1h, 1h-1d, 1d-7d, >7d, from the DLT
-record's timestamp), with their count, the oldest and newest DLT record
-timestamps and the dead-letter reasons. It reads the partitions directly: it
-joins no consumer group and commits nothing.
+error type, original topic, consumer group and age (<1h, 1h-1d, 1d-7d, >7d,
+from the DLT record's timestamp), with their count, the oldest and newest DLT
+record timestamps and the dead-letter reasons. The consumer group is the one
+that dead-lettered the records (their kretry-group header): "(none)" for
+records written by Spring Kafka or by kretry before that header. It reads
+the partitions directly: it joins no consumer group and commits nothing.
 
 A record without kretry headers is read from Spring Kafka's DLT headers
 when it has them (its reason is then "spring"). A record whose retry headers
@@ -32,7 +34,9 @@ Flags:
   --show-records          also print the first matching records
   --limit N               how many records --show-records prints (default 20)
 
-` + dltFiltersHelp + `
+` + dltFiltersHelp + `  --group GROUPS          consumer groups that dead-lettered the records; "(none)"
+                          for records without one, "(unknown)" for corrupt ones
+
 ` + clientFlagsHelp + `
 Transactions: the DLTs are read up to their last stable offset, with
 isolation read_committed: records of aborted transactions (a DLT publisher
@@ -49,6 +53,8 @@ func dltInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cf.register(fs)
 	var ff dltFilterFlags
 	ff.register(fs)
+	var groups listFlag
+	fs.Var(&groups, "group", "")
 	asJSON := fs.Bool("json", false, "")
 	show := fs.Bool("show-records", false, "")
 	limit := fs.Int("limit", 20, "")
@@ -71,6 +77,7 @@ func dltInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return usage(err)
 	}
+	filter.Groups = groups
 	opts, err := cf.opts()
 	if err != nil {
 		return usage(err)

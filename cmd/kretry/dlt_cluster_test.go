@@ -110,10 +110,10 @@ func TestDLTInspectCommand(t *testing.T) {
 	}
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(f.dlt) + `: read 13 records, 13 matched, 1 with corrupt headers$`),
-		regexp.MustCompile(`(?m)^ERROR TYPE +ORIGINAL TOPIC +AGE +COUNT +FIRST SEEN +LAST SEEN +REASONS$`),
-		regexp.MustCompile(`(?m)^\(corrupt headers\) +\(unknown\) +<1h +1 .* \(unknown\)=1$`),
-		regexp.MustCompile(`(?m)^\*json\.SyntaxError +` + f.orders + ` +1h-1d +4 .* permanent=4$`),
-		regexp.MustCompile(`(?m)^\*net\.OpError +` + f.orders + ` +1h-1d +8 .* permanent=8$`),
+		regexp.MustCompile(`(?m)^ERROR TYPE +ORIGINAL TOPIC +GROUP +AGE +COUNT +FIRST SEEN +LAST SEEN +REASONS$`),
+		regexp.MustCompile(`(?m)^\(corrupt headers\) +\(unknown\) +\(unknown\) +<1h +1 .* \(unknown\)=1$`),
+		regexp.MustCompile(`(?m)^\*json\.SyntaxError +` + f.orders + ` +\(none\) +1h-1d +4 .* permanent=4$`),
+		regexp.MustCompile(`(?m)^\*net\.OpError +` + f.orders + ` +\(none\) +1h-1d +8 .* permanent=8$`),
 	} {
 		if !want.MatchString(out) {
 			t.Errorf("output lacks %s:\n%s", want, out)
@@ -131,7 +131,7 @@ func TestDLTInspectCommand(t *testing.T) {
 
 	code, out, _ = kretry(ctx, "dlt", "inspect", f.brokers(), "--show-records", "--limit", "2", "--key", "k03", f.dlt)
 	if code != exitOK || !strings.Contains(out, "records (the first 1 of 1 matched):") ||
-		!strings.Contains(out, `key "k03"  *json.SyntaxError  reason permanent  from `+f.orders+"/0/3  attempts 1") ||
+		!strings.Contains(out, `key "k03"  *json.SyntaxError  reason permanent  from `+f.orders+"/0/3  group (none)  attempts 1") ||
 		!strings.Contains(out, "failed: k03") {
 		t.Errorf("--show-records: exit %d\n%s", code, out)
 	}
@@ -152,7 +152,7 @@ func TestDLTInspectUnreachableCluster(t *testing.T) {
 func TestDLTReplayCommand(t *testing.T) {
 	f := newDLTFixture(t, 30)
 	dir := t.TempDir()
-	args := []string{"dlt", "replay", "--run", "fix-1", f.brokers(), "--state-dir", dir, f.dlt}
+	args := []string{"dlt", "replay", "--run", "fix-1", f.brokers(), "--state-dir", dir, "--topic", f.orders, f.dlt}
 	ctx := context.Background()
 
 	code, out, errOut := kretry(ctx, append([]string{"dlt", "replay", "--dry-run"}, args[2:]...)...)
@@ -268,7 +268,7 @@ func (w *triggerWriter) Write(p []byte) (int, error) {
 func TestDLTReplayWaitsAfterUncleanAttempt(t *testing.T) {
 	f := newDLTFixture(t, 10)
 	dir := t.TempDir()
-	args := []string{"--run", "w", f.brokers(), "--state-dir", dir, "--progress", "none", f.dlt}
+	args := []string{"--run", "w", f.brokers(), "--state-dir", dir, "--progress", "none", "--topic", f.orders, f.dlt}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if code, _, errOut := kretryReplay(ctx, replayEnv{progress: cancelAt(3, cancel)}, args...); code != exitFailed {
@@ -317,7 +317,7 @@ func TestDLTReplayDefaultStateDir(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("XDG_STATE_HOME", home)
 	code, out, errOut := kretry(context.Background(), "dlt", "replay", "--run", "d", f.brokers(), "--progress", "none",
-		"--error-type", "*net.OpError,*json.SyntaxError", f.dlt)
+		"--error-type", "*net.OpError,*json.SyntaxError", "--topic", f.orders, f.dlt)
 	state := filepath.Join(home, "kretry", "kretry-replay-d.json")
 	if code != exitOK || !strings.Contains(out, "state file "+state+" (") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
@@ -343,7 +343,7 @@ func TestDLTReplaySummary(t *testing.T) {
 		`(?m)^ +matched +4 *$`,
 		`(?m)^ +sent +4 +\(this attempt 4, \d+ records/s\)$`,
 		`(?m)^ +skipped +0 *$`,
-		`(?m)^  per target topic \(sent, including already sent\):\n +` + other + ` +4$`,
+		`(?m)^  per target topic \(sent, including already sent\), and who sees the records:\n +` + other + ` +4 +every group reading ` + other + ` \(no group has committed offsets on it yet\)$`,
 		`(?m)^  state file .*kretry-replay-r.json \(\d+ checkpoints\)$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
@@ -365,10 +365,10 @@ func TestDLTSpringRecords(t *testing.T) {
 	c.ProduceToPartitions(&kgo.Record{Topic: dlt, Key: []byte("s"), Value: []byte("v"), Headers: spring.Append(nil, st, 0)})
 	brokers := "--brokers=" + strings.Join(c.Seeds, ",")
 	code, out, errOut := kretry(context.Background(), "dlt", "inspect", brokers, dlt)
-	if code != exitOK || !regexp.MustCompile(`(?m)^java\.lang\.IllegalStateException +`+orders+` +<1h +1 .* spring=1$`).MatchString(out) {
+	if code != exitOK || !regexp.MustCompile(`(?m)^java\.lang\.IllegalStateException +`+orders+` +\(none\) +<1h +1 .* spring=1$`).MatchString(out) {
 		t.Errorf("inspect: exit %d\n%s%s", code, out, errOut)
 	}
-	code, out, errOut = kretry(context.Background(), "dlt", "replay", "--run", "s", brokers, "--state-dir", t.TempDir(), dlt)
+	code, out, errOut = kretry(context.Background(), "dlt", "replay", "--run", "s", brokers, "--state-dir", t.TempDir(), "--topic", orders, dlt)
 	if code != exitOK {
 		t.Fatalf("replay: exit %d\n%s%s", code, out, errOut)
 	}

@@ -29,9 +29,9 @@ func printInspect(w io.Writer, rep dltops.Report, show bool) {
 	} else {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ERROR TYPE\tORIGINAL TOPIC\tAGE\tCOUNT\tFIRST SEEN\tLAST SEEN\tREASONS")
+		fmt.Fprintln(tw, "ERROR TYPE\tORIGINAL TOPIC\tGROUP\tAGE\tCOUNT\tFIRST SEEN\tLAST SEEN\tREASONS")
 		for _, g := range rep.Groups {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", g.ErrorType, g.OriginalTopic, g.Age, g.Count,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", g.ErrorType, g.OriginalTopic, g.ConsumerGroup, g.Age, g.Count,
 				stamp(g.FirstSeen), stamp(g.LastSeen), reasons(g.Reasons))
 		}
 		tw.Flush()
@@ -50,6 +50,7 @@ func printInspect(w io.Writer, rep dltops.Report, show bool) {
 		if s.OriginalPartition != nil {
 			fmt.Fprintf(w, "/%d/%d", *s.OriginalPartition, *s.OriginalOffset)
 		}
+		fmt.Fprintf(w, "  group %s", s.Group)
 		if s.Attempt > 0 {
 			fmt.Fprintf(w, "  attempts %d", s.Attempt)
 		}
@@ -122,6 +123,9 @@ func printReplay(w io.Writer, res *dltops.Result) {
 	}
 	for _, s := range t.SkippedRecords {
 		fmt.Fprintf(w, "      %s", s.Source)
+		if s.Group != "" {
+			fmt.Fprintf(w, "  group %s", s.Group)
+		}
 		if s.Target != "" {
 			fmt.Fprintf(w, "  to %s (%s)", s.Target, s.TargetFrom)
 		}
@@ -149,10 +153,10 @@ func printReplay(w io.Writer, res *dltops.Result) {
 		sentTo, verb = res.WouldSendTo, "would send, by this attempt"
 	}
 	if len(sentTo) > 0 {
-		fmt.Fprintf(w, "  per target topic (%s):\n", verb)
+		fmt.Fprintf(w, "  per target topic (%s), and who sees the records:\n", verb)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, topic := range sortedKeys(sentTo) {
-			fmt.Fprintf(tw, "    %s\t%d\n", topic, sentTo[topic])
+			fmt.Fprintf(tw, "    %s\t%d\t%s\n", topic, sentTo[topic], audience(res, topic))
 		}
 		tw.Flush()
 	}
@@ -166,6 +170,30 @@ func printReplay(w io.Writer, res *dltops.Result) {
 	if res.StateFile != "" && res.Status != dltops.ResultAlreadyDone {
 		fmt.Fprintf(w, "  state file %s (%d checkpoints)\n", res.StateFile, res.Checkpoints)
 	}
+}
+
+// audience says which consumer groups see the records a replay sends to
+// topic: the records' own groups only, for a retry tier; every group
+// reading it otherwise, named when the replay could list them.
+func audience(res *dltops.Result, topic string) string {
+	if gs, ok := res.Totals.TierGroups[topic]; ok {
+		if len(gs) == 1 {
+			return "group " + gs[0] + " only (its first retry tier)"
+		}
+		return "groups " + strings.Join(gs, ", ") + ", each only its own records (their first retry tier)"
+	}
+	s := "every group reading " + topic
+	readers, listed := res.Readers[topic]
+	switch {
+	case listed && len(readers) > 0:
+		s += ": " + strings.Join(readers, ", ")
+	case listed && res.ReadersError == "":
+		s += " (no group has committed offsets on it yet)"
+	}
+	if res.ReadersError != "" {
+		s += " (could not list them all: " + oneLine(res.ReadersError, 100) + ")"
+	}
+	return s
 }
 
 func sortedKeys(m map[string]int64) []string {

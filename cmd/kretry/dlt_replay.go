@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,33 +16,61 @@ import (
 	"github.com/kretry/kretry/internal/dltops"
 )
 
-const dltReplayHelp = `Usage: kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N]
-                        [--state-dir DIR] [--progress MODE] [--json] [CONNECTION FLAGS] DLT...
+const dltReplayHelp = `Usage: kretry dlt replay --run ID (--file FILE | --topic TOPIC [SETTING FLAGS] | --to TOPIC)
+                        [--group G] [FILTERS] [--dry-run] [--rate N] [--state-dir DIR]
+                        [--progress MODE] [--json] [CONNECTION FLAGS] DLT...
 
 Sends the records of the dead-letter topics DLT... that the filters select
-back to their original topic, to the partition they came from when that
-topic has it (otherwise by key), or, with --to, to TOPIC by key. It reads
-each DLT up to its last stable offset when the run starts, with isolation
-read_committed (records of aborted transactions are not replayed), joining
-no consumer group.
+back to the consumer group that dead-lettered them, and to that group only.
+It reads each DLT up to its last stable offset when the run starts, with
+isolation read_committed (records of aborted transactions are not
+replayed), joining no consumer group.
+
+Where a record goes:
+  - A record that carries a consumer group G (its kretry-group header: a
+    kretry listener writes it on every record it dead-letters) goes to the
+    first retry tier of G's listener of its original topic in the policy
+    (--file, or --topic with setting flags: the tier "kretry topics plan"
+    prints first, named after G with groupTopics), due at once, as G's
+    second delivery: fresh kretry headers with attempt 2, its original
+    topic, partition and offset, the replay's time as original timestamp
+    and first failure, and group G. Only G's listener handles it: the
+    listeners of other groups reading that tier skip it. When G's plan has
+    no retry tier (attempts 1), the record goes to its original topic.
+  - A record without a group (written by Spring Kafka, or by kretry before
+    the kretry-group header) goes to its original topic, where every
+    consumer group reading the topic handles it again.
+  - A record of a group the policy has no listener of for its original
+    topic is skipped: give that group's policy, or select groups with
+    --group.
+  - With --to, every record goes to TOPIC by key, whatever its group, and
+    no policy is needed.
+A record keeps the partition it came from when its target has it
+(otherwise it goes by key). The dry run and the summary say, for each
+target, which groups will see its records: the group only, for a retry
+tier; every group reading it, for a main topic or --to, with the groups
+that have committed offsets on it.
 
 Each record keeps its key, value and user headers byte for byte. Every retry
 header is removed (kretry's, and Spring Kafka's kafka_original-*,
 kafka_exception-*, kafka_key-exception-*, kafka_dlt-* and retry_topic-*;
-a record without kretry headers is routed by Spring's), so a kretry listener
-handles it as a first delivery (attempt 1). It gets a fresh timestamp: the
-listener measures the policy's time budget from the record's timestamp, and
-an old one would send the record straight back to the DLT with reason
-"timeout" on its first failure. It gets three audit headers:
-kretry-replay-run (ID), kretry-replayed-from (DLT/PARTITION/OFFSET) and
-kretry-replayed-at (epoch ms), replacing those of an earlier replay.
+a record without kretry headers is routed by Spring's): a record sent to a
+main topic is a first delivery (attempt 1), one sent to a retry tier carries
+only its new kretry headers. It gets a fresh timestamp: the listener
+measures the policy's time budget from the original timestamp, and an old
+one would send the record straight back to the DLT with reason "timeout" on
+its first failure. It gets three audit headers: kretry-replay-run (ID),
+kretry-replayed-from (DLT/PARTITION/OFFSET) and kretry-replayed-at (epoch
+ms), replacing those of an earlier replay.
 
 Records that are not sent are skipped, counted and listed, never silently:
 a record whose headers name no original topic (use --to), one whose original
 topic does not exist (leave it out with --original-topic naming the other
-topics, or redirect it with --to), and one the cluster refuses even when
-sent alone (MESSAGE_TOO_LARGE, INVALID_RECORD). DLT offsets that retention
-deleted before they were read are counted as lost.
+topics, or redirect it with --to), one of a group the policy does not know,
+one whose group's first retry tier does not exist (create it with "kretry
+topics create"), and one the cluster refuses even when sent alone
+(MESSAGE_TOO_LARGE, INVALID_RECORD). DLT offsets that retention deleted
+before they were read are counted as lost.
 
 Resuming: within one run ID, a selected record is written to its target at
 most once, and a finished run has written each of them exactly once except
@@ -63,9 +92,9 @@ saying so (Ctrl-C stops the wait), until its last hand-over plus
 high watermark of its partition or never will be. Then it reads the target
 partitions from the checkpointed end offsets for records carrying this run
 ID, skips the DLT records they came from (counted as "already sent"), and
-goes on from the checkpointed offsets. The same ID with other DLTs, filters
-or --to is refused; a finished run sends nothing when run again. A new ID
-replays again.
+goes on from the checkpointed offsets. The same ID with other DLTs, filters,
+--to or first retry tiers (another policy) is refused; a finished run sends
+nothing when run again. A new ID replays again.
 
 This holds if: the state directory survives between attempts and one
 attempt runs at a time (the lock file enforces it on Unix only); nobody else
@@ -80,8 +109,8 @@ the clocks of the machines that run attempts agree and do not jump.
 Flags:
   --run ID                run ID (required): letters, digits, '.', '_', '-'; names
                           the state file and goes into kretry-replay-run
-  --to TOPIC              send every record to TOPIC (by key) instead of its
-                          original topic
+  --to TOPIC              send every record to TOPIC (by key), whatever its group,
+                          as a first delivery; excludes the policy flags
   --dry-run               read and count what this attempt would send, per target
                           topic; send nothing, write no state, wait for nothing
   --rate N                send at most N records per second (default 0: no limit)
@@ -103,14 +132,27 @@ Flags:
                           terminal, plain lines otherwise, none with --json)
   --json                  print the summary as JSON
 
-` + dltFiltersHelp + `
+` + dltFiltersHelp + `  --group G               only the records consumer group G dead-lettered; with
+                          --topic, also the listener's group (default
+                          kretry-<topic>); with --file, every listener's group
+
+Policy flags (the listeners whose first retry tiers the records go to, as in
+"kretry topics plan"; required unless --to is given):
+  --file FILE             read the listeners from the service's policy file
+  --errors NAMES          comma-separated error names the program registers
+                          (checked when given)
+  --topic TOPIC           one listener from setting flags over kretry's defaults;
+                          every setting of "kretry topics plan --help" is accepted
+                          (--attempts, --delay, --multiplier, --group-topics, ...)
+
 ` + clientFlagsHelp + `
 Exit status: 0 every selected record was sent (or had been); also a dry run,
 1 the run finished but records were skipped or lost (the summary lists them;
-running it again does not change that), or the run cannot be resumed safely
-(the message says why), 2 usage error or a resume with another selection,
-3 the cluster failed or the run was interrupted (run the same command again
-to resume).
+running it again does not change that), an invalid policy, or the run cannot
+be resumed safely (the message says why), 2 usage error (also a --file that
+cannot be read) or a resume with another selection, 3 the cluster cannot be
+reached or failed, or the run was interrupted (run the same command again to
+resume).
 `
 
 // replayEnv is what tests change in a replay command.
@@ -129,6 +171,8 @@ func dltReplayWith(ctx context.Context, args []string, stdout, stderr io.Writer,
 	cf.register(fs)
 	var ff dltFilterFlags
 	ff.register(fs)
+	var src specSource // its --group is also the filter
+	src.register(fs)
 	run := fs.String("run", "", "")
 	to := fs.String("to", "", "")
 	dry := fs.Bool("dry-run", false, "")
@@ -173,6 +217,9 @@ func dltReplayWith(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return usage(err)
 	}
+	if g := src.values["group"]; g != "" {
+		filter.Groups = []string{g}
+	}
 	prog, err := progressFor(*progress, *asJSON, stdout, stderr)
 	if err != nil {
 		return usage(err)
@@ -183,6 +230,10 @@ func dltReplayWith(ctx context.Context, args []string, stdout, stderr io.Writer,
 	opts, err := cf.opts()
 	if err != nil {
 		return usage(err)
+	}
+	tiers, code, ok := replayTiers(&src, *to, stderr)
+	if !ok {
+		return code
 	}
 	dir, err := replayStateDir(*stateDir, *dry)
 	if err != nil {
@@ -198,7 +249,7 @@ func dltReplayWith(ctx context.Context, args []string, stdout, stderr io.Writer,
 			"Ctrl-C stops the wait; running the command again waits for what is left.\n",
 			until.UTC().Format(time.RFC3339), time.Until(until).Round(time.Second), why)
 	}
-	res, err := dltops.Replay(ctx, dltops.ReplayConfig{Run: *run, DLTs: dlts, Filter: filter, To: *to,
+	res, err := dltops.Replay(ctx, dltops.ReplayConfig{Run: *run, DLTs: dlts, Filter: filter, To: *to, FirstTiers: tiers,
 		DryRun: *dry, Rate: *rate, StateDir: dir, CheckpointEvery: *every,
 		FlushTimeout: cf.timeout, DeliveryTimeout: *delivery, ReplicationMargin: *margin,
 		ClientOpts: opts, Decoder: dltDecoder(), Progress: prog, OnWait: onWait})
@@ -232,6 +283,43 @@ func dltReplayWith(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return exitInvalid
 	}
 	return exitOK
+}
+
+// replayTiers returns the first retry tier of each listener of the policy
+// flags, by main topic and group ("" when its plan has none), or nil with
+// --to, which excludes them. When it fails it has printed why, and code is
+// the exit status.
+func replayTiers(src *specSource, to string, stderr io.Writer) (map[dltops.ListenerKey]string, int, bool) {
+	const cmd = "dlt replay"
+	if to != "" {
+		settings := maps.Clone(src.values)
+		delete(settings, "group") // the filter
+		if src.file != "" || src.errors != "" || len(settings) > 0 {
+			return nil, usagef(stderr, cmd, "--to and the policy flags (--file, --errors, --topic and setting flags) exclude each other: --to sends every record to TOPIC"), false
+		}
+		return nil, exitOK, true
+	}
+	if src.file == "" && src.values["topic"] == "" {
+		return nil, usagef(stderr, cmd, "want --file FILE or --topic TOPIC, the policy that names each group's first retry tier, or --to TOPIC"), false
+	}
+	specs, code, ok := src.specs(cmd, stderr)
+	if !ok {
+		return nil, code, false
+	}
+	tiers := map[dltops.ListenerKey]string{}
+	for _, s := range specs {
+		p, err := planOf(s)
+		if err != nil { // resolved specs have valid plans
+			fmt.Fprintf(stderr, "kretry %s: listener %q: %v\n", cmd, s.Topic, err)
+			return nil, exitInvalid, false
+		}
+		tier := ""
+		if len(p.Tiers) > 0 {
+			tier = p.Tiers[0].Topic
+		}
+		tiers[dltops.ListenerKey{Topic: s.Topic, Group: s.Group}] = tier
+	}
+	return tiers, exitOK, true
 }
 
 // established says what an attempt that stopped with an error leaves
@@ -289,8 +377,8 @@ func defaultStateDir() (string, error) {
 }
 
 // resumeArgs returns args for the resume hint: with --state-dir the
-// absolute dir and --tls-ca absolute, so that the command works from any
-// working directory.
+// absolute dir and --tls-ca and --file absolute, so that the command works
+// from any working directory.
 func resumeArgs(args []string, stateDir string) []string {
 	out := make([]string, 0, len(args)+2)
 	for i := 0; i < len(args); i++ {
@@ -306,7 +394,7 @@ func resumeArgs(args []string, stateDir string) []string {
 				i++ // its value
 			}
 			continue
-		case "tls-ca":
+		case "tls-ca", "file":
 			if !hasValue && i+1 < len(args) {
 				i++
 				value = args[i]
@@ -314,7 +402,7 @@ func resumeArgs(args []string, stateDir string) []string {
 			if abs, err := filepath.Abs(value); err == nil {
 				value = abs
 			}
-			out = append(out, "--tls-ca="+value)
+			out = append(out, "--"+name+"="+value)
 			continue
 		}
 		out = append(out, a)

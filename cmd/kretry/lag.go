@@ -102,8 +102,6 @@ func tiersLag(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var conn clientFlags
 	conn.register(fs)
 
-	// --group is a setting flag (the listener's group); with --file it
-	// overrides every listener's group.
 	specs, cl, adm, code, ok := lagArgs(ctx, fs, &src, &conn, args, stdout, stderr, maxRead, failOverdue)
 	if !ok {
 		return code
@@ -115,10 +113,7 @@ func tiersLag(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	now := time.Now()
 	var measured []lagListener
 	for _, s := range specs {
-		if g := src.values["group"]; g != "" {
-			s.Group = g
-		}
-		p, err := s.Plan()
+		p, err := planOf(s)
 		if err != nil { // resolved specs have valid plans
 			fmt.Fprintf(stderr, "kretry %s: listener %q: %v\n", cmd, s.Topic, err)
 			return exitInvalid
@@ -193,7 +188,7 @@ func lagArgs(ctx context.Context, fs *flag.FlagSet, src *specSource, conn *clien
 	if bad != "" {
 		return nil, nil, nil, usagef(stderr, fs.Name(), "%s", bad), false
 	}
-	specs, code, ok := src.specs(fs.Name(), stderr, "group")
+	specs, code, ok := src.specs(fs.Name(), stderr)
 	if !ok {
 		return nil, nil, nil, code, false
 	}

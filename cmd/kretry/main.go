@@ -4,13 +4,13 @@
 // cluster:
 //
 //	kretry policy validate [--errors NAMES] [--json] FILE
-//	kretry topics plan --file FILE [--errors NAMES] [--json]
+//	kretry topics plan --file FILE [--group G] [--errors NAMES] [--json]
 //	kretry topics plan --topic TOPIC [--attempts N] [--delay D] [--multiplier X] … [--json]
-//	kretry topics create (--file FILE | --topic TOPIC …) [--dry-run] [CONNECTION FLAGS]
-//	kretry topics verify (--file FILE | --topic TOPIC …) [--json] [CONNECTION FLAGS]
+//	kretry topics create (--file FILE | --topic TOPIC …) [--group G] [--dry-run] [CONNECTION FLAGS]
+//	kretry topics verify (--file FILE | --topic TOPIC …) [--group G] [--json] [CONNECTION FLAGS]
 //	kretry tiers lag (--file FILE | --topic TOPIC …) [--group G] [--fail-overdue D] … [CONNECTION FLAGS]
-//	kretry dlt inspect [FILTERS] [--json] [CONNECTION FLAGS] DLT...
-//	kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N] [CONNECTION FLAGS] DLT...
+//	kretry dlt inspect [FILTERS] [--group GROUPS] [--json] [CONNECTION FLAGS] DLT...
+//	kretry dlt replay --run ID (--file FILE | --topic TOPIC … | --to TOPIC) [--group G] [FILTERS] [--dry-run] [--rate N] [CONNECTION FLAGS] DLT...
 //	kretry version
 //
 // "policy validate" checks a policy file (docs/configuration.md) and prints
@@ -22,17 +22,21 @@
 // needs, one per line as TOPIC<TAB>DELAY (DELAY is "-" for a DLT), from a
 // policy file or from flags named after the policy keys (--max-delay for
 // maxDelay). "topics create" and "topics verify" create or check those
-// topics on a cluster.
+// topics on a cluster. With --group (with --file, every listener's group)
+// the plan is the group's: with groupTopics the group is in the names.
 //
 // "tiers lag" counts the records waiting in each retry tier of a consumer
 // group, split by their due-time headers into not yet due (normal) and
 // overdue (the listener is behind or down).
 //
 // "dlt inspect" summarizes dead-letter records by error type, original
-// topic and age without joining a group or committing anything; "dlt
-// replay" sends selected records back to their original topic with their
-// retry headers reset and audit headers added, resumably and never twice
-// for the same run. docs/operations.md is the runbook that uses them.
+// topic, consumer group and age without joining a group or committing
+// anything; "dlt replay" sends selected records back to the consumer group
+// that dead-lettered them only — into the first retry tier of that group's
+// plan, from the policy given (--file or --topic) — and records without a
+// group to their original topic, for every group reading it; with audit
+// headers added, resumably and never twice for the same run.
+// docs/operations.md is the runbook that uses them.
 //
 // The commands that talk to a cluster share the connection flags --brokers
 // (default $KRETRY_BROKERS), --tls, --tls-ca, --sasl, --sasl-user (password
@@ -92,15 +96,16 @@ const usage = `kretry: tools for kretry retry topics, dead-letter topics and pol
 
 Usage:
   kretry policy validate [--errors NAMES] [--json] FILE
-  kretry topics plan --file FILE [--errors NAMES] [--json]
+  kretry topics plan --file FILE [--group G] [--errors NAMES] [--json]
   kretry topics plan --topic TOPIC [SETTING FLAGS] [--json]
-  kretry topics create (--file FILE | --topic TOPIC [SETTING FLAGS]) [--dry-run] [CONNECTION FLAGS]
-  kretry topics verify (--file FILE | --topic TOPIC [SETTING FLAGS]) [--json] [CONNECTION FLAGS]
+  kretry topics create (--file FILE [--group G] | --topic TOPIC [SETTING FLAGS]) [--dry-run] [CONNECTION FLAGS]
+  kretry topics verify (--file FILE [--group G] | --topic TOPIC [SETTING FLAGS]) [--json] [CONNECTION FLAGS]
   kretry tiers lag (--file FILE | --topic TOPIC [SETTING FLAGS]) [--group G] [--per-partition]
                    [--json] [--max-read N] [--stop-at-not-due] [--fail-overdue D] [CONNECTION FLAGS]
-  kretry dlt inspect [FILTERS] [--json] [CONNECTION FLAGS] DLT...
-  kretry dlt replay --run ID [FILTERS] [--to TOPIC] [--dry-run] [--rate N] [--state-dir DIR]
-                    [--progress MODE] [--json] [CONNECTION FLAGS] DLT...
+  kretry dlt inspect [FILTERS] [--group GROUPS] [--json] [CONNECTION FLAGS] DLT...
+  kretry dlt replay --run ID (--file FILE | --topic TOPIC [SETTING FLAGS] | --to TOPIC) [--group G]
+                    [FILTERS] [--dry-run] [--rate N] [--state-dir DIR] [--progress MODE] [--json]
+                    [CONNECTION FLAGS] DLT...
   kretry version
   kretry help
 
@@ -110,8 +115,8 @@ Commands:
   topics create     create the planned topics of a policy file on a cluster
   topics verify     check that a cluster has the planned topics of a policy file
   tiers lag         count the records waiting in each retry tier: not yet due, overdue
-  dlt inspect       summarize dead-letter records by error type, original topic and age
-  dlt replay        send dead-letter records back to their original topic, resumably
+  dlt inspect       summarize dead-letter records by error type, original topic, group and age
+  dlt replay        send dead-letter records back to the group that dead-lettered them, resumably
   version           print the version of kretry and of Go that built it
 
 Run "kretry COMMAND SUBCOMMAND --help" for a command's flags.

@@ -58,7 +58,7 @@ func TestRun(t *testing.T) {
 		{"plan-flags-defaults", "topics plan --topic orders", exitOK},
 		{"plan-flags-routes", "topics plan --topic orders --attempts 2 --routes -validation:validation|-auth:auth", exitOK},
 		{"plan-flags-no-dlt", "topics plan --topic orders --dlt-strategy none", exitOK},
-		{"plan-flags-invalid", "topics plan --topic orders --attempts 0 --delay 2s --multiplier 2 --max-delay 1s --same-interval some", exitInvalid},
+		{"plan-flags-invalid", "topics plan --topic orders --attempts -1 --delay 2s --multiplier 2 --max-delay 1s --same-interval some", exitInvalid},
 		{"plan-flags-cross-field", "topics plan --topic orders --delay 2s --multiplier 2 --max-delay 1s", exitInvalid},
 		{"plan-flags-repeat", "topics plan --topic orders --attempts 5 --delays 1s|2s|1s", exitInvalid},
 		{"plan-nothing", "topics plan", exitUsage},
@@ -70,6 +70,11 @@ func TestRun(t *testing.T) {
 		{"plan-flag-bad-bool", "topics plan --topic orders --json=maybe", exitUsage},
 		{"plan-file-missing", "topics plan --file testdata/missing.yaml", exitUsage},
 		{"plan-argument", "topics plan --topic orders extra", exitUsage},
+		{"plan-group-topics", "topics plan --topic orders --group billing --group-topics true --attempts 3 --delay 1s --multiplier 2", exitOK},
+		{"plan-group-topics-default-group", "topics plan --topic orders --group-topics true", exitOK},
+		{"plan-file-group-topics", "topics plan --file testdata/group-topics.yaml", exitOK},
+		{"plan-file-group", "topics plan --file testdata/group-topics.yaml --group shipping --json", exitOK},
+		{"plan-file-group-and-flags", "topics plan --file testdata/group-topics.yaml --group shipping --attempts 2", exitUsage},
 	}
 	runGoldens(t, tests)
 }

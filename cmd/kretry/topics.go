@@ -34,7 +34,7 @@ func kebab(key string) string {
 
 func planHelp() string {
 	var b strings.Builder
-	b.WriteString(`Usage: kretry topics plan --file FILE [--errors NAMES] [--json]
+	b.WriteString(`Usage: kretry topics plan --file FILE [--group G] [--errors NAMES] [--json]
        kretry topics plan --topic TOPIC [SETTING FLAGS] [--json]
 
 Prints the retry topics and dead-letter topics (DLTs) of each listener, in
@@ -48,6 +48,9 @@ Flags:
   --file FILE     read the listeners from a policy file
   --errors NAMES  comma-separated error names the program registers (checked
                   when given)
+  --group G       with --file, every listener's consumer group (a setting flag
+                  otherwise); with groupTopics, the group is part of the retry
+                  and DLT topic names (orders-billing-retry-1000)
   --json          print JSON instead of lines
 
 Setting flags (see docs/configuration.md):
@@ -104,7 +107,7 @@ func plan(args []string, stdout, stderr io.Writer) int {
 	var out []planJSON
 	var lines strings.Builder
 	for _, s := range specs {
-		p, err := s.Plan()
+		p, err := planOf(s)
 		if err != nil { // resolved specs have valid plans
 			fmt.Fprintf(stderr, "kretry topics plan: %v\n", err)
 			return exitInvalid
