@@ -3,9 +3,6 @@ package listener_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,38 +96,15 @@ func fillTier(b *testing.B, seeds []string, main string, n, ownEvery int) {
 // or skipped the last record of every partition of its tier, timed from
 // the first fetched batch.
 func drainTier(b *testing.B, seeds []string, main string) time.Duration {
-	var start firstFetch
 	tier := main + "-retry"
-	lastByPartition := lastOffsets(b, seeds, tier)
-	last := make([]int64, len(lastByPartition))
-	for p, o := range lastByPartition {
-		last[p] = o
-	}
-	var left atomic.Int32
-	left.Store(int32(len(lastByPartition)))
-	done := make(chan struct{})
+	last, done := lastOf(b, seeds, tier)
 	hook := listener.HookFunc(func(e listener.Event) {
-		if (e.Kind == listener.EventHandled || e.Kind == listener.EventSkipped) && e.Topic == tier &&
-			e.Offset == last[e.Partition] && left.Add(-1) == 0 {
-			close(done)
+		if (e.Kind == listener.EventHandled || e.Kind == listener.EventSkipped) && e.Topic == tier {
+			last(e.Partition, e.Offset)
 		}
 	})
 	h := listener.HandlerFunc(func(_ context.Context, r *kgo.Record) error { noop(r); return nil })
-	l, err := listener.New(seeds, main, h, listener.Group("mine"), listener.Hooks(hook),
-		listener.ClientOpts(kgo.WithHooks(&start)), listener.Logger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- l.Run(ctx) }()
-	<-done
-	took := time.Since(*start.at.Load())
-	cancel()
-	if err := <-errc; err != nil {
-		b.Fatal(err)
-	}
-	return took
+	return timedRun(b, seeds, main, h, done, listener.Group("mine"), listener.Hooks(hook))
 }
 
 // drainTierRaw is what a careful franz-go user writes to serve only their

@@ -134,9 +134,21 @@ func lastOffsets(b *testing.B, seeds []string, topic string) map[int32]int64 {
 }
 
 func consumeKretry(b *testing.B, seeds []string, topic, group string, n int) time.Duration {
-	var start firstFetch
 	// Completion is detected per partition (the last offset is known), so
 	// concurrent workers share no counter on the hot path.
+	last, done := lastOf(b, seeds, topic)
+	h := listener.HandlerFunc(func(_ context.Context, r *kgo.Record) error {
+		noop(r)
+		last(r.Partition, r.Offset)
+		return nil
+	})
+	return timedRun(b, seeds, topic, h, done, listener.Group(group))
+}
+
+// lastOf returns a function to call with each record of topic a listener
+// finishes, and a channel it closes once that was the last record of
+// every partition (as of the call).
+func lastOf(b *testing.B, seeds []string, topic string) (func(partition int32, offset int64), <-chan struct{}) {
 	lastByPartition := lastOffsets(b, seeds, topic)
 	last := make([]int64, len(lastByPartition))
 	for p, o := range lastByPartition {
@@ -145,15 +157,20 @@ func consumeKretry(b *testing.B, seeds []string, topic, group string, n int) tim
 	var left atomic.Int32
 	left.Store(int32(len(lastByPartition)))
 	done := make(chan struct{})
-	h := listener.HandlerFunc(func(_ context.Context, r *kgo.Record) error {
-		noop(r)
-		if r.Offset == last[r.Partition] && left.Add(-1) == 0 {
+	return func(partition int32, offset int64) {
+		if offset == last[partition] && left.Add(-1) == 0 {
 			close(done)
 		}
-		return nil
-	})
-	l, err := listener.New(seeds, topic, h, listener.Group(group), listener.ClientOpts(kgo.WithHooks(&start)),
+	}, done
+}
+
+// timedRun runs a listener on topic until done is closed and returns the
+// time from its first fetched batch.
+func timedRun(b *testing.B, seeds []string, topic string, h listener.Handler, done <-chan struct{}, opts ...listener.Opt) time.Duration {
+	var start firstFetch
+	opts = append(opts, listener.ClientOpts(kgo.WithHooks(&start)),
 		listener.Logger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	l, err := listener.New(seeds, topic, h, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -245,7 +245,9 @@ func TestGroupCorruptRecordsStayWithTheirGroup(t *testing.T) {
 	kafkatest.Eventually(t, 30*time.Second, func() bool {
 		return len(dltKeys(billing.s)) == 2 && len(dltKeys(shipping.s)) == 1 &&
 			caughtUp(t, f.c, billing.group, tier) && caughtUp(t, f.c, shipping.group, tier)
-	}, "%v", lazy(func() string { return fmt.Sprintf("DLT billing %v, shipping %v", dltKeys(billing.s), dltKeys(shipping.s)) }))
+	}, "%v", lazy(func() string {
+		return fmt.Sprintf("DLT billing %v, shipping %v", dltKeys(billing.s), dltKeys(shipping.s))
+	}))
 	if got, want := dltKeys(billing.s), []string{"anyone-bad@" + billing.group, "billing-bad@" + billing.group}; !slices.Equal(got, want) {
 		t.Errorf("billing's DLT handler saw %v, want %v", got, want)
 	}

@@ -90,20 +90,24 @@ func (r *Recorder) Wrap(h listener.Handler) listener.HandlerFunc {
 			d.State = st
 		}
 		d.Attempt = max(st.Attempt, 1)
-		defer func() {
-			if p := recover(); p != nil {
-				d.Err = fmt.Errorf("panic: %v", p)
-				r.add(d)
-				panic(p)
-			}
-			d.Err = err
-			r.add(d)
-		}()
+		defer r.finish(&d, &err)
 		if h == nil {
 			return nil
 		}
 		return h.Handle(ctx, rec)
 	}
+}
+
+// finish, deferred by the wrappers, records d with the call's result err,
+// or with the panic it recovers, which then goes on.
+func (r *Recorder) finish(d *Delivery, err *error) {
+	if p := recover(); p != nil {
+		d.Err = fmt.Errorf("panic: %v", p)
+		r.add(*d)
+		panic(p)
+	}
+	d.Err = *err
+	r.add(*d)
 }
 
 // WrapDLT returns a DLT handler that calls h (a nil h acknowledges every
@@ -115,15 +119,7 @@ func (r *Recorder) WrapDLT(h dlt.Handler) dlt.HandlerFunc {
 	return func(ctx context.Context, rec *kgo.Record, st retry.State) (err error) {
 		d := delivery(rec)
 		d.DeadLetter, d.State, d.Attempt = true, st, st.Attempt
-		defer func() {
-			if p := recover(); p != nil {
-				d.Err = fmt.Errorf("panic: %v", p)
-				r.add(d)
-				panic(p)
-			}
-			d.Err = err
-			r.add(d)
-		}()
+		defer r.finish(&d, &err)
 		if h == nil {
 			return nil
 		}
