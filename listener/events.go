@@ -37,7 +37,8 @@ const (
 	// EventSkipped: a retry-tier or DLT record that another consumer group
 	// forwarded (Group names it) was passed over and committed without a
 	// handler call: several groups share the topic, and the record is that
-	// group's to handle. Reason is ReasonOtherGroup.
+	// group's to handle. Reason is ReasonOtherGroup; Attempt is 0 (no
+	// delivery happened).
 	EventSkipped
 )
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
 )
 
@@ -125,8 +126,11 @@ func (p *part) add(recs []*kgo.Record) {
 // another group (its worker skips it at once). A record whose kretry
 // headers are missing or corrupt is not: its worker decides.
 func (l *Listener) dueSoon(rec *kgo.Record) bool {
+	if _, foreign := retry.ForeignGroup(rec.Headers, l.cfg.group); foreign {
+		return true
+	}
 	st, ok, err := l.decode(rec.Headers, false)
-	return ok && err == nil && (l.otherGroup(st.Group) || time.Until(st.Due) < l.cfg.fetchMaxWait)
+	return ok && err == nil && time.Until(st.Due) < l.cfg.fetchMaxWait
 }
 
 // setPauseLocked adds or removes a pause reason, pausing or resuming the

@@ -112,6 +112,9 @@ func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
 }
 
 func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
+	if owner, foreign := retry.ForeignGroup(rec.Headers, p.l.cfg.group); foreign {
+		return p.skip(rec, owner), time.Time{}
+	}
 	st, ok, derr := p.l.decode(rec.Headers, false)
 	if derr == nil && !ok {
 		derr = retry.NewDecodeError(retry.HeaderAttempt, retry.ErrMissingHeader,
@@ -119,9 +122,6 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	}
 	if derr != nil {
 		return p.corrupt(rec, derr), time.Time{}
-	}
-	if p.l.otherGroup(st.Group) {
-		return p.skip(rec, st.Group, st.Attempt), time.Time{}
 	}
 	now := time.Now()
 	if ahead := st.Due.Sub(now); ahead > p.l.dueLimit {
@@ -149,31 +149,24 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	return p.fail(&d, rec, st.Attempt, st.Advance(time.Time{}, "", ""), err, time.Since(start), late), time.Time{}
 }
 
-// otherGroup reports whether a retry-tier or DLT record whose
-// retry.HeaderGroup is group belongs to another consumer group. A record
-// without the header (Spring Kafka's, or one written before kretry
-// stamped it) belongs to every group.
-func (l *Listener) otherGroup(group string) bool { return group != "" && group != l.cfg.group }
-
 // skip passes over a record another consumer group forwarded to a topic
-// this listener shares with it: the record is that group's to handle, and
-// this group's offset moves past it. attempt is the record's
-// retry.HeaderAttempt.
-func (p *part) skip(rec *kgo.Record, owner string, attempt int32) result {
+// this listener shares with it (retry.ForeignGroup): the record is that
+// group's to handle, or to dead-letter if it is corrupt, and this group's
+// offset moves past it. A record without retry.HeaderGroup (Spring Kafka's,
+// or one written before kretry stamped it) belongs to every group and is
+// never skipped. Skipping comes before decoding and before any wait for a
+// due time.
+func (p *part) skip(rec *kgo.Record, owner string) result {
 	p.l.emit(Event{Kind: EventSkipped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-		Role: p.role, Attempt: attempt, Group: owner, Reason: ReasonOtherGroup})
+		Role: p.role, Group: owner, Reason: ReasonOtherGroup})
 	return resultDone
 }
 
 // corrupt dead-letters a retry-topic record whose kretry headers are
 // missing or invalid: it is never handed to the handler (its due time is
-// unknown) and never dropped. A corrupt record that names another group
-// in a well-formed retry.HeaderGroup is that group's to dead-letter.
+// unknown) and never dropped.
 func (p *part) corrupt(rec *kgo.Record, derr error) result {
 	st := retry.Corrupt(rec, time.Now(), derr)
-	if p.l.otherGroup(st.Group) {
-		return p.skip(rec, st.Group, st.Attempt+1)
-	}
 	p.l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry record has corrupt headers; dead-lettering it",
 		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 		slog.Int64("offset", rec.Offset), slog.String("error", derr.Error()))
@@ -249,15 +242,12 @@ func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, route st
 }
 
 func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
+	if owner, foreign := retry.ForeignGroup(rec.Headers, p.l.cfg.group); foreign {
+		return p.skip(rec, owner), time.Time{}
+	}
 	st, _, derr := p.l.decode(rec.Headers, true)
 	if derr != nil && st.Reason == "" {
 		st.Reason = ReasonCorruptHeaders + ": " + derr.Error()
-	}
-	if derr != nil {
-		st.Group = retry.Corrupt(rec, time.Now(), derr).Group
-	}
-	if p.l.otherGroup(st.Group) {
-		return p.skip(rec, st.Group, st.Attempt), time.Time{}
 	}
 	d := p.l.startDelivery(rec, strategy.RoleDLT, st.Attempt, time.Time{})
 	defer d.end()

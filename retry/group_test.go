@@ -89,3 +89,28 @@ func TestNewDecodeError(t *testing.T) {
 		t.Fatalf("NewDecodeError: %q, %v", err.Error(), err.Err)
 	}
 }
+
+func TestForeignGroup(t *testing.T) {
+	st := tierState()
+	st.Group = "billing"
+	hs := st.Append(nil, 0)
+	if owner, foreign := retry.ForeignGroup(hs, "shipping"); !foreign || owner != "billing" {
+		t.Errorf("ForeignGroup(billing's, shipping) = %q, %v", owner, foreign)
+	}
+	if _, foreign := retry.ForeignGroup(hs, "billing"); foreign {
+		t.Error("a record of billing is foreign to billing")
+	}
+	for name, hs := range map[string][]kgo.RecordHeader{
+		"no group":  tierState().Append(nil, 0),
+		"empty":     replaced(hs, retry.HeaderGroup, nil),
+		"twice":     append(hs, kgo.RecordHeader{Key: retry.HeaderGroup, Value: []byte("billing")}),
+		"no header": nil,
+	} {
+		if owner, foreign := retry.ForeignGroup(hs, "shipping"); foreign {
+			t.Errorf("%s: foreign to shipping, owner %q", name, owner)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { retry.ForeignGroup(hs, "billing") }); n != 0 {
+		t.Errorf("ForeignGroup of an own record allocates %v times", n)
+	}
+}

@@ -635,3 +635,25 @@ func (r Replay) Append(dst []kgo.RecordHeader) []kgo.RecordHeader {
 func IsReplayHeader(key string) bool {
 	return key == HeaderReplayRun || key == HeaderReplayedFrom || key == HeaderReplayedAt
 }
+
+// ForeignGroup reports whether headers belong to a consumer group other
+// than group: whether they hold exactly one HeaderGroup, not empty and
+// not equal to group. owner is that group. It decodes nothing else and
+// allocates only for a foreign owner, so a listener can pass over the
+// records of other groups sharing its topics before decoding them. A
+// record whose HeaderGroup is missing, empty or duplicated is not foreign:
+// Decode decides what it is.
+func ForeignGroup(headers []kgo.RecordHeader, group string) (owner string, foreign bool) {
+	var v []byte
+	n := 0
+	for _, h := range headers {
+		if h.Key == HeaderGroup {
+			v = h.Value
+			n++
+		}
+	}
+	if n != 1 || len(v) == 0 || string(v) == group {
+		return "", false
+	}
+	return toValidUTF8(v), true
+}
