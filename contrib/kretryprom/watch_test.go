@@ -40,7 +40,7 @@ kretry_records_held{role="tier",topic="orders-retry"} 0
 # HELP kretry_dlt_handler_failures_total DLT handler calls that returned an error, by DLT.
 # TYPE kretry_dlt_handler_failures_total counter
 kretry_dlt_handler_failures_total{topic="orders-dlt"} 0
-# HELP kretry_records_total Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), dead_lettered (published to a DLT) or dropped (ended without a DLT, or the DLT handler gave up).
+# HELP kretry_records_total Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up) or skipped (a retry or DLT record of another consumer group, committed without a handler call).
 # TYPE kretry_records_total counter
 kretry_records_total{outcome="dead_lettered",role="main",topic="orders"} 0
 kretry_records_total{outcome="dropped",role="main",topic="orders"} 0
@@ -48,10 +48,12 @@ kretry_records_total{outcome="handled",role="main",topic="orders"} 0
 kretry_records_total{outcome="retried",role="main",topic="orders"} 0
 kretry_records_total{outcome="dropped",role="dlt",topic="orders-dlt"} 0
 kretry_records_total{outcome="handled",role="dlt",topic="orders-dlt"} 0
+kretry_records_total{outcome="skipped",role="dlt",topic="orders-dlt"} 0
 kretry_records_total{outcome="dead_lettered",role="tier",topic="orders-retry"} 0
 kretry_records_total{outcome="dropped",role="tier",topic="orders-retry"} 0
 kretry_records_total{outcome="handled",role="tier",topic="orders-retry"} 0
 kretry_records_total{outcome="retried",role="tier",topic="orders-retry"} 0
+kretry_records_total{outcome="skipped",role="tier",topic="orders-retry"} 0
 `
 	names := []string{"kretry_partitions_owned", "kretry_records_held", "kretry_dlt_handler_failures_total", "kretry_records_total"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
@@ -78,7 +80,7 @@ kretry_records_total{outcome="retried",role="tier",topic="orders-retry"} 0
 	if n, err := testutil.GatherAndCount(reg, "kretry_partitions_owned", "kretry_records_held"); err != nil || n != 0 {
 		t.Fatalf("gauge series after unwatch: %d, %v; want 0", n, err)
 	}
-	if n, err := testutil.GatherAndCount(reg, "kretry_records_total"); err != nil || n != 10 {
-		t.Fatalf("counter series after unwatch: %d, %v; want 10 (counters stay)", n, err)
+	if n, err := testutil.GatherAndCount(reg, "kretry_records_total"); err != nil || n != 12 {
+		t.Fatalf("counter series after unwatch: %d, %v; want 12 (counters stay)", n, err)
 	}
 }
