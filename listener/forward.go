@@ -2,14 +2,13 @@ package listener
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kretry/kretry/internal/hop"
 	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/retry/spring"
 )
@@ -53,14 +52,14 @@ func (l *Listener) produce(p *part, e *entry, out *kgo.Record, ev Event, failure
 			p.abandon(e)
 			return
 		}
-		if ev.Kind == EventRetried && rejected(err) {
+		if ev.Kind == EventRetried && hop.Rejected(err) {
 			// The tier will never take this record (too large, invalid):
 			// dead-letter it rather than stall the partition.
 			l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry tier rejected the record; dead-lettering it", attrs...)
 			l.rejectToDLT(p, e, &again, ev, err)
 			return
 		}
-		if ev.Kind == EventDeadLettered && ev.Reason != ReasonTooLarge && rejected(err) {
+		if ev.Kind == EventDeadLettered && ev.Reason != ReasonTooLarge && hop.Rejected(err) {
 			// Nor will the DLT: publish a stub that points at the whole
 			// record rather than stall the partition for good.
 			l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: DLT rejected the record; publishing a stub without its value in its place",
@@ -96,15 +95,6 @@ func (l *Listener) next(rec *kgo.Record, target string, st retry.State) *kgo.Rec
 		out.Headers = spring.Strip(out.Headers)
 	}
 	return out
-}
-
-// rejected reports publish errors that retrying cannot fix. (franz-go
-// retries retryable errors itself; what reaches a promise is either one of
-// these or something an operator can fix, such as a missing ACL.)
-func rejected(err error) bool {
-	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) ||
-		errors.Is(err, kerr.InvalidRecord) ||
-		errors.Is(err, kerr.InvalidTimestamp)
 }
 
 // rejectToDLT publishes a record its tier refused to the DLT instead, with
@@ -186,33 +176,4 @@ func (l *Listener) stopRetries() {
 		t.Stop()
 	}
 	clear(l.retries)
-}
-
-// forwardPartitioner keeps a forwarded record on the partition number it
-// had in its source topic when the target topic has that partition, and
-// otherwise partitions it by key like the Java client. Records that do not
-// ask for a partition (Partition < 0) are partitioned by key as well.
-type forwardPartitioner struct{ byKey kgo.Partitioner }
-
-func (fp forwardPartitioner) ForTopic(topic string) kgo.TopicPartitioner {
-	return &forwardTopicPartitioner{byKey: fp.byKey.ForTopic(topic)}
-}
-
-type forwardTopicPartitioner struct{ byKey kgo.TopicPartitioner }
-
-func (t *forwardTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
-	return r.Partition >= 0 || t.byKey.RequiresConsistency(r)
-}
-
-func (t *forwardTopicPartitioner) Partition(r *kgo.Record, n int) int {
-	if r.Partition >= 0 && int(r.Partition) < n {
-		return int(r.Partition)
-	}
-	return t.byKey.Partition(r, n)
-}
-
-func (t *forwardTopicPartitioner) OnNewBatch() {
-	if nb, ok := t.byKey.(kgo.TopicPartitionerOnNewBatch); ok {
-		nb.OnNewBatch()
-	}
 }

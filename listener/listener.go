@@ -17,6 +17,7 @@ import (
 
 	"github.com/kretry/kretry/dlt"
 	"github.com/kretry/kretry/internal/due"
+	"github.com/kretry/kretry/internal/hop"
 	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
 )
@@ -246,8 +247,9 @@ func (l *Listener) Run(ctx context.Context) error {
 	runErr := l.poll(ctx)
 
 	// Shutdown: finish what is in progress, flush, commit, leave, all by
-	// the deadline. Handlers get the first two thirds (at most all but 5 s);
-	// the rest is for publishes and the commit.
+	// the deadline. Handlers get all of it but its last third or its last
+	// 5 s, whichever is shorter (25 s of the default 30 s); the rest is for
+	// publishes and the commit.
 	timeout := l.cfg.shutdownTimeout
 	deadline := time.Now().Add(timeout)
 	l.stopBy.Store(deadline.UnixNano())
@@ -346,7 +348,7 @@ func (l *Listener) clientOpts() []kgo.Opt {
 		kgo.OnPartitionsRevoked(l.revoked),
 		kgo.OnPartitionsLost(l.lost),
 		kgo.AutoCommitCallback(l.committed),
-		kgo.RecordPartitioner(forwardPartitioner{byKey: kgo.StickyKeyPartitioner(nil)}),
+		kgo.RecordPartitioner(hop.Partitioner()),
 		// An acknowledged publish must be durable: it is what lets the
 		// source record be committed.
 		kgo.RequiredAcks(kgo.AllISRAcks()),

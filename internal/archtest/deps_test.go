@@ -78,6 +78,8 @@ func TestDepsLayering(t *testing.T) {
 			[]string{"config"}, []string{mod + "/dlt", listener}},
 		{"internal/due is standalone machinery: it imports no kretry package",
 			[]string{"internal/due"}, []string{mod}},
+		{"internal/hop holds rules shared by the listener and the DLT tools: it imports no kretry package",
+			[]string{"internal/hop"}, []string{mod}},
 		{"core packages keep Prometheus, OpenTelemetry and kfake (tests, examples and internal/kafkatest only) out of users' builds",
 			[]string{"strategy", "retry", "config", "dlt", "listener"}, []string{prometheus, otel, kfake}},
 		{"nothing imports listener except tests, cmd/, examples/ and its test kit listener/kretrytest",

@@ -2,13 +2,13 @@ package dltops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/internal/hop"
 )
 
 // sendItem is what a replay sends for one DLT record.
@@ -39,14 +39,6 @@ type rejectedSend struct {
 	err error
 }
 
-// rejection reports whether err refuses a record for what it is, not for
-// the cluster's state: sending it again as it is fails again (but a batch
-// refused as too large may pass when the record is sent alone).
-func rejection(err error) bool {
-	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.InvalidRecord) ||
-		errors.Is(err, kerr.RecordListTooLarge)
-}
-
 // producerOpts are the options of the replay's client: the caller's, the
 // partitioner, and the delivery bound. With
 // AllowIdempotentProduceCancellation, the record delivery timeout also
@@ -55,7 +47,7 @@ func rejection(err error) bool {
 // timestamp, its hand-over time (see the package documentation).
 func (r *replayer) producerOpts() []kgo.Opt {
 	opts := append(slices.Clip(r.cfg.ClientOpts),
-		kgo.RecordPartitioner(partitioner()),
+		kgo.RecordPartitioner(hop.Partitioner()),
 		kgo.RecordDeliveryTimeout(r.cfg.DeliveryTimeout),
 		kgo.AllowIdempotentProduceCancellation(),
 		kgo.MaxBufferedRecords(r.maxInFlight+64),
@@ -112,7 +104,7 @@ func (r *replayer) answer(s sendItem, err error) {
 		r.st.Totals.Sent++
 		r.st.Totals.countSent(s.route)
 		r.res.AttemptSent++
-	case rejection(err):
+	case hop.Rejected(err):
 		r.refused++
 		r.rejected = append(r.rejected, rejectedSend{s, err})
 	case r.prodErr == nil:
@@ -194,7 +186,7 @@ func (r *replayer) retryRejected() error {
 			r.st.Totals.Sent++
 			r.st.Totals.countSent(x.route)
 			r.res.AttemptSent++
-		case rejection(err):
+		case hop.Rejected(err):
 			r.refused++
 		default:
 			if r.prodErr == nil {
