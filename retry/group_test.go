@@ -84,9 +84,14 @@ func TestGroupHeader(t *testing.T) {
 
 func TestNewDecodeError(t *testing.T) {
 	t.Parallel()
-	err := retry.NewDecodeError(retry.HeaderDue, retry.ErrCorruptHeader, "is 3h0m0s ahead")
+	err := retry.NewDecodeError(retry.HeaderDue, retry.ErrCorruptHeader, ": is 3h0m0s ahead")
 	if err.Error() != `kretry: header "kretry-due": is 3h0m0s ahead` || !errors.Is(err, retry.ErrCorruptHeader) || err.Header != retry.HeaderDue {
 		t.Fatalf("NewDecodeError: %q, %v", err.Error(), err.Err)
+	}
+	err = retry.NewDecodeError("retry_topic-attempts", retry.ErrMissingHeader, " missing")
+	err.Family = "Spring"
+	if err.Error() != `kretry: Spring header "retry_topic-attempts" missing` || !errors.Is(err, retry.ErrMissingHeader) {
+		t.Fatalf("NewDecodeError with a family: %q", err.Error())
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/strategy"
 )
 
 // This file is the only place where kretry header names and their byte
@@ -134,18 +136,25 @@ const (
 	TruncationMarker = "\u2026(truncated)"
 )
 
-// Values of HeaderReason written by kretry. Users may record other reasons
-// with State.DeadLetter; readers should treat unknown values as opaque.
+// Values of HeaderReason written by kretry: this block is the whole
+// vocabulary (the classifier's three are defined in strategy, whose
+// Decision.Reason they are, and named here too). Users may record other
+// reasons with State.DeadLetter; readers should treat unknown values as
+// opaque.
 const (
 	// ReasonExhausted: the last retry tier failed and no attempts remain.
 	ReasonExhausted = "exhausted"
 
-	// ReasonPermanent: the error was classified as not worth retrying.
-	ReasonPermanent = "permanent"
+	// ReasonPermanent: the error was marked strategy.Permanent.
+	ReasonPermanent = strategy.ReasonPermanent
 
 	// ReasonExcludedPrefix is followed by the name of the exclusion rule
 	// that matched, as in "excluded:validation".
-	ReasonExcludedPrefix = "excluded:"
+	ReasonExcludedPrefix = strategy.ReasonExcluded
+
+	// ReasonNotIncluded: the policy retries only the errors it includes,
+	// and this one matched none of them.
+	ReasonNotIncluded = strategy.ReasonNotIncluded
 
 	// ReasonTimeout: the policy's time budget, measured from the original
 	// record timestamp, ran out.
@@ -155,6 +164,16 @@ const (
 	// to decode, so it was dead-lettered without reaching the handler.
 	// See Corrupt.
 	ReasonCorruptHeaders = "corrupt-headers"
+
+	// ReasonRejected: the retry tier refused the record for good (too
+	// large, invalid), so it was published to the DLT instead.
+	ReasonRejected = "rejected"
+
+	// ReasonTooLarge: the DLT refused the dead-lettered record for good,
+	// so a stub was published in its place: the kretry headers and the
+	// key, without the value and the user headers; its HeaderError names
+	// where the whole record still is.
+	ReasonTooLarge = "too-large"
 
 	// ReasonUnspecified is recorded by State.DeadLetter when it is given
 	// an empty reason.
@@ -187,10 +206,13 @@ var (
 // tells the two kinds apart.
 type DecodeError struct {
 	// Header is the name of the offending header, one of the Header
-	// constants.
+	// constants (or, with Family "Spring", one of Spring Kafka's).
 	Header string
 	// Err is ErrMissingHeader or ErrCorruptHeader.
 	Err error
+	// Family names whose header Header is, in the message: "" for
+	// kretry's own, "Spring" for Spring Kafka's (package retry/spring).
+	Family string
 
 	rule string // what went wrong, with its leading separator
 }
@@ -202,17 +224,25 @@ func (e *DecodeError) Error() string {
 	if rule == "" && e.Err != nil {
 		rule = ": " + e.Err.Error()
 	}
-	return "kretry: header " + strconv.Quote(e.Header) + rule
+	family := "header "
+	if e.Family != "" {
+		family = e.Family + " header "
+	}
+	return "kretry: " + family + strconv.Quote(e.Header) + rule
 }
 
 // NewDecodeError returns a *DecodeError for header that wraps sentinel
-// (ErrMissingHeader or ErrCorruptHeader) and whose message ends with rule:
-// NewDecodeError(HeaderDue, ErrCorruptHeader, "is 3h0m0s ahead") reports
-// `kretry: header "kretry-due": is 3h0m0s ahead`. Readers that check more
-// than Decode does (a due time too far ahead, a retry topic record with no
-// kretry header) use it, so that every header problem is a *DecodeError.
+// (ErrMissingHeader or ErrCorruptHeader) and whose message goes on after
+// the quoted header name with rule, which starts with its own separator:
+// NewDecodeError(HeaderDue, ErrCorruptHeader, ": is 3h0m0s ahead")
+// reports `kretry: header "kretry-due": is 3h0m0s ahead`, and
+// NewDecodeError(HeaderAttempt, ErrMissingHeader, " missing")
+// `kretry: header "kretry-attempt" missing`. Readers that check more than
+// Decode does (a due time too far ahead, a retry topic record with no
+// kretry header) and other header codecs (retry/spring, which sets Family)
+// use it, so that every header problem is a *DecodeError.
 func NewDecodeError(header string, sentinel error, rule string) *DecodeError {
-	return &DecodeError{Header: header, Err: sentinel, rule: ": " + rule}
+	return &DecodeError{Header: header, Err: sentinel, rule: rule}
 }
 
 // Unwrap returns e.Err, so that errors.Is matches the sentinels.

@@ -230,42 +230,30 @@ func Strip(headers []kgo.RecordHeader) []kgo.RecordHeader {
 	return out
 }
 
-// DecodeError reports one Spring header that breaks a decoding rule. Its
-// message names the header and the rule, for example
+// DecodeError reports one Spring header that breaks a decoding rule: it
+// is retry.DecodeError, with Family "Spring". Its message names the
+// header and the rule, for example
 //
 //	kretry: Spring header "retry_topic-attempts": want 1 or 4 bytes, got 2
 //	kretry: Spring header "kafka_original-topic" missing
 //
 // Err is retry.ErrMissingHeader or retry.ErrCorruptHeader, so errors.Is
 // tells the kinds apart exactly as for kretry's own headers.
-type DecodeError struct {
-	// Header is the name of the offending header.
-	Header string
-	// Err is retry.ErrMissingHeader or retry.ErrCorruptHeader.
-	Err error
+type DecodeError = retry.DecodeError
 
-	rule string // what went wrong, with its leading separator
-}
-
-// Error returns the message described on DecodeError. A DecodeError built
-// outside this package, without a rule, reports e.Err instead.
-func (e *DecodeError) Error() string {
-	rule := e.rule
-	if rule == "" && e.Err != nil {
-		rule = ": " + e.Err.Error()
-	}
-	return "kretry: Spring header " + strconv.Quote(e.Header) + rule
-}
-
-// Unwrap returns e.Err, so that errors.Is matches retry's sentinels.
-func (e *DecodeError) Unwrap() error { return e.Err }
+// family is the retry.DecodeError Family of Spring's headers.
+const family = "Spring"
 
 func corrupt(i int, rule string) *DecodeError {
-	return &DecodeError{Header: headerName(i), Err: retry.ErrCorruptHeader, rule: rule}
+	e := retry.NewDecodeError(headerName(i), retry.ErrCorruptHeader, rule)
+	e.Family = family
+	return e
 }
 
 func missing(i int) *DecodeError {
-	return &DecodeError{Header: headerName(i), Err: retry.ErrMissingHeader, rule: " missing"}
+	e := retry.NewDecodeError(headerName(i), retry.ErrMissingHeader, " missing")
+	e.Family = family
+	return e
 }
 
 // scan holds the last value of each Spring header in a header list.

@@ -905,7 +905,8 @@ func TestIsSpringHeaderAndStrip(t *testing.T) {
 
 func TestDecodeErrorMessage(t *testing.T) {
 	t.Parallel()
-	e := &DecodeError{Header: "retry_topic-attempts", Err: retry.ErrMissingHeader}
+	// DecodeError is retry.DecodeError; one built by hand names its family.
+	e := &DecodeError{Header: "retry_topic-attempts", Err: retry.ErrMissingHeader, Family: "Spring"}
 	if got, want := e.Error(), `kretry: Spring header "retry_topic-attempts": kretry: required header missing`; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
