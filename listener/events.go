@@ -59,13 +59,17 @@ type Event struct {
 	Kind      EventKind
 	Topic     string // the topic the record was read from
 	Partition int32
-	Offset    int64         // -1 for partition events
-	Attempt   int32         // the delivery that just happened (1 = first)
-	Target    string        // the tier or DLT topic published to
-	Due       time.Time     // when the next delivery is due
-	Reason    string        // why a record was dead-lettered or dropped
-	Err       error         // the handler's or the publish's error
-	Latency   time.Duration // handler run time, for EventHandled and failures
+	Offset    int64 // -1 for partition events
+	// Attempt is the delivery that just happened (1 = first); for a DLT
+	// record, the deliveries it had before it was dead-lettered; for
+	// EventDLTHandlerFailed, the number of the DLT handler call that
+	// failed (1 = first); 0 for partition events and EventSkipped.
+	Attempt int32
+	Target  string        // the tier or DLT topic published to
+	Due     time.Time     // when the next delivery is due
+	Reason  string        // why a record was dead-lettered or dropped
+	Err     error         // the handler's or the publish's error
+	Latency time.Duration // handler run time, for EventHandled and failures
 	// Role is the part Topic plays in the listener's plan: main topic,
 	// retry tier or DLT.
 	Role strategy.TopicRole

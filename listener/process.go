@@ -24,22 +24,24 @@ const (
 	resultAbandon               // interrupted by shutdown: leave it unmarked for redelivery
 )
 
-// Reasons recorded in the kretry-reason header of dead-lettered records,
-// besides the classifier's ("permanent", "excluded:<name>", "not-included").
+// Reasons of Event.Reason. Those written to the kretry-reason header of
+// dead-lettered records are retry's (the retry.Reason constants, which
+// include the classifier's "permanent", "excluded:<name>" and
+// "not-included"); the first five are named here too.
 const (
 	ReasonExhausted      = retry.ReasonExhausted
 	ReasonTimeout        = retry.ReasonTimeout
 	ReasonCorruptHeaders = retry.ReasonCorruptHeaders
 	// ReasonRejected: the retry tier refused the record (too large,
 	// invalid), so it was published to the DLT instead.
-	ReasonRejected = "rejected"
+	ReasonRejected = retry.ReasonRejected
 	// ReasonTooLarge: the DLT refused the dead-lettered record for good
 	// (too large, invalid), so a stub was published in its place: the
 	// key (when at most StubMaxKeyBytes) and the kretry headers, without
 	// the value and the user headers. Its kretry-error text names the
 	// topic, partition and offset where the whole record still is, and
 	// the reason it was dead-lettered.
-	ReasonTooLarge = "too-large"
+	ReasonTooLarge = retry.ReasonTooLarge
 	// ReasonOtherGroup: the Reason of an EventSkipped, a tier or DLT
 	// record of another consumer group passed over (see Event.Group).
 	// Never written to a record.
@@ -92,7 +94,7 @@ func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
 	if p.l.observed {
 		start = time.Now()
 	}
-	err := p.l.call(d.ctx, rec, nil)
+	err := p.l.call(d.ctx, rec, nil, false)
 	if err == nil {
 		d.decided(EventHandled, nil, "", "")
 		if p.l.observed {
@@ -118,7 +120,7 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	st, ok, derr := p.l.decode(rec.Headers, false)
 	if derr == nil && !ok {
 		derr = retry.NewDecodeError(retry.HeaderAttempt, retry.ErrMissingHeader,
-			"missing: the retry topic record carries no kretry headers")
+			" missing: the retry topic record carries no kretry headers")
 	}
 	if derr != nil {
 		return p.corrupt(rec, derr), time.Time{}
@@ -126,7 +128,7 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	now := time.Now()
 	if ahead := st.Due.Sub(now); ahead > p.l.dueLimit {
 		return p.corrupt(rec, retry.NewDecodeError(retry.HeaderDue, retry.ErrCorruptHeader, fmt.Sprintf(
-			"%s is %v ahead, further than this listener ever sets (%v: its longest tier delay or MaxRequestedDelay, plus DueAllowance %v)",
+			": %s is %v ahead, further than this listener ever sets (%v: its longest tier delay or MaxRequestedDelay, plus DueAllowance %v)",
 			st.Due.Format(time.RFC3339Nano), ahead.Round(time.Millisecond), p.l.dueLimit, DueAllowance))), time.Time{}
 	}
 	if now.Before(st.Due) {
@@ -136,7 +138,7 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	defer d.end()
 	start := time.Now()
 	late := start.Sub(st.Due)
-	err := p.l.call(d.ctx, rec, &st)
+	err := p.l.call(d.ctx, rec, &st, false)
 	if err == nil {
 		d.decided(EventHandled, nil, "", "")
 		p.l.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
@@ -170,62 +172,43 @@ func (p *part) corrupt(rec *kgo.Record, derr error) result {
 	p.l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry record has corrupt headers; dead-lettering it",
 		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 		slog.Int64("offset", rec.Offset), slog.String("error", derr.Error()))
-	return p.deadLetter(nil, rec, st, "", derr, 0, 0)
+	return p.deadLetter(nil, rec, st, p.l.router().dead(st.Reason, ""), derr, 0, 0)
 }
 
-// fail decides what happens after a delivery d of rec failed with err.
-// delivered is the number of deliveries the record has had, this one
-// included; next is the record's state for the delivery that would come
-// next (its Attempt is one more than delivered, unless that saturated at
-// math.MaxInt32); late is how late the delivery started after its due
-// time.
+// fail carries out the routing decision for a delivery d of rec that
+// failed with err. delivered is the number of deliveries the record has
+// had, this one included; next is the record's state for the delivery
+// that would come next (its Attempt is one more than delivered, unless
+// that saturated at math.MaxInt32); late is how late the delivery started
+// after its due time.
 func (p *part) fail(d *delivery, rec *kgo.Record, delivered int32, next retry.State, err error, latency, late time.Duration) result {
-	pol := &p.l.policy
-	c := pol.Classifier.Classify(err)
+	dec := p.l.router().decide(next, err, time.Now())
+	if dec.capped > 0 {
+		p.l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: handler asked for a retry delay longer than MaxRequestedDelay; using MaxRequestedDelay",
+			slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
+			slog.Int64("offset", rec.Offset), slog.Duration("requested", dec.capped), slog.Duration("max", p.l.cfg.maxRequested))
+	}
 	errText, errType := err.Error(), strategy.ErrorType(err)
-	dead := func(reason string) result {
-		st := next.WithFailure(time.Time{}, errText, errType).DeadLetter(reason)
+	if dec.kind != routeTier {
+		st := next.WithFailure(time.Time{}, errText, errType).DeadLetter(dec.reason)
 		st.Attempt = delivered // DeadLetter's Attempt-1 is one short when Advance saturated
-		return p.deadLetter(d, rec, st, c.Route, err, latency, late)
+		return p.deadLetter(d, rec, st, dec, err, latency, late)
 	}
-	if c.Verdict == strategy.VerdictDeadLetter {
-		return dead(c.Reason)
-	}
-	tier, ok := p.l.plan.TierForAttempt(int(next.Attempt))
-	if !ok { // attempts are used up
-		return dead(ReasonExhausted)
-	}
-	delay := tier.Delay
-	if c.HasDelay {
-		delay = c.Delay
-		if max := p.l.cfg.maxRequested; delay > max {
-			p.l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: handler asked for a retry delay longer than MaxRequestedDelay; using MaxRequestedDelay",
-				slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
-				slog.Int64("offset", rec.Offset), slog.Duration("requested", delay), slog.Duration("max", max))
-			delay = max
-		}
-	} else {
-		delay = pol.Backoff.Jittered(delay, p.l.cfg.random)
-	}
-	due := time.Now().Add(delay)
-	if pol.Timeout > 0 && due.Sub(next.OriginalTimestamp) > pol.Timeout {
-		return dead(ReasonTimeout)
-	}
-	next = next.WithFailure(due, errText, errType)
-	d.decided(EventRetried, err, tier.Topic, "")
+	next = next.WithFailure(dec.due, errText, errType)
+	d.decided(EventRetried, err, dec.topic, "")
 	p.forward(d, rec, next, Event{Kind: EventRetried, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-		Role: p.role, Attempt: next.Attempt - 1, Target: tier.Topic, Due: next.Due, Err: err, Latency: latency, Late: late})
+		Role: p.role, Attempt: delivered, Target: dec.topic, Due: next.Due, Err: err, Latency: latency, Late: late})
 	return resultPending
 }
 
-// deadLetter publishes rec with its dead-letter state st to its DLT (or,
-// with retry.NoDLT, drops it with a log line). d is the delivery that
-// failed, nil for a record that never reached the handler; latency is the
-// handler's run time and late how late it started.
-func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, route string, err error, latency, late time.Duration) result {
+// deadLetter carries out dec, a routeDLT or routeDrop decision: it
+// publishes rec with its dead-letter state st to dec.topic, or drops it
+// with a log line. d is the delivery that failed, nil for a record that
+// never reached the handler; latency is the handler's run time and late
+// how late it started.
+func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, dec decision, err error, latency, late time.Duration) result {
 	reason := st.Reason
-	pol := &p.l.policy
-	if pol.DLT == retry.NoDLT {
+	if dec.kind == routeDrop {
 		p.l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: record failed for good; no DLT configured, dropping it",
 			slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 			slog.Int64("offset", rec.Offset), slog.String("reason", reason), slog.String("error", st.Error))
@@ -234,10 +217,9 @@ func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, route st
 			Role: p.role, Attempt: st.Attempt, Reason: reason, Err: err, Latency: latency, Late: late})
 		return resultDone
 	}
-	topic, _ := p.l.plan.DLTFor(route)
-	d.decided(EventDeadLettered, err, topic, reason)
+	d.decided(EventDeadLettered, err, dec.topic, reason)
 	p.forward(d, rec, st, Event{Kind: EventDeadLettered, Topic: rec.Topic, Partition: rec.Partition,
-		Offset: rec.Offset, Role: p.role, Attempt: st.Attempt, Target: topic, Reason: reason, Err: err, Latency: latency, Late: late})
+		Offset: rec.Offset, Role: p.role, Attempt: st.Attempt, Target: dec.topic, Reason: reason, Err: err, Latency: latency, Late: late})
 	return resultPending
 }
 
@@ -252,7 +234,7 @@ func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
 	d := p.l.startDelivery(rec, strategy.RoleDLT, st.Attempt, time.Time{})
 	defer d.end()
 	start := time.Now()
-	err := p.l.callDLT(d.ctx, rec, st)
+	err := p.l.call(d.ctx, rec, &st, true)
 	if err != nil && p.l.handlerCtx.Err() != nil {
 		return resultAbandon, time.Time{}
 	}
@@ -290,8 +272,11 @@ func (l *Listener) decode(headers []kgo.RecordHeader, deadLetter bool) (retry.St
 	return retry.Decode(headers)
 }
 
-// call runs the handler with panic recovery and the configured timeout.
-func (l *Listener) call(ctx context.Context, rec *kgo.Record, st *retry.State) (err error) {
+// call runs the handler for rec — or, with deadLetter, the DLT handler,
+// given *st — with st in its context (nil on a first delivery, where
+// retry.FromContext finds none), the configured timeout, and panics
+// recovered as a *PanicError.
+func (l *Listener) call(ctx context.Context, rec *kgo.Record, st *retry.State, deadLetter bool) (err error) {
 	if st != nil {
 		ctx = retry.WithState(ctx, *st)
 	}
@@ -305,20 +290,8 @@ func (l *Listener) call(ctx context.Context, rec *kgo.Record, st *retry.State) (
 			err = &PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
-	return l.handler.Handle(ctx, rec)
-}
-
-func (l *Listener) callDLT(ctx context.Context, rec *kgo.Record, st retry.State) (err error) {
-	ctx = retry.WithState(ctx, st)
-	if l.cfg.handlerTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, l.cfg.handlerTimeout)
-		defer cancel()
+	if deadLetter {
+		return l.dltHandler.HandleDLT(ctx, rec, *st)
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
-		}
-	}()
-	return l.dltHandler.HandleDLT(ctx, rec, st)
+	return l.handler.Handle(ctx, rec)
 }
