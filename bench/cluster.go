@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -74,6 +75,40 @@ func (e *Env) CreateTopic(ctx context.Context, topic string, partitions int, con
 		case <-time.After(100 * time.Millisecond): // polling the broker's metadata
 		}
 	}
+}
+
+// DeleteTopicsWithPrefix deletes every topic whose name starts with prefix:
+// a scenario run's input topic and the retry and DLT topics named after it.
+// kfake keeps every record in memory, so a run of many repetitions would
+// otherwise hold them all, and its garbage collector would slow each later
+// repetition more than the one before.
+func (e *Env) DeleteTopicsWithPrefix(ctx context.Context, prefix string) error {
+	adm, done, err := e.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	details, err := adm.ListTopics(ctx)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	var names []string
+	for _, t := range details.Names() {
+		if strings.HasPrefix(t, prefix) {
+			names = append(names, t)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	resps, err := adm.DeleteTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("delete topics %v: %w", names, err)
+	}
+	if err := resps.Error(); err != nil {
+		return fmt.Errorf("delete topics %v: %w", names, err)
+	}
+	return nil
 }
 
 // Fill produces n records with keys "k0".."k<n-1>" and values of

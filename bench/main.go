@@ -31,6 +31,7 @@ type config struct {
 
 	s1Records, s1Partitions, s1Value int
 	s2Records, s2Partitions          int
+	s2bRecords, s2bPartitions        int
 	s3Records, s3Partitions, s3Rate  int
 	s3Delays                         []time.Duration
 	s4Small, s4Large, s4Partitions   int
@@ -75,18 +76,21 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var c config
 	brokers := fs.String("brokers", "", "comma-separated seed brokers of a real cluster (default: embedded kfake)")
-	scenarios := fs.String("scenarios", "s1,s2,s3,s4,s5,s6", "scenarios to run")
-	systems := fs.String("systems", "kretry,raw,watermill,konsumer,spring", "systems to run (S1-S3)")
-	fs.IntVar(&c.reps, "reps", 5, "repetitions of S1 and S2 (ratios are the median over them)")
+	scenarios := fs.String("scenarios", "s1,s2,s2b,s3,s4,s5,s6", "scenarios to run")
+	systems := fs.String("systems", "kretry,raw,watermill,konsumer,spring",
+		"systems to run (S1-S3); raw-variants adds every variant of the raw franz-go pipeline (raw-<poll>-<clients>-<commit>)")
+	fs.IntVar(&c.reps, "reps", 9, "repetitions of S1, S2 and S2b, each system going first in turn (ratios are the median over them)")
 	fs.StringVar(&c.out, "out", "results", "directory for results.json and the PNG plots")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound on each system's run of one scenario")
 	fs.BoolVar(&c.merge, "merge", false, "keep the scenarios of the results.json already in -out that this run does not repeat")
 	fs.StringVar(&c.cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")
-	fs.IntVar(&c.s1Records, "s1-records", 1_000_000, "S1 records")
+	fs.IntVar(&c.s1Records, "s1-records", 10_000_000, "S1 records")
 	fs.IntVar(&c.s1Partitions, "s1-partitions", 6, "S1 partitions")
 	fs.IntVar(&c.s1Value, "s1-value", 100, "S1 value bytes")
-	fs.IntVar(&c.s2Records, "s2-records", 200_000, "S2 records")
+	fs.IntVar(&c.s2Records, "s2-records", 3_000_000, "S2 records")
 	fs.IntVar(&c.s2Partitions, "s2-partitions", 6, "S2 partitions")
+	fs.IntVar(&c.s2bRecords, "s2b-records", 0, "S2b records (default: -s2-records)")
+	fs.IntVar(&c.s2bPartitions, "s2b-partitions", 0, "S2b partitions (default: -s2-partitions)")
 	fs.IntVar(&c.s3Records, "s3-records", 100_000, "S3 records")
 	fs.IntVar(&c.s3Partitions, "s3-partitions", 64, "S3 partitions")
 	fs.IntVar(&c.s3Rate, "s3-rate", 2000, "S3 input records per second")
@@ -110,6 +114,12 @@ func parseFlags(args []string) (config, error) {
 		c.brokers = strings.Split(*brokers, ",")
 	}
 	c.scenarios, c.systems = set(*scenarios), set(*systems)
+	if c.s2bRecords == 0 {
+		c.s2bRecords = c.s2Records
+	}
+	if c.s2bPartitions == 0 {
+		c.s2bPartitions = c.s2Partitions
+	}
 	var err error
 	if c.s3Delays, err = durations(*s3Delays); err != nil {
 		return c, fmt.Errorf("-s3-delays: %w", err)

@@ -271,10 +271,11 @@ func (s observedSystem) RetryHop(ctx context.Context, env *Env, in RetryHopInput
 	}
 	tr := NewTracker(in.Records, nil)
 	h := listener.HandlerFunc(func(ctx context.Context, r *kgo.Record) error {
-		k := string(r.Key)
-		tr.Begin(k)
+		tr.Begin(string(r.Key))
+		// The retry is told by its context; Tracker.Failed, a per-key
+		// count for handlers that cannot tell (watermill's), is not
+		// needed, and costs a map insert per record.
 		if _, retried := retry.FromContext(ctx); !retried {
-			tr.Failed(k)
 			return errFail
 		}
 		tr.SucceededIn(r.Partition)

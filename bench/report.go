@@ -19,22 +19,29 @@ func printReport(w io.Writer, r *Results) {
 		if len(rows) == 0 {
 			return
 		}
-		fmt.Fprintf(w, "### %s\n\n| system | median records/s | ratio to raw (median of %d) | per repetition (records/s) | configuration |\n|---|---:|---:|---|---|\n", title, len(rows[0].Rates))
+		fmt.Fprintf(w, "### %s\n\n| system | median records/s | ratio to raw (median of %d) | ratio of summed times | per repetition (records/s) | mallocs per record (median) | configuration |\n|---|---:|---:|---:|---|---:|---|\n", title, len(rows[0].Rates))
 		for _, t := range rows {
-			ratio := "—"
+			ratio, sum, allocs := "—", "—", "—"
 			if t.MedianRatio > 0 {
-				ratio = fmt.Sprintf("%.3f", t.MedianRatio)
+				ratio = fmt.Sprintf("%.3f (%.3f–%.3f)", t.MedianRatio, slices.Min(t.Ratios), slices.Max(t.Ratios))
+			}
+			if t.SumRatio > 0 {
+				sum = fmt.Sprintf("%.3f", t.SumRatio)
+			}
+			if len(t.Mallocs) > 0 {
+				allocs = fmt.Sprintf("%.1f (%.0f B)", median(t.Mallocs), median(t.AllocBytes))
 			}
 			var reps []string
 			for _, x := range t.Rates {
 				reps = append(reps, fmt.Sprintf("%.0f", x))
 			}
-			fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s |\n", t.System, t.MedianRate, ratio, strings.Join(reps, ", "), t.Note)
+			fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s |\n", t.System, t.MedianRate, ratio, sum, strings.Join(reps, ", "), allocs, t.Note)
 		}
 		fmt.Fprintln(w)
 	}
 	throughput("S1 happy path", r.S1)
 	throughput("S2 retry hop", r.S2)
+	throughput("S2b dead-letter path", r.S2b)
 	if len(r.S3) > 0 {
 		fmt.Fprintf(w, "### S3 delay precision (lateness = handled − due)\n\n| system | tier | retries | early | p50 | p99 | max | note |\n|---|---|---:|---:|---:|---:|---:|---|\n")
 		for _, p := range r.S3 {

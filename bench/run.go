@@ -20,6 +20,7 @@ type Results struct {
 	Cluster  string              `json:"cluster"`
 	S1       []ThroughputResult  `json:"s1,omitempty"`
 	S2       []ThroughputResult  `json:"s2,omitempty"`
+	S2b      []ThroughputResult  `json:"s2b,omitempty"`
 	S3       []PrecisionResult   `json:"s3,omitempty"`
 	S4       []MemoryResult      `json:"s4,omitempty"`
 	S5       []ScaleResult       `json:"s5,omitempty"`
@@ -37,15 +38,28 @@ type Machine struct {
 	Cores             int
 }
 
-// ThroughputResult is one system's S1 or S2: its rate in each repetition
-// and its ratio to raw franz-go's rate in the same repetition.
+// ThroughputResult is one system's S1, S2 or S2b: its rate in each
+// repetition and its ratio to raw franz-go's rate in the same repetition.
 type ThroughputResult struct {
 	System      string    `json:"system"`
 	Rates       []float64 `json:"rates"`        // records/s per repetition
 	Ratios      []float64 `json:"ratios"`       // rate / raw's rate in the same repetition
 	MedianRate  float64   `json:"median_rate"`  // records/s
 	MedianRatio float64   `json:"median_ratio"` // 0 when raw did not run
-	Note        string    `json:"note,omitempty"`
+	// Elapsed and Timed are each repetition's time (seconds) and the
+	// records timed in it.
+	Elapsed []float64 `json:"elapsed_s,omitempty"`
+	Timed   []int     `json:"timed,omitempty"`
+	// SumRatio is the ratio of summed times: the system's rate over all
+	// repetitions together (records timed / seconds, summed) over raw's.
+	// A repetition disturbed by other work counts by its length, not as
+	// one of the medians' votes. 0 when raw did not run.
+	SumRatio float64 `json:"summed_time_ratio,omitempty"`
+	// Mallocs and AllocBytes are the heap allocations per input record
+	// during each repetition, in the whole process (kfake included).
+	Mallocs    []float64 `json:"mallocs_per_record,omitempty"`
+	AllocBytes []float64 `json:"alloc_bytes_per_record,omitempty"`
+	Note       string    `json:"note,omitempty"`
 }
 
 // PrecisionResult is one system's S3.
@@ -84,7 +98,7 @@ func run(ctx context.Context, cfg config) error {
 			if err := json.Unmarshal(b, &old); err != nil {
 				return fmt.Errorf("-merge: %s: %w", filepath.Join(cfg.out, "results.json"), err)
 			}
-			res.S1, res.S2, res.S3, res.S4, res.S5, res.S6 = old.S1, old.S2, old.S3, old.S4, old.S5, old.S6
+			res.S1, res.S2, res.S2b, res.S3, res.S4, res.S5, res.S6 = old.S1, old.S2, old.S2b, old.S3, old.S4, old.S5, old.S6
 			for k, v := range old.Skipped {
 				res.Skipped[k] = v
 			}
@@ -102,7 +116,7 @@ func run(ctx context.Context, cfg config) error {
 		name string
 		fn   func(context.Context, []System) error
 	}{
-		{"s1", b.s1}, {"s2", b.s2}, {"s3", b.s3}, {"s4", b.s4}, {"s5", b.s5}, {"s6", b.s6},
+		{"s1", b.s1}, {"s2", b.s2}, {"s2b", b.s2b}, {"s3", b.s3}, {"s4", b.s4}, {"s5", b.s5}, {"s6", b.s6},
 	} {
 		if !cfg.scenarios[s.name] {
 			continue
@@ -133,6 +147,8 @@ func (b *bench) reset(scenario string) {
 		r.S1 = nil
 	case "s2":
 		r.S2 = nil
+	case "s2b":
+		r.S2b = nil
 	case "s3":
 		r.S3 = nil
 	case "s4":
@@ -177,8 +193,9 @@ func (b *bench) skip(scenario string, s System, err error) {
 	fmt.Fprintf(os.Stderr, "bench: %s %s: skipped: %v\n", scenario, s.Name(), err)
 }
 
-// throughput runs S1 or S2 for every system that supports it, reps times,
-// rotating the order each repetition, and computes the ratios to raw.
+// throughput runs S1, S2 or S2b for every system that supports it, reps
+// times, rotating the order each repetition (each system goes first in
+// turn), and computes the ratios to raw.
 func (b *bench) throughput(ctx context.Context, scenario string, systems []System,
 	supports func(System) bool, one func(context.Context, System, int) (Throughput, error)) ([]ThroughputResult, error) {
 	var run []System
@@ -190,6 +207,7 @@ func (b *bench) throughput(ctx context.Context, scenario string, systems []Syste
 		}
 	}
 	rates := map[string][]float64{}
+	runs := map[string][]Throughput{}
 	notes := map[string]string{}
 	failed := map[string]bool{}
 	for rep := range b.cfg.reps {
@@ -211,8 +229,10 @@ func (b *bench) throughput(ctx context.Context, scenario string, systems []Syste
 			}
 			r := float64(t.Records) / t.Elapsed.Seconds()
 			rates[s.Name()] = append(rates[s.Name()], r)
+			runs[s.Name()] = append(runs[s.Name()], t)
 			notes[s.Name()] = t.Note
-			fmt.Fprintf(os.Stderr, "bench: %s rep %d %-9s %9.0f rec/s (%d in %v)\n", scenario, rep+1, s.Name(), r, t.Records, t.Elapsed.Round(time.Millisecond))
+			fmt.Fprintf(os.Stderr, "bench: %s rep %d %-9s %9.0f rec/s (%d in %v; %.1f mallocs, %.0f B per record)\n", scenario, rep+1, s.Name(), r,
+				t.Records, t.Elapsed.Round(time.Millisecond), t.Mallocs, t.AllocBytes)
 		}
 	}
 	var out []ThroughputResult
@@ -223,15 +243,47 @@ func (b *bench) throughput(ctx context.Context, scenario string, systems []Syste
 			continue
 		}
 		tr := ThroughputResult{System: s.Name(), Rates: rs, MedianRate: median(rs), Note: notes[s.Name()]}
+		for _, t := range runs[s.Name()] {
+			tr.Elapsed = append(tr.Elapsed, t.Elapsed.Seconds())
+			tr.Timed = append(tr.Timed, t.Records)
+			tr.Mallocs = append(tr.Mallocs, t.Mallocs)
+			tr.AllocBytes = append(tr.AllocBytes, t.AllocBytes)
+		}
 		if len(raw) == len(rs) {
 			for i := range rs {
 				tr.Ratios = append(tr.Ratios, rs[i]/raw[i])
 			}
 			tr.MedianRatio = median(tr.Ratios)
+			tr.SumRatio = pooledRate(runs[s.Name()]) / pooledRate(runs["raw"])
 		}
 		out = append(out, tr)
 	}
 	return out, nil
+}
+
+// pooledRate is the records timed over all runs per second of their summed
+// times.
+func pooledRate(runs []Throughput) float64 {
+	var n int
+	var d time.Duration
+	for _, t := range runs {
+		n += t.Records
+		d += t.Elapsed
+	}
+	return float64(n) / d.Seconds()
+}
+
+// measured runs f, one system's run over n input records, and adds to its
+// result the heap allocations the whole process made meanwhile, per record.
+// Reading the counters stops the world briefly, once before and once after.
+func measured(n int, f func() (Throughput, error)) (Throughput, error) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	t, err := f()
+	runtime.ReadMemStats(&after)
+	t.Mallocs = float64(after.Mallocs-before.Mallocs) / float64(n)
+	t.AllocBytes = float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
+	return t, err
 }
 
 func (b *bench) s1(ctx context.Context, systems []System) error {
@@ -245,13 +297,23 @@ func (b *bench) s1(ctx context.Context, systems []System) error {
 	out, err := b.throughput(ctx, "s1", systems, func(s System) bool { _, ok := s.(HappyPather); return ok },
 		func(ctx context.Context, s System, rep int) (Throughput, error) {
 			n, capNote := b.size("s1", s, b.cfg.s1Records)
-			t, err := s.(HappyPather).HappyPath(ctx, b.env, HappyPathInput{Topic: topic, Group: b.name("s1", s.Name()),
-				Partitions: b.cfg.s1Partitions, Records: n, ValueBytes: b.cfg.s1Value})
+			in := HappyPathInput{Topic: topic, Group: b.name("s1", s.Name()),
+				Partitions: b.cfg.s1Partitions, Records: n, ValueBytes: b.cfg.s1Value}
+			t, err := measured(n, func() (Throughput, error) { return s.(HappyPather).HappyPath(ctx, b.env, in) })
 			t.Note = joinNotes(t.Note, capNote)
 			return t, err
 		})
 	b.res.S1 = out
+	b.forget(ctx, topic)
 	return err
+}
+
+// forget deletes a scenario run's topics (see DeleteTopicsWithPrefix); a
+// failure is reported and the run goes on.
+func (b *bench) forget(ctx context.Context, prefix string) {
+	if err := b.env.DeleteTopicsWithPrefix(ctx, prefix); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
 }
 
 func (b *bench) s2(ctx context.Context, systems []System) error {
@@ -267,12 +329,37 @@ func (b *bench) s2(ctx context.Context, systems []System) error {
 			if err := b.env.Fill(ctx, topic, n, 100, nil); err != nil {
 				return Throughput{}, err
 			}
-			t, err := s.(RetryHopper).RetryHop(ctx, b.env, RetryHopInput{Topic: topic, Group: topic + "-g",
-				Prefix: topic, Partitions: b.cfg.s2Partitions, Records: n})
+			in := RetryHopInput{Topic: topic, Group: topic + "-g", Prefix: topic, Partitions: b.cfg.s2Partitions, Records: n}
+			t, err := measured(n, func() (Throughput, error) { return s.(RetryHopper).RetryHop(ctx, b.env, in) })
 			t.Note = joinNotes(t.Note, capNote)
+			b.forget(ctx, topic)
 			return t, err
 		})
 	b.res.S2 = out
+	return err
+}
+
+func (b *bench) s2b(ctx context.Context, systems []System) error {
+	parts := b.cfg.s2bPartitions
+	out, err := b.throughput(ctx, "s2b", systems, func(s System) bool { _, ok := s.(DeadLetterer); return ok },
+		func(ctx context.Context, s System, rep int) (Throughput, error) {
+			// A fresh topic per system and repetition: DLTs are named
+			// after it and must start empty.
+			topic := b.name("s2b", s.Name())
+			n, capNote := b.size("s2b", s, b.cfg.s2bRecords)
+			if err := b.env.CreateTopic(ctx, topic, parts, nil); err != nil {
+				return Throughput{}, err
+			}
+			if err := b.env.Fill(ctx, topic, n, 100, nil); err != nil {
+				return Throughput{}, err
+			}
+			in := DeadLetterInput{Topic: topic, Group: topic + "-g", Prefix: topic, Partitions: parts, Records: n}
+			t, err := measured(n, func() (Throughput, error) { return s.(DeadLetterer).DeadLetter(ctx, b.env, in) })
+			t.Note = joinNotes(t.Note, capNote)
+			b.forget(ctx, topic)
+			return t, err
+		})
+	b.res.S2b = out
 	return err
 }
 
@@ -390,7 +477,7 @@ func machine() Machine {
 func settings(cfg config) map[string]any {
 	return map[string]any{
 		"reps": cfg.reps, "s1_records": cfg.s1Records, "s1_partitions": cfg.s1Partitions, "s1_value_bytes": cfg.s1Value,
-		"s2_records": cfg.s2Records, "s2_partitions": cfg.s2Partitions,
+		"s2_records": cfg.s2Records, "s2_partitions": cfg.s2Partitions, "s2b_records": cfg.s2bRecords, "s2b_partitions": cfg.s2bPartitions,
 		"s3_records": cfg.s3Records, "s3_partitions": cfg.s3Partitions, "s3_rate": cfg.s3Rate, "s3_delays": fmt.Sprint(cfg.s3Delays),
 		"s4_small": cfg.s4Small, "s4_large": cfg.s4Large, "s4_partitions": cfg.s4Partitions, "s4_delay": cfg.s4Delay.String(),
 		"s5_partitions": cfg.s5Partitions, "s5_per_partition": cfg.s5PerPartition, "s5_idle": cfg.s5Idle.String(),

@@ -5,7 +5,8 @@
 # docs/benchmarks/{kfake,kafka}: results.json, table.md and the PNG plots,
 # rewritten after every scenario (a failed scenario keeps the earlier ones).
 #
-#   bash bench/run.sh              # both passes (about 40 minutes here)
+#   bash bench/run.sh              # both passes (over an hour here since S1 has
+#                                  # 10 M records, S2 and S2b 3 M, nine repetitions)
 #   bash bench/run.sh kfake        # one pass
 #   bash bench/run.sh kafka -reps 3  # extra flags go to the bench program
 set -euo pipefail

@@ -33,7 +33,8 @@ type HappyPathInput struct {
 // RetryHopInput is S2: Records records are already in Topic. Every record's
 // first delivery fails; it is retried once through a retry topic with a
 // zero delay and then succeeds. Retry topics must be named with Prefix
-// (the harness deletes nothing; names are unique per run).
+// (names are unique per run; the harness deletes the topics whose names
+// start with Topic once the run is over).
 type RetryHopInput struct {
 	Topic      string
 	Group      string
@@ -42,7 +43,19 @@ type RetryHopInput struct {
 	Records    int
 }
 
-// Throughput is the result of S1 and S2. S1 is measured by a Tracker over
+// DeadLetterInput is S2b: Records records are already in Topic. Every
+// record fails for good on its first delivery and is published to a
+// dead-letter topic; a record counts once Kafka has acknowledged its DLT
+// copy. DLT topics must be named with Prefix.
+type DeadLetterInput struct {
+	Topic      string
+	Group      string
+	Prefix     string
+	Partitions int
+	Records    int
+}
+
+// Throughput is the result of S1, S2 and S2b. S1 is measured by a Tracker over
 // the last 90% of the successes, so that group joins and first fetches,
 // which differ between clients, are left out for every system alike. S2 is
 // measured end to end, from the first handler call to the last success:
@@ -52,6 +65,11 @@ type Throughput struct {
 	Records int           // successes timed
 	Elapsed time.Duration // the time they took
 	Note    string        // configuration worth stating in the table
+
+	// Set by the harness around the system's run (its topic filled
+	// already): heap allocations in the whole process, kfake included,
+	// per record of the input.
+	Mallocs, AllocBytes float64
 }
 
 // PrecisionInput is S3. The system starts consuming Topic (empty at first)
@@ -92,6 +110,11 @@ type HappyPather interface {
 // RetryHopper runs S2.
 type RetryHopper interface {
 	RetryHop(ctx context.Context, env *Env, in RetryHopInput) (Throughput, error)
+}
+
+// DeadLetterer runs S2b.
+type DeadLetterer interface {
+	DeadLetter(ctx context.Context, env *Env, in DeadLetterInput) (Throughput, error)
 }
 
 // Precisioner runs S3.
