@@ -21,62 +21,62 @@ import (
 // owned and the listener is running, and reported on each failure.
 func (p *part) forward(d *delivery, rec *kgo.Record, st retry.State, ev Event) {
 	e := p.track(rec)
-	out := p.l.next(rec, ev.Target, st)
+	out := p.c.next(rec, ev.Target, st)
 	out.Context = d.recordContext()
-	p.l.produce(p, e, out, ev, 0)
+	p.c.produce(p, e, out, ev, 0)
 }
 
-func (l *Listener) produce(p *part, e *entry, out *kgo.Record, ev Event, failures int) {
+func (c *consumer) produce(p *part, e *entry, out *kgo.Record, ev Event, failures int) {
 	// Keep a pristine copy: the client writes into the record it sends.
 	again := *out
-	l.client.Produce(l.produceCtx, out, func(_ *kgo.Record, err error) {
+	c.client.Produce(c.produceCtx, out, func(_ *kgo.Record, err error) {
 		if err == nil {
-			l.emit(ev)
+			c.emit(ev)
 			p.ack(e)
 			return
 		}
 		failures++
 		fe := ev
 		fe.Kind, fe.Err = EventForwardFailed, err
-		l.emit(fe)
+		c.emit(fe)
 		p.mu.Lock()
 		gone := p.gone
 		p.mu.Unlock()
 		attrs := []slog.Attr{slog.String("topic", ev.Topic), slog.Int("partition", int(ev.Partition)),
 			slog.Int64("offset", ev.Offset), slog.String("target", ev.Target), slog.Int("failures", failures),
 			slog.String("error", err.Error())}
-		if l.produceCtx.Err() != nil || gone {
+		if c.produceCtx.Err() != nil || gone {
 			// Shutting down or no longer ours: leave it unacknowledged, so
 			// its source record is never committed and will be read again.
-			l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: publish abandoned; its source record stays uncommitted and will be redelivered", attrs...)
+			c.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: publish abandoned; its source record stays uncommitted and will be redelivered", attrs...)
 			p.abandon(e)
 			return
 		}
 		if ev.Kind == EventRetried && hop.Rejected(err) {
 			// The tier will never take this record (too large, invalid):
 			// dead-letter it rather than stall the partition.
-			l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry tier rejected the record; dead-lettering it", attrs...)
-			l.rejectToDLT(p, e, &again, ev, err)
+			c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry tier rejected the record; dead-lettering it", attrs...)
+			c.rejectToDLT(p, e, &again, ev, err)
 			return
 		}
 		if ev.Kind == EventDeadLettered && ev.Reason != ReasonTooLarge && hop.Rejected(err) {
 			// Nor will the DLT: publish a stub that points at the whole
 			// record rather than stall the partition for good.
-			l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: DLT rejected the record; publishing a stub without its value in its place",
+			c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: DLT rejected the record; publishing a stub without its value in its place",
 				append(attrs, slog.Int("value_bytes", len(again.Value)), slog.Int("key_bytes", len(again.Key)))...)
-			l.stubToDLT(p, e, &again, ev, err)
+			c.stubToDLT(p, e, &again, ev, err)
 			return
 		}
-		d := l.cfg.forwardBackoff.Schedule(min(failures, 16))[min(failures, 16)-1]
-		l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: publish failed; retrying, nothing is committed past it",
+		d := c.cfg.forwardBackoff.Schedule(min(failures, 16))[min(failures, 16)-1]
+		c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: publish failed; retrying, nothing is committed past it",
 			append(attrs, slog.Duration("retry_in", d))...)
-		l.afterRetry(d, func() {
-			if l.produceCtx.Err() != nil {
+		c.afterRetry(d, func() {
+			if c.produceCtx.Err() != nil {
 				p.abandon(e)
 				return
 			}
 			next := again
-			l.produce(p, e, &next, ev, failures)
+			c.produce(p, e, &next, ev, failures)
 		})
 	})
 }
@@ -99,7 +99,7 @@ func (l *Listener) next(rec *kgo.Record, target string, st retry.State) *kgo.Rec
 
 // rejectToDLT publishes a record its tier refused to the DLT instead, with
 // reason "rejected" and the publish error in its error text.
-func (l *Listener) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event, perr error) {
+func (c *consumer) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event, perr error) {
 	st, _, derr := retry.Decode(tierRec.Headers)
 	if derr != nil { // cannot happen: we wrote these headers
 		st = retry.Corrupt(tierRec, time.Now(), derr)
@@ -107,10 +107,10 @@ func (l *Listener) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event,
 		st = st.WithFailure(time.Time{}, fmt.Sprintf("publish to %s rejected: %v (after: %s)", ev.Target, perr, st.Error),
 			fmt.Sprintf("%T", perr)).DeadLetter(ReasonRejected)
 	}
-	dlt := l.plan.DLT
-	out := l.next(tierRec, dlt, st)
+	dlt := c.plan.DLT
+	out := c.next(tierRec, dlt, st)
 	ev.Kind, ev.Target, ev.Reason, ev.Err = EventDeadLettered, dlt, ReasonRejected, perr
-	l.produce(p, e, out, ev, 0)
+	c.produce(p, e, out, ev, 0)
 }
 
 // stubToDLT publishes, in place of a dead-letter record its DLT refused
@@ -119,7 +119,7 @@ func (l *Listener) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event,
 // ReasonTooLarge and an error text that says where the whole record is and
 // why it was dead-lettered. If the DLT refuses even that, the publish is
 // retried with backoff like any failed publish (an operator must act).
-func (l *Listener) stubToDLT(p *part, e *entry, full *kgo.Record, ev Event, perr error) {
+func (c *consumer) stubToDLT(p *part, e *entry, full *kgo.Record, ev Event, perr error) {
 	st, _, derr := retry.Decode(full.Headers)
 	if derr != nil { // cannot happen: we wrote these headers
 		st = retry.Corrupt(full, time.Now(), derr)
@@ -140,40 +140,40 @@ func (l *Listener) stubToDLT(p *part, e *entry, full *kgo.Record, ev Event, perr
 		ev.Target, perr, ev.Topic, ev.Partition, ev.Offset, len(full.Value), len(users), userBytes, keyNote, st.Reason, st.Error)
 	st.ErrorType = fmt.Sprintf("%T", perr)
 	st.Reason = ReasonTooLarge
-	st.Group = l.cfg.group
+	st.Group = c.cfg.group
 	stub := &kgo.Record{Key: key, Topic: full.Topic, Partition: full.Partition,
-		Headers: st.Append(nil, l.policy.MaxErrorBytes)}
-	if l.cfg.spring.Has(spring.Write) {
-		stub.Headers = spring.Append(stub.Headers, st, l.policy.MaxErrorBytes)
+		Headers: st.Append(nil, c.policy.MaxErrorBytes)}
+	if c.cfg.spring.Has(spring.Write) {
+		stub.Headers = spring.Append(stub.Headers, st, c.policy.MaxErrorBytes)
 	}
 	ev.Reason, ev.Err = ReasonTooLarge, perr
-	l.produce(p, e, stub, ev, 0)
+	c.produce(p, e, stub, ev, 0)
 }
 
 // afterRetry runs fn after d unless the listener stops first.
-func (l *Listener) afterRetry(d time.Duration, fn func()) {
-	l.retriesMu.Lock()
-	defer l.retriesMu.Unlock()
-	if l.retries == nil {
-		l.retries = make(map[*time.Timer]struct{})
+func (c *consumer) afterRetry(d time.Duration, fn func()) {
+	c.retriesMu.Lock()
+	defer c.retriesMu.Unlock()
+	if c.retries == nil {
+		c.retries = make(map[*time.Timer]struct{})
 	}
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
-		l.retriesMu.Lock()
-		delete(l.retries, t)
-		l.retriesMu.Unlock()
+		c.retriesMu.Lock()
+		delete(c.retries, t)
+		c.retriesMu.Unlock()
 		fn()
 	})
-	l.retries[t] = struct{}{}
+	c.retries[t] = struct{}{}
 }
 
 // stopRetries stops every pending publish retry; their records stay
 // uncommitted.
-func (l *Listener) stopRetries() {
-	l.retriesMu.Lock()
-	defer l.retriesMu.Unlock()
-	for t := range l.retries {
+func (c *consumer) stopRetries() {
+	c.retriesMu.Lock()
+	defer c.retriesMu.Unlock()
+	for t := range c.retries {
 		t.Stop()
 	}
-	clear(l.retries)
+	clear(c.retries)
 }

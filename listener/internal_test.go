@@ -29,28 +29,28 @@ func TestStaleWorkerDoesNotPauseReassignedPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := wireForTest(t, l)
+	c, cl := wireForTest(t, l)
 
 	tps := map[string][]int32{l.plan.DLT: {0}}
-	l.assigned(context.Background(), cl, tps)
-	l.parts[topicPartition{l.plan.DLT, 0}].add([]*kgo.Record{{Topic: l.plan.DLT, Partition: 0, Offset: 7}})
+	c.assigned(context.Background(), cl, tps)
+	c.parts[topicPartition{l.plan.DLT, 0}].add([]*kgo.Record{{Topic: l.plan.DLT, Partition: 0, Offset: 7}})
 	done := make(chan struct{})
-	go func() { defer close(done); l.runq.pop().run() }()
+	go func() { defer close(done); c.runq.pop().run() }()
 	<-entered
-	l.lost(context.Background(), cl, tps)
-	l.assigned(context.Background(), cl, tps)
+	c.lost(context.Background(), cl, tps)
+	c.assigned(context.Background(), cl, tps)
 	close(release) // the old worker's DLT handler fails: it would wait and pause
 	<-done
 
-	l.pauser.apply() // whatever the parts asked of the client, applied now
-	cur := l.parts[topicPartition{l.plan.DLT, 0}]
+	c.pauser.apply() // whatever the parts asked of the client, applied now
+	cur := c.parts[topicPartition{l.plan.DLT, 0}]
 	cur.mu.Lock()
 	pauses, waiting := cur.pauses, cur.waiting
 	cur.mu.Unlock()
 	if paused := cl.PauseFetchPartitions(nil)[l.plan.DLT]; len(paused) > 0 && pauses == 0 && !waiting {
 		t.Fatalf("partition paused in the client but its live part has no pause reason: nothing would resume it")
 	}
-	if h := l.held.Load(); h != 0 {
+	if h := c.held.Load(); h != 0 {
 		t.Fatalf("held = %d, want 0: the old part's record was dropped and the new part has none", h)
 	}
 }
@@ -76,17 +76,17 @@ func TestReassignedPartitionWaitsForOldHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := wireForTest(t, l)
+	c, cl := wireForTest(t, l)
 
 	tps := map[string][]int32{"orders": {0}}
-	l.assigned(context.Background(), cl, tps)
-	l.parts[topicPartition{"orders", 0}].add([]*kgo.Record{{Topic: "orders", Offset: 1}})
+	c.assigned(context.Background(), cl, tps)
+	c.parts[topicPartition{"orders", 0}].add([]*kgo.Record{{Topic: "orders", Offset: 1}})
 	oldDone := make(chan struct{})
-	go func() { defer close(oldDone); l.runq.pop().run() }()
+	go func() { defer close(oldDone); c.runq.pop().run() }()
 	<-entered
-	l.lost(context.Background(), cl, tps)
-	l.assigned(context.Background(), cl, tps)
-	np := l.parts[topicPartition{"orders", 0}]
+	c.lost(context.Background(), cl, tps)
+	c.assigned(context.Background(), cl, tps)
+	np := c.parts[topicPartition{"orders", 0}]
 	np.add([]*kgo.Record{{Topic: "orders", Offset: 1}, {Topic: "orders", Offset: 2}})
 	np.mu.Lock()
 	queued := np.queued
@@ -97,7 +97,7 @@ func TestReassignedPartitionWaitsForOldHandler(t *testing.T) {
 	close(release)
 	<-oldDone
 	// Now the new part is runnable.
-	l.runq.pop().run()
+	c.runq.pop().run()
 	mu.Lock()
 	defer mu.Unlock()
 	if want := []int64{1, 1, 2}; !slices.Equal(calls, want) {
@@ -105,22 +105,23 @@ func TestReassignedPartitionWaitsForOldHandler(t *testing.T) {
 	}
 }
 
-// wireForTest gives l what Run would, with a client that never connects,
-// so tests can drive its callbacks and workers by hand.
-func wireForTest(t *testing.T, l *Listener) *kgo.Client {
+// wireForTest gives l a consumer as Run would, with a client that never
+// connects, so tests can drive its callbacks and workers by hand.
+func wireForTest(t *testing.T, l *Listener) (*consumer, *kgo.Client) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	l.client, l.runq, l.timers = cl, newRunq(), due.New((*part).wake)
-	l.pauser = newPauser()
-	l.pauser.start(cl)
+	c := newConsumer(l)
+	c.client, c.runq, c.timers = cl, newRunq(), due.New((*part).wake)
+	c.pauser = newPauser()
+	c.pauser.start(cl)
 	produceCtx, cancel := context.WithCancel(context.Background())
-	l.handlerCtx, l.produceCtx = context.Background(), produceCtx
-	t.Cleanup(func() { cancel(); l.stopRetries() }) // no publish retries outlive the test
-	t.Cleanup(l.timers.Stop)
-	t.Cleanup(l.pauser.close)
-	return cl
+	c.handlerCtx, c.produceCtx = context.Background(), produceCtx
+	t.Cleanup(func() { cancel(); c.stopRetries() }) // no publish retries outlive the test
+	t.Cleanup(c.timers.Stop)
+	t.Cleanup(c.pauser.close)
+	return c, cl
 }

@@ -37,36 +37,11 @@ type Listener struct {
 	observed   bool // hooks are installed: time handler calls, emit events
 	// dueLimit: a retry record due further ahead than this is corrupt.
 	dueLimit time.Duration
-	// batchMax, when set (by Run), caps the producer's batch size per
-	// topic at the max.message.bytes of the tier or DLT, so a batch is
-	// never refused for its combined size.
-	batchMax func(topic string) int32
 
-	// Set up by Run.
-	client     *kgo.Client
-	pauser     *pauser
-	runq       *runq
-	timers     *due.Timers[*part]
-	stopping   atomic.Bool
-	stopBy     atomic.Int64 // UnixNano deadline of the shutdown, once stopping
-	started    atomic.Bool
-	handlerCtx context.Context // canceled when the shutdown timeout runs out
-	produceCtx context.Context // likewise, for publishes
-
-	live atomic.Pointer[kgo.Client] // the client while Run consumes, for Partitions
-
-	partsMu sync.Mutex
-	parts   map[topicPartition]*part
-	removed map[topicPartition]*part // the last removed part of each partition, until reassigned
-
-	// held counts polled records of unpaused partitions not yet taken by a
-	// worker; the poll loop stops polling while it is at maxHeld, leaving
-	// further records in the client's buffers (nothing is refetched).
-	held    atomic.Int64
-	drained chan struct{} // signaled when held drops
-
-	retriesMu sync.Mutex
-	retries   map[*time.Timer]struct{} // armed publish retries, stopped on shutdown
+	// Everything above is fixed by New. Run builds a consumer for the
+	// state of its one run; these two only guard it and expose it.
+	started atomic.Bool
+	live    atomic.Pointer[consumer] // the consumer while it consumes, for Partitions
 }
 
 type topicPartition struct {
@@ -153,8 +128,6 @@ func New(seeds []string, topic string, h Handler, opts ...Opt) (*Listener, error
 	return &Listener{
 		cfg: c, policy: pol, plan: plan, handler: h, dltHandler: dh, log: log, observed: len(c.hooks) > 0,
 		dueLimit: dueLimit(plan, pol.Backoff.Jitter, c.maxRequested),
-		parts:    make(map[topicPartition]*part), removed: make(map[topicPartition]*part),
-		drained: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -199,7 +172,13 @@ func (l *Listener) Run(ctx context.Context) error {
 	if !l.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRun
 	}
-	if err := l.setup(ctx); err != nil {
+	return newConsumer(l).run(ctx)
+}
+
+// run is Run's one run: it sets up, consumes until ctx ends or a fatal
+// error, and shuts down.
+func (c *consumer) run(ctx context.Context) error {
+	if err := c.setup(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // canceled before it started: nothing consumed, nothing to commit
 		}
@@ -207,13 +186,13 @@ func (l *Listener) Run(ctx context.Context) error {
 	}
 	var shutdownCancel context.CancelFunc
 	var cancelProduce context.CancelFunc
-	l.handlerCtx, shutdownCancel = context.WithCancel(context.WithoutCancel(ctx))
-	l.produceCtx, cancelProduce = context.WithCancel(context.WithoutCancel(ctx))
+	c.handlerCtx, shutdownCancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.produceCtx, cancelProduce = context.WithCancel(context.WithoutCancel(ctx))
 	defer shutdownCancel()
 	defer cancelProduce()
 
-	l.pauser = newPauser() // before the client: its callbacks use it
-	client, err := kgo.NewClient(l.clientOpts()...)
+	c.pauser = newPauser() // before the client: its callbacks use it
+	client, err := kgo.NewClient(c.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("listener: creating client: %w", err)
 	}
@@ -229,72 +208,72 @@ func (l *Listener) Run(ctx context.Context) error {
 			return fmt.Errorf("listener: ClientOpts: %s %s; remove it", bad.name, bad.why)
 		}
 	}
-	l.client = client
-	l.pauser.start(client)
-	l.live.Store(client)
-	l.runq = newRunq()
-	l.timers = due.New((*part).wake)
+	c.client = client
+	c.pauser.start(client)
+	c.live.Store(c)
+	c.runq = newRunq()
+	c.timers = due.New((*part).wake)
 
 	var workers sync.WaitGroup
-	for range l.cfg.concurrency {
+	for range c.cfg.concurrency {
 		workers.Go(func() {
-			for p := l.runq.pop(); p != nil; p = l.runq.pop() {
+			for p := c.runq.pop(); p != nil; p = c.runq.pop() {
 				p.run()
 			}
 		})
 	}
 
-	runErr := l.poll(ctx)
+	runErr := c.poll(ctx)
 
 	// Shutdown: finish what is in progress, flush, commit, leave, all by
 	// the deadline. Handlers get all of it but its last third or its last
 	// 5 s, whichever is shorter (25 s of the default 30 s); the rest is for
 	// publishes and the commit.
-	timeout := l.cfg.shutdownTimeout
+	timeout := c.cfg.shutdownTimeout
 	deadline := time.Now().Add(timeout)
-	l.stopBy.Store(deadline.UnixNano())
-	l.stopping.Store(true)
-	l.runq.close()
+	c.stopBy.Store(deadline.UnixNano())
+	c.stopping.Store(true)
+	c.runq.close()
 	if !waitTimeout(&workers, timeout-min(timeout/3, 5*time.Second)) {
-		l.log.Warn("kretry: handlers still running at the shutdown timeout; canceling their contexts; their records stay uncommitted")
+		c.log.Warn("kretry: handlers still running at the shutdown timeout; canceling their contexts; their records stay uncommitted")
 		shutdownCancel()
 	}
 	flushCtx, cancelFlush := context.WithDeadline(context.Background(), deadline)
 	if err := client.Flush(flushCtx); err != nil {
-		l.log.Warn("kretry: publishes not acknowledged by the shutdown timeout; their source records stay uncommitted", "error", err)
+		c.log.Warn("kretry: publishes not acknowledged by the shutdown timeout; their source records stay uncommitted", "error", err)
 	}
 	cancelProduce()
-	l.stopRetries()
-	l.partsMu.Lock()
-	for _, p := range l.parts {
+	c.stopRetries()
+	c.partsMu.Lock()
+	for _, p := range c.parts {
 		p.markDone()
 	}
-	l.partsMu.Unlock()
+	c.partsMu.Unlock()
 	if err := client.CommitMarkedOffsets(flushCtx); err != nil {
-		l.log.Warn("kretry: final commit failed; records after the last commit will be redelivered", "error", err)
+		c.log.Warn("kretry: final commit failed; records after the last commit will be redelivered", "error", err)
 	}
 	cancelFlush()
-	l.timers.Stop()
-	l.partsMu.Lock()
-	for _, p := range l.parts {
+	c.timers.Stop()
+	c.partsMu.Lock()
+	for _, p := range c.parts {
 		p.stop()
 	}
-	l.partsMu.Unlock()
-	l.live.Store(nil)
+	c.partsMu.Unlock()
+	c.live.Store(nil)
 	client.Close()
-	l.pauser.close()
+	c.pauser.close()
 	shutdownCancel()
 	return runErr
 }
 
 // setup validates the plan against the cluster: the main topic must exist;
 // missing tiers and DLTs are created when allowed.
-func (l *Listener) setup(ctx context.Context) error {
+func (c *consumer) setup(ctx context.Context) error {
 	// The admin client takes the user's connection options (SASL, TLS,
 	// dialer, …) but none of the consumer or group ones, which need a group
 	// or would start fetching.
-	opts := []kgo.Opt{kgo.SeedBrokers(l.cfg.seeds...)}
-	for _, o := range l.cfg.clientOpts {
+	opts := []kgo.Opt{kgo.SeedBrokers(c.cfg.seeds...)}
+	for _, o := range c.cfg.clientOpts {
 		_, consumer := o.(kgo.ConsumerOpt)
 		_, group := o.(kgo.GroupOpt)
 		if !consumer && !group {
@@ -307,14 +286,14 @@ func (l *Listener) setup(ctx context.Context) error {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-	if err := l.ensureTopics(ctx, adm); err != nil {
+	if err := c.ensureTopics(ctx, adm); err != nil {
 		return err
 	}
 	// The admin client has the user's producer options too: its batch
 	// sizes are the ones the listener's client would get.
-	if limits := l.publishLimits(ctx, adm); len(limits) > 0 {
+	if limits := c.publishLimits(ctx, adm); len(limits) > 0 {
 		user, _ := admCl.OptValue(kgo.ProducerBatchMaxBytesFn).(func(string) int32)
-		l.batchMax = func(topic string) int32 {
+		c.batchMax = func(topic string) int32 {
 			n := int32(1000012) // kgo's default
 			if user != nil {
 				n = user(topic)
@@ -328,26 +307,26 @@ func (l *Listener) setup(ctx context.Context) error {
 	return nil
 }
 
-func (l *Listener) clientOpts() []kgo.Opt {
+func (c *consumer) clientOpts() []kgo.Opt {
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(l.cfg.seeds...),
-		kgo.FetchMaxWait(l.cfg.fetchMaxWait),
+		kgo.SeedBrokers(c.cfg.seeds...),
+		kgo.FetchMaxWait(c.cfg.fetchMaxWait),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	}
-	opts = append(opts, l.cfg.clientOpts...)
-	if l.batchMax != nil {
-		opts = append(opts, kgo.ProducerBatchMaxBytesFn(l.batchMax))
+	opts = append(opts, c.cfg.clientOpts...)
+	if c.batchMax != nil {
+		opts = append(opts, kgo.ProducerBatchMaxBytesFn(c.batchMax))
 	}
 	// What the listener's guarantees depend on comes last, so it wins.
 	return append(opts,
-		kgo.ConsumerGroup(l.cfg.group),
-		kgo.ConsumeTopics(l.consumedTopics()...),
+		kgo.ConsumerGroup(c.cfg.group),
+		kgo.ConsumeTopics(c.consumedTopics()...),
 		kgo.AutoCommitMarks(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsAssigned(l.assigned),
-		kgo.OnPartitionsRevoked(l.revoked),
-		kgo.OnPartitionsLost(l.lost),
-		kgo.AutoCommitCallback(l.committed),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.lost),
+		kgo.AutoCommitCallback(c.committed),
 		kgo.RecordPartitioner(hop.Partitioner()),
 		// An acknowledged publish must be durable: it is what lets the
 		// source record be committed.
@@ -357,11 +336,11 @@ func (l *Listener) clientOpts() []kgo.Opt {
 
 // poll is the only goroutine that polls. It hands records to their
 // partitions and returns on ctx cancel (nil) or a fatal error.
-func (l *Listener) poll(ctx context.Context) error {
+func (c *consumer) poll(ctx context.Context) error {
 	for {
-		fetches := l.client.PollRecords(ctx, l.cfg.maxPollRecords)
+		fetches := c.client.PollRecords(ctx, c.cfg.maxPollRecords)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
-			l.client.AllowRebalance()
+			c.client.AllowRebalance()
 			return nil
 		}
 		var fatal error
@@ -371,23 +350,23 @@ func (l *Listener) poll(ctx context.Context) error {
 			}
 			if isFatal(err) {
 				if t == "" { // a group error, not a partition's
-					fatal = fmt.Errorf("listener: consumer group %q: %w", l.cfg.group, err)
+					fatal = fmt.Errorf("listener: consumer group %q: %w", c.cfg.group, err)
 				} else {
 					fatal = fmt.Errorf("listener: consuming %s[%d]: %w", t, p, err)
 				}
 				return
 			}
 			if t == "" {
-				l.log.Warn("kretry: consumer group error; the client retries", "group", l.cfg.group, "error", err)
+				c.log.Warn("kretry: consumer group error; the client retries", "group", c.cfg.group, "error", err)
 				return
 			}
-			l.log.Warn("kretry: fetch error; the client retries", "topic", t, "partition", p, "error", err)
+			c.log.Warn("kretry: fetch error; the client retries", "topic", t, "partition", p, "error", err)
 		})
 		if fatal != nil {
-			l.client.AllowRebalance()
+			c.client.AllowRebalance()
 			return fatal
 		}
-		l.partsMu.Lock()
+		c.partsMu.Lock()
 		for _, f := range fetches {
 			// A poll returns one Fetch per broker, and within it a
 			// partition's records only once the client has given out
@@ -402,20 +381,20 @@ func (l *Listener) poll(ctx context.Context) error {
 					if prev != nil {
 						prev.exhausted()
 					}
-					prev = l.parts[topicPartition{t.Topic, fp.Partition}]
+					prev = c.parts[topicPartition{t.Topic, fp.Partition}]
 					if prev != nil {
 						prev.add(fp.Records)
 					}
 				}
 			}
 		}
-		l.partsMu.Unlock()
+		c.partsMu.Unlock()
 		// Pauses asked for since the last poll (by add, or by workers
 		// whose head must wait) reach the client before it is polled
 		// again, so a paused partition's records stop coming at once.
-		l.pauser.apply()
-		l.client.AllowRebalance()
-		if !l.waitForRoom(ctx) {
+		c.pauser.apply()
+		c.client.AllowRebalance()
+		if !c.waitForRoom(ctx) {
 			return nil
 		}
 	}
@@ -429,21 +408,21 @@ const hogDelay = 50 * time.Millisecond
 // partitions are at the limit. When that lasts, the partitions holding at
 // least a poll's worth are paused so the rest can be polled again. It
 // returns false when ctx is canceled. Rebalances are allowed meanwhile.
-func (l *Listener) waitForRoom(ctx context.Context) bool {
-	if l.held.Load() < int64(l.cfg.maxHeld) {
+func (c *consumer) waitForRoom(ctx context.Context) bool {
+	if c.held.Load() < int64(c.cfg.maxHeld) {
 		return true
 	}
 	t := time.NewTimer(hogDelay)
 	defer t.Stop()
-	for l.held.Load() >= int64(l.cfg.maxHeld) {
+	for c.held.Load() >= int64(c.cfg.maxHeld) {
 		select {
-		case <-l.drained:
+		case <-c.drained:
 		case <-t.C:
-			l.partsMu.Lock()
-			for _, p := range l.parts {
-				p.pauseIfHog(l.cfg.maxPollRecords)
+			c.partsMu.Lock()
+			for _, p := range c.parts {
+				p.pauseIfHog(c.cfg.maxPollRecords)
 			}
-			l.partsMu.Unlock()
+			c.partsMu.Unlock()
 			t.Reset(hogDelay)
 		case <-ctx.Done():
 			return false
@@ -453,9 +432,9 @@ func (l *Listener) waitForRoom(ctx context.Context) bool {
 }
 
 // signalDrained wakes the poll loop if it waits for room.
-func (l *Listener) signalDrained() {
+func (c *consumer) signalDrained() {
 	select {
-	case l.drained <- struct{}{}:
+	case c.drained <- struct{}{}:
 	default:
 	}
 }
@@ -475,71 +454,71 @@ func isFatal(err error) bool {
 	return false
 }
 
-func (l *Listener) assigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
-	l.partsMu.Lock()
+func (c *consumer) assigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	c.partsMu.Lock()
 	for topic, ps := range assigned {
-		role, _ := l.plan.Lookup(topic)
+		role, _ := c.plan.Lookup(topic)
 		for _, pn := range ps {
 			k := topicPartition{topic, pn}
-			if old := l.parts[k]; old != nil {
+			if old := c.parts[k]; old != nil {
 				old.stop() // not expected: franz-go revokes before it reassigns
-				l.removed[k] = old
+				c.removed[k] = old
 			}
-			np := newPart(l, topic, pn, role)
-			if old := l.removed[k]; old != nil {
+			np := newPart(c, topic, pn, role)
+			if old := c.removed[k]; old != nil {
 				np.follow(old)
-				delete(l.removed, k)
+				delete(c.removed, k)
 			}
-			l.parts[k] = np
+			c.parts[k] = np
 		}
 	}
-	l.partsMu.Unlock()
+	c.partsMu.Unlock()
 	for topic, ps := range assigned {
 		for _, pn := range ps {
-			l.emit(Event{Kind: EventAssigned, Topic: topic, Partition: pn, Offset: -1})
+			c.emit(Event{Kind: EventAssigned, Topic: topic, Partition: pn, Offset: -1})
 		}
 	}
 	// franz-go keeps pause state across rebalances; a newly assigned
 	// partition starts unpaused, whatever happened to it before.
-	l.pauser.resumeNow(cl, assigned)
+	c.pauser.resumeNow(cl, assigned)
 }
 
-func (l *Listener) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
-	l.release(ctx, cl, revoked, true)
+func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	c.release(ctx, cl, revoked, true)
 }
 
-func (l *Listener) lost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
-	l.release(ctx, cl, lost, false)
+func (c *consumer) lost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
+	c.release(ctx, cl, lost, false)
 }
 
 // release forgets partitions that are no longer ours. When they were
 // revoked (not lost) it first waits, up to RevokeTimeout, for their
 // handler calls and publishes, then commits what is done.
-func (l *Listener) release(ctx context.Context, cl *kgo.Client, tps map[string][]int32, commit bool) {
+func (c *consumer) release(ctx context.Context, cl *kgo.Client, tps map[string][]int32, commit bool) {
 	var ps []*part
-	l.partsMu.Lock()
+	c.partsMu.Lock()
 	for topic, pns := range tps {
 		for _, pn := range pns {
 			k := topicPartition{topic, pn}
-			if p := l.parts[k]; p != nil {
+			if p := c.parts[k]; p != nil {
 				ps = append(ps, p)
-				delete(l.parts, k)
-				l.removed[k] = p
+				delete(c.parts, k)
+				c.removed[k] = p
 			}
 		}
 	}
-	l.partsMu.Unlock()
+	c.partsMu.Unlock()
 	for _, p := range ps {
 		p.stop()
-		l.emit(Event{Kind: EventRevoked, Topic: p.topic, Partition: p.partition, Offset: -1})
+		c.emit(Event{Kind: EventRevoked, Topic: p.topic, Partition: p.partition, Offset: -1})
 	}
 	// When the listener is stopping, Run has already waited for handlers
 	// and flushed publishes: what is unfinished now stays unfinished.
-	if commit && !l.stopping.Load() {
-		deadline := time.Now().Add(l.cfg.revokeTimeout)
+	if commit && !c.stopping.Load() {
+		deadline := time.Now().Add(c.cfg.revokeTimeout)
 		for _, p := range ps {
 			if !p.waitIdle(deadline, true) {
-				l.log.Warn("kretry: revoked partition still busy at the revoke timeout; its unfinished records will be redelivered to the new owner",
+				c.log.Warn("kretry: revoked partition still busy at the revoke timeout; its unfinished records will be redelivered to the new owner",
 					"topic", p.topic, "partition", p.partition)
 			}
 		}
@@ -548,23 +527,23 @@ func (l *Listener) release(ctx context.Context, cl *kgo.Client, tps map[string][
 		for _, p := range ps {
 			p.markDone()
 		}
-		deadline := time.Now().Add(l.cfg.revokeTimeout)
-		if l.stopping.Load() {
-			deadline = time.Unix(0, l.stopBy.Load())
+		deadline := time.Now().Add(c.cfg.revokeTimeout)
+		if c.stopping.Load() {
+			deadline = time.Unix(0, c.stopBy.Load())
 		}
 		cctx, cancel := context.WithDeadline(ctx, deadline)
 		if err := cl.CommitMarkedOffsets(cctx); err != nil {
-			l.log.Warn("kretry: commit on revoke failed; records after the last commit will be redelivered", "error", err)
+			c.log.Warn("kretry: commit on revoke failed; records after the last commit will be redelivered", "error", err)
 		}
 		cancel()
 	}
-	l.pauser.resumeNow(cl, tps)
+	c.pauser.resumeNow(cl, tps)
 }
 
 // committed reports failed background commits; records after the last
 // successful commit are redelivered if the partition moves or the process
 // stops before a later commit succeeds.
-func (l *Listener) committed(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+func (c *consumer) committed(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 	if err == nil && resp != nil {
 	resp:
 		for _, t := range resp.Topics {
@@ -577,8 +556,8 @@ func (l *Listener) committed(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *k
 		}
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
-		l.log.Warn("kretry: commit failed; it is retried with the next commit, and uncommitted records are redelivered if the partition moves",
-			"group", l.cfg.group, "error", err)
+		c.log.Warn("kretry: commit failed; it is retried with the next commit, and uncommitted records are redelivered if the partition moves",
+			"group", c.cfg.group, "error", err)
 	}
 }
 

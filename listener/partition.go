@@ -20,7 +20,7 @@ const (
 // mu is guarded by it. Exactly one worker handles a part at a time
 // (running), so records of a partition are handled in offset order.
 type part struct {
-	l         *Listener
+	c         *consumer
 	topic     string
 	partition int32
 	role      strategy.TopicRole
@@ -59,9 +59,9 @@ type entry struct {
 	abandoned bool // its publish was given up (shutdown, partition gone)
 }
 
-func newPart(l *Listener, topic string, partition int32, role strategy.TopicRole) *part {
+func newPart(c *consumer, topic string, partition int32, role strategy.TopicRole) *part {
 	p := &part{
-		l: l, topic: topic, partition: partition, role: role,
+		c: c, topic: topic, partition: partition, role: role,
 	}
 	p.cond.L = &p.mu
 	return p
@@ -76,7 +76,7 @@ func (p *part) readyLocked() bool {
 func (p *part) scheduleLocked() {
 	if p.readyLocked() {
 		p.queued = true
-		p.l.runq.push(p)
+		p.c.runq.push(p)
 	}
 }
 
@@ -89,7 +89,7 @@ func (p *part) add(recs []*kgo.Record) {
 	}
 	p.queue.push(recs)
 	if p.pauses == 0 {
-		p.l.held.Add(int64(len(recs)))
+		p.c.held.Add(int64(len(recs)))
 	}
 	// A hog's records still buffered in the client come before the other
 	// partitions' (see pauseIfHog). They do not count towards the poll
@@ -97,7 +97,7 @@ func (p *part) add(recs []*kgo.Record) {
 	// hog paused at once could: the limit and a poll. Past that, it is
 	// paused in the client, and what the client still buffers of it is
 	// dropped and fetched again later.
-	if p.hogWait && p.queue.len() >= p.l.cfg.maxHeld+p.l.cfg.maxPollRecords {
+	if p.hogWait && p.queue.len() >= p.c.cfg.maxHeld+p.c.cfg.maxPollRecords {
 		p.pauseClientLocked()
 	}
 	// A retry tier's records may have to wait long. Until its head has
@@ -115,7 +115,7 @@ func (p *part) add(recs []*kgo.Record) {
 	// fetches them again after the resume — with well-compressed records,
 	// up to a whole partition's fetch, decoded twice.
 	if p.role == strategy.RoleTier && !p.examined && p.pauses&pauseFull == 0 &&
-		p.queue.len() >= p.l.cfg.maxPollRecords && (len(recs) == 0 || !p.l.dueSoon(recs[len(recs)-1])) {
+		p.queue.len() >= p.c.cfg.maxPollRecords && (len(recs) == 0 || !p.c.dueSoon(recs[len(recs)-1])) {
 		p.setPauseLocked(pauseFull, true)
 	}
 	p.scheduleLocked()
@@ -152,17 +152,17 @@ func (p *part) setPauseLocked(reason uint8, on bool) {
 	}
 	switch {
 	case before == 0 && p.pauses != 0:
-		p.l.held.Add(-int64(p.queue.len()))
+		p.c.held.Add(-int64(p.queue.len()))
 		if !p.hogWait {
-			p.l.pauser.set(topicPartition{p.topic, p.partition}, true)
+			p.c.pauser.set(topicPartition{p.topic, p.partition}, true)
 		}
-		p.l.signalDrained()
+		p.c.signalDrained()
 	case before != 0 && p.pauses == 0:
-		p.l.held.Add(int64(p.queue.len()))
+		p.c.held.Add(int64(p.queue.len()))
 		if p.hogWait {
 			p.hogWait = false // never paused in the client
 		} else {
-			p.l.pauser.set(topicPartition{p.topic, p.partition}, false)
+			p.c.pauser.set(topicPartition{p.topic, p.partition}, false)
 		}
 	case on && p.hogWait:
 		p.pauseClientLocked() // another reason must stop fetching now
@@ -210,7 +210,7 @@ func (p *part) exhausted() {
 func (p *part) pauseClientLocked() {
 	p.hogWait = false
 	if !p.gone && p.pauses != 0 {
-		p.l.pauser.set(topicPartition{p.topic, p.partition}, true)
+		p.c.pauser.set(topicPartition{p.topic, p.partition}, true)
 	}
 }
 
@@ -227,7 +227,7 @@ func (p *part) wake() {
 	p.scheduleLocked()
 	p.mu.Unlock()
 	if paused {
-		p.l.emit(Event{Kind: EventResumed, Topic: p.topic, Partition: p.partition, Offset: -1})
+		p.c.emit(Event{Kind: EventResumed, Topic: p.topic, Partition: p.partition, Offset: -1})
 	}
 }
 
@@ -287,13 +287,13 @@ func (p *part) ack(e *entry) {
 			p.pending = nil
 		}
 	}
-	if p.blocked && len(p.pending) <= p.l.cfg.maxPending/2 {
+	if p.blocked && len(p.pending) <= p.c.cfg.maxPending/2 {
 		p.blocked = false
 		p.scheduleLocked()
 	}
 	// Mark before waking waitIdle, so a revoke that wakes now commits it.
 	if mark != nil {
-		p.l.client.MarkCommitRecords(mark)
+		p.c.client.MarkCommitRecords(mark)
 	}
 	p.cond.Broadcast()
 }
@@ -310,12 +310,12 @@ func (p *part) run() {
 	p.running = true
 	var waitUntil time.Time
 	popped := 0
-	budget := p.l.cfg.maxPollRecords
+	budget := p.c.cfg.maxPollRecords
 	for n := 0; ; n++ {
-		if p.gone || p.queue.len() == 0 || p.l.stopping.Load() {
+		if p.gone || p.queue.len() == 0 || p.c.stopping.Load() {
 			break
 		}
-		if len(p.pending) >= p.l.cfg.maxPending {
+		if len(p.pending) >= p.c.cfg.maxPending {
 			p.blocked = true
 			break
 		}
@@ -349,14 +349,14 @@ func (p *part) run() {
 			// trip, and up to FetchMaxWait when a fetch is in flight. A
 			// wait shorter than that is served from the queue, which
 			// the poll loop's limit still bounds.
-			if time.Until(until) >= p.l.cfg.fetchMaxWait {
+			if time.Until(until) >= p.c.cfg.fetchMaxWait {
 				p.setPauseLocked(pauseDue, true)
 				// Do not let the few records held pin whole fetches
 				// while the partition waits.
 				p.queue.compact()
 				waitUntil = until
 			}
-			p.l.timers.Arm(p, until)
+			p.c.timers.Arm(p, until)
 			break
 		}
 		p.queue.pop()
@@ -370,21 +370,21 @@ func (p *part) run() {
 		}
 	}
 	if popped > 0 {
-		p.l.held.Add(-int64(popped))
-		p.l.signalDrained()
+		p.c.held.Add(-int64(popped))
+		p.c.signalDrained()
 	}
-	if p.pauses&pauseFull != 0 && p.queue.len() <= p.l.cfg.maxPollRecords/2 {
+	if p.pauses&pauseFull != 0 && p.queue.len() <= p.c.cfg.maxPollRecords/2 {
 		p.setPauseLocked(pauseFull, false)
 	}
 	// Mark before running=false: a revoke waiting in waitIdle then
 	// commits everything this run finished.
 	if p.lastDone != nil {
-		p.l.client.MarkCommitRecords(p.lastDone)
+		p.c.client.MarkCommitRecords(p.lastDone)
 		p.lastDone = nil
 	}
 	if !waitUntil.IsZero() {
 		// Under the lock, so it always precedes the matching EventResumed.
-		p.l.emit(Event{Kind: EventPaused, Topic: p.topic, Partition: p.partition, Offset: -1, Due: waitUntil})
+		p.c.emit(Event{Kind: EventPaused, Topic: p.topic, Partition: p.partition, Offset: -1, Due: waitUntil})
 	}
 	p.running = false
 	p.scheduleLocked()
@@ -411,7 +411,7 @@ func (p *part) markDone() {
 	m := p.lastDone
 	p.mu.Unlock()
 	if m != nil {
-		p.l.client.MarkCommitRecords(m)
+		p.c.client.MarkCommitRecords(m)
 	}
 }
 
@@ -432,7 +432,7 @@ func (p *part) stop() {
 	p.mu.Lock()
 	p.gone = true
 	if p.pauses == 0 {
-		p.l.held.Add(-int64(p.queue.len()))
+		p.c.held.Add(-int64(p.queue.len()))
 	}
 	p.queue.reset()
 	waiting := p.waiting
@@ -440,7 +440,7 @@ func (p *part) stop() {
 	p.cond.Broadcast()
 	p.mu.Unlock()
 	if waiting {
-		p.l.timers.Disarm(p)
+		p.c.timers.Disarm(p)
 	}
 }
 

@@ -87,37 +87,37 @@ func (p *part) process(rec *kgo.Record) (result, time.Time) {
 }
 
 func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
-	d := p.l.startDelivery(rec, strategy.RoleMain, 1, time.Time{})
+	d := p.c.startDelivery(rec, strategy.RoleMain, 1, time.Time{})
 	defer d.end()
 	// The hot path of a healthy system: without hooks, no clock is read.
 	var start time.Time
-	if p.l.observed {
+	if p.c.observed {
 		start = time.Now()
 	}
-	err := p.l.call(d.ctx, rec, nil, false)
+	err := p.c.call(d.ctx, rec, nil, false)
 	if err == nil {
 		d.decided(EventHandled, nil, "", "")
-		if p.l.observed {
-			p.l.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		if p.c.observed {
+			p.c.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 				Role: strategy.RoleMain, Attempt: 1, Latency: time.Since(start)})
 		}
 		return resultDone, time.Time{}
 	}
-	if p.l.handlerCtx.Err() != nil {
+	if p.c.handlerCtx.Err() != nil {
 		return resultAbandon, time.Time{}
 	}
 	var latency time.Duration
-	if p.l.observed {
+	if p.c.observed {
 		latency = time.Since(start)
 	}
 	return p.fail(&d, rec, 1, retry.First(rec, time.Now()), err, latency, 0), time.Time{}
 }
 
 func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
-	if owner, foreign := retry.ForeignGroup(rec.Headers, p.l.cfg.group); foreign {
+	if owner, foreign := retry.ForeignGroup(rec.Headers, p.c.cfg.group); foreign {
 		return p.skip(rec, owner), time.Time{}
 	}
-	st, ok, derr := p.l.decode(rec.Headers, false)
+	st, ok, derr := p.c.decode(rec.Headers, false)
 	if derr == nil && !ok {
 		derr = retry.NewDecodeError(retry.HeaderAttempt, retry.ErrMissingHeader,
 			" missing: the retry topic record carries no kretry headers")
@@ -126,26 +126,26 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 		return p.corrupt(rec, derr), time.Time{}
 	}
 	now := time.Now()
-	if ahead := st.Due.Sub(now); ahead > p.l.dueLimit {
+	if ahead := st.Due.Sub(now); ahead > p.c.dueLimit {
 		return p.corrupt(rec, retry.NewDecodeError(retry.HeaderDue, retry.ErrCorruptHeader, fmt.Sprintf(
 			": %s is %v ahead, further than this listener ever sets (%v: its longest tier delay or MaxRequestedDelay, plus DueAllowance %v)",
-			st.Due.Format(time.RFC3339Nano), ahead.Round(time.Millisecond), p.l.dueLimit, DueAllowance))), time.Time{}
+			st.Due.Format(time.RFC3339Nano), ahead.Round(time.Millisecond), p.c.dueLimit, DueAllowance))), time.Time{}
 	}
 	if now.Before(st.Due) {
 		return resultWait, st.Due
 	}
-	d := p.l.startDelivery(rec, strategy.RoleTier, st.Attempt, st.Due)
+	d := p.c.startDelivery(rec, strategy.RoleTier, st.Attempt, st.Due)
 	defer d.end()
 	start := time.Now()
 	late := start.Sub(st.Due)
-	err := p.l.call(d.ctx, rec, &st, false)
+	err := p.c.call(d.ctx, rec, &st, false)
 	if err == nil {
 		d.decided(EventHandled, nil, "", "")
-		p.l.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		p.c.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 			Role: strategy.RoleTier, Attempt: st.Attempt, Latency: time.Since(start), Late: late})
 		return resultDone, time.Time{}
 	}
-	if p.l.handlerCtx.Err() != nil {
+	if p.c.handlerCtx.Err() != nil {
 		return resultAbandon, time.Time{}
 	}
 	return p.fail(&d, rec, st.Attempt, st.Advance(time.Time{}, "", ""), err, time.Since(start), late), time.Time{}
@@ -159,7 +159,7 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 // never skipped. Skipping comes before decoding and before any wait for a
 // due time.
 func (p *part) skip(rec *kgo.Record, owner string) result {
-	p.l.emit(Event{Kind: EventSkipped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+	p.c.emit(Event{Kind: EventSkipped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 		Role: p.role, Group: owner, Reason: ReasonOtherGroup})
 	return resultDone
 }
@@ -169,10 +169,10 @@ func (p *part) skip(rec *kgo.Record, owner string) result {
 // unknown) and never dropped.
 func (p *part) corrupt(rec *kgo.Record, derr error) result {
 	st := retry.Corrupt(rec, time.Now(), derr)
-	p.l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry record has corrupt headers; dead-lettering it",
+	p.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry record has corrupt headers; dead-lettering it",
 		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 		slog.Int64("offset", rec.Offset), slog.String("error", derr.Error()))
-	return p.deadLetter(nil, rec, st, p.l.router().dead(st.Reason, ""), derr, 0, 0)
+	return p.deadLetter(nil, rec, st, p.c.router().dead(st.Reason, ""), derr, 0, 0)
 }
 
 // fail carries out the routing decision for a delivery d of rec that
@@ -182,11 +182,11 @@ func (p *part) corrupt(rec *kgo.Record, derr error) result {
 // that saturated at math.MaxInt32); late is how late the delivery started
 // after its due time.
 func (p *part) fail(d *delivery, rec *kgo.Record, delivered int32, next retry.State, err error, latency, late time.Duration) result {
-	dec := p.l.router().decide(next, err, time.Now())
+	dec := p.c.router().decide(next, err, time.Now())
 	if dec.capped > 0 {
-		p.l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: handler asked for a retry delay longer than MaxRequestedDelay; using MaxRequestedDelay",
+		p.c.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: handler asked for a retry delay longer than MaxRequestedDelay; using MaxRequestedDelay",
 			slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
-			slog.Int64("offset", rec.Offset), slog.Duration("requested", dec.capped), slog.Duration("max", p.l.cfg.maxRequested))
+			slog.Int64("offset", rec.Offset), slog.Duration("requested", dec.capped), slog.Duration("max", p.c.cfg.maxRequested))
 	}
 	errText, errType := err.Error(), strategy.ErrorType(err)
 	if dec.kind != routeTier {
@@ -209,11 +209,11 @@ func (p *part) fail(d *delivery, rec *kgo.Record, delivered int32, next retry.St
 func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, dec decision, err error, latency, late time.Duration) result {
 	reason := st.Reason
 	if dec.kind == routeDrop {
-		p.l.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: record failed for good; no DLT configured, dropping it",
+		p.c.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: record failed for good; no DLT configured, dropping it",
 			slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 			slog.Int64("offset", rec.Offset), slog.String("reason", reason), slog.String("error", st.Error))
 		d.decided(EventDropped, err, "", reason)
-		p.l.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		p.c.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 			Role: p.role, Attempt: st.Attempt, Reason: reason, Err: err, Latency: latency, Late: late})
 		return resultDone
 	}
@@ -224,41 +224,41 @@ func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, dec deci
 }
 
 func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
-	if owner, foreign := retry.ForeignGroup(rec.Headers, p.l.cfg.group); foreign {
+	if owner, foreign := retry.ForeignGroup(rec.Headers, p.c.cfg.group); foreign {
 		return p.skip(rec, owner), time.Time{}
 	}
-	st, _, derr := p.l.decode(rec.Headers, true)
+	st, _, derr := p.c.decode(rec.Headers, true)
 	if derr != nil && st.Reason == "" {
 		st.Reason = ReasonCorruptHeaders + ": " + derr.Error()
 	}
-	d := p.l.startDelivery(rec, strategy.RoleDLT, st.Attempt, time.Time{})
+	d := p.c.startDelivery(rec, strategy.RoleDLT, st.Attempt, time.Time{})
 	defer d.end()
 	start := time.Now()
-	err := p.l.call(d.ctx, rec, &st, true)
-	if err != nil && p.l.handlerCtx.Err() != nil {
+	err := p.c.call(d.ctx, rec, &st, true)
+	if err != nil && p.c.handlerCtx.Err() != nil {
 		return resultAbandon, time.Time{}
 	}
 	if err == nil {
 		p.dltTries = 0
 		d.decided(EventHandled, nil, "", "")
-		p.l.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		p.c.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 			Role: strategy.RoleDLT, Attempt: st.Attempt, Latency: time.Since(start)})
 		return resultDone, time.Time{}
 	}
 	p.dltTries++
 	d.decided(EventDLTHandlerFailed, err, "", "")
-	p.l.emit(Event{Kind: EventDLTHandlerFailed, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+	p.c.emit(Event{Kind: EventDLTHandlerFailed, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 		Role: strategy.RoleDLT, Attempt: int32(p.dltTries), Err: err, Latency: time.Since(start)})
-	pol := &p.l.policy
+	pol := &p.c.policy
 	if pol.DLT == retry.DLTRetryOnError && p.dltTries < pol.DLTHandlerAttempts {
 		return resultWait, time.Now().Add(pol.DLTHandlerBackoff)
 	}
-	p.l.log.LogAttrs(context.Background(), slog.LevelError, "kretry: DLT handler failed; leaving the record in the DLT and moving on",
+	p.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: DLT handler failed; leaving the record in the DLT and moving on",
 		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 		slog.Int64("offset", rec.Offset), slog.Int("handler_attempts", p.dltTries), slog.String("error", err.Error()))
 	p.dltTries = 0
 	d.decided(EventDropped, err, "", ReasonDLTHandlerFailed)
-	p.l.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+	p.c.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 		Role: strategy.RoleDLT, Attempt: st.Attempt, Reason: ReasonDLTHandlerFailed, Err: err})
 	return resultDone, time.Time{}
 }

@@ -49,22 +49,22 @@ type PartitionState struct {
 // partition is never paused without a record it waits for or a backlog it
 // is working off.
 func (l *Listener) Partitions() []PartitionState {
-	cl := l.live.Load()
-	if cl == nil {
+	c := l.live.Load()
+	if c == nil {
 		return nil
 	}
 	// The client's pause state first, outside partsMu: the client's
 	// rebalance callbacks take partsMu while the client holds its locks.
 	paused := map[topicPartition]bool{}
-	for topic, ps := range cl.PauseFetchPartitions(nil) {
+	for topic, ps := range c.client.PauseFetchPartitions(nil) {
 		for _, p := range ps {
 			paused[topicPartition{topic, p}] = true
 		}
 	}
-	l.partsMu.Lock()
-	defer l.partsMu.Unlock()
-	out := make([]PartitionState, 0, len(l.parts))
-	for k, p := range l.parts {
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	out := make([]PartitionState, 0, len(c.parts))
+	for k, p := range c.parts {
 		p.mu.Lock()
 		s := PartitionState{
 			Topic: k.topic, Partition: k.partition, Role: p.role, Owned: true,

@@ -57,14 +57,14 @@ type delivery struct {
 
 // startDelivery begins a delivery of rec; without a Tracer it costs
 // nothing.
-func (l *Listener) startDelivery(rec *kgo.Record, role strategy.TopicRole, attempt int32, due time.Time) delivery {
-	if l.cfg.tracer == nil {
-		return delivery{ctx: l.handlerCtx}
+func (c *consumer) startDelivery(rec *kgo.Record, role strategy.TopicRole, attempt int32, due time.Time) delivery {
+	if c.cfg.tracer == nil {
+		return delivery{ctx: c.handlerCtx}
 	}
-	ctx, finish := l.cfg.tracer.StartDelivery(l.handlerCtx, rec,
-		Delivery{Group: l.cfg.group, Role: role, Attempt: attempt, Due: due})
+	ctx, finish := c.cfg.tracer.StartDelivery(c.handlerCtx, rec,
+		Delivery{Group: c.cfg.group, Role: role, Attempt: attempt, Due: due})
 	if ctx == nil {
-		ctx = l.handlerCtx
+		ctx = c.handlerCtx
 	}
 	return delivery{ctx: ctx, traced: true, finish: finish}
 }
