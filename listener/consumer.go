@@ -18,11 +18,11 @@ import (
 // embeds holds the settings New fixed, which nothing here changes.
 //
 // Locks, in the order they may be taken (never the other way round):
-// consumer.partsMu, then part.mu, then the pauser's and the run queue's
-// own. The client's rebalance callbacks run with the client's locks held
+// consumer.partsMu, then part.mu, then the pauser's, the run queue's and
+// the due timers' own (the timers fire outside theirs). The client's rebalance callbacks run with the client's locks held
 // and take partsMu, so nothing may call into the client while holding
-// partsMu or a part's mu, except to mark offsets (MarkCommitRecords,
-// which takes none of the locks the callbacks hold). Hooks, tracers and
+// partsMu or a part's mu, except to mark offsets (markCommit, which takes
+// none of the locks the callbacks hold). Hooks, tracers and
 // handlers are never called with any of these locks held.
 type consumer struct {
 	*Listener
@@ -61,3 +61,9 @@ func newConsumer(l *Listener) *consumer {
 		drained: make(chan struct{}, 1),
 	}
 }
+
+// markCommit marks rec for the next commit. It reads the client when it
+// marks, not when a part is made: the client may assign partitions (and so
+// make parts) before Run has stored it. Only a part's commit ledger calls
+// it (commits.mark).
+func (c *consumer) markCommit(rec *kgo.Record) { c.client.MarkCommitRecords(rec) }

@@ -32,7 +32,6 @@ type part struct {
 	running  bool      // a worker is handling it
 	waiting  bool      // armed in the due timers
 	dueAt    time.Time // the head record's due time while waiting
-	blocked  bool      // too many publishes awaiting acknowledgement
 	pauses   uint8     // pauseDue | pauseFull
 	hogWait  bool      // paused as a hog, not yet in the client (see pauseIfHog)
 	gone     bool      // revoked, lost, or the listener is stopping
@@ -40,28 +39,49 @@ type part struct {
 	next     *part     // the newer part waiting for this one to finish
 	dltTries int       // DLT handler failures of the head record
 	examined bool      // a worker has processed a record of this assignment
-	pending  []*entry  // records whose outcome is not final yet, in offset order
-	// lastDone is the newest record a running worker turn may mark but has
-	// not marked yet (it marks once at the end of its turn, to keep the
-	// client's lock off the hot path). Shutdown and revoke mark it, so a
-	// handler that never returns does not keep the records finished
-	// before it in the same turn from being committed.
-	lastDone *kgo.Record
-	unacked  int // entries of pending whose publish is still in progress
+	commits  commits   // the commit ledger: the only code that marks offsets
+	// outbox holds the partition's pause and resume events, in the order
+	// they happened, until flushEvents hands them to the hooks with no
+	// lock held; emitting is set while one goroutine does.
+	outbox   []Event
+	emitting bool
 }
 
-// entry is a record whose outcome is not yet acknowledged by Kafka. Entries
-// are kept in offset order; the commit mark advances over a prefix of done
-// entries only, so a commit never passes an unacknowledged record.
-type entry struct {
-	rec       *kgo.Record
-	done      bool
-	abandoned bool // its publish was given up (shutdown, partition gone)
+// queueEventLocked queues a partition event for flushEvents.
+func (p *part) queueEventLocked(e Event) {
+	if p.c.observed {
+		p.outbox = append(p.outbox, e)
+	}
+}
+
+// flushEvents emits the queued events in order, with no lock held, so a
+// hook may call back into the listener (Listener.Partitions, say). One
+// goroutine emits at a time; one that finds another emitting leaves its
+// events to it, which keeps them in order.
+func (p *part) flushEvents() {
+	p.mu.Lock()
+	if p.emitting {
+		p.mu.Unlock()
+		return
+	}
+	p.emitting = true
+	for len(p.outbox) > 0 {
+		evs := p.outbox
+		p.outbox = nil
+		p.mu.Unlock()
+		for _, e := range evs {
+			p.c.emit(e)
+		}
+		p.mu.Lock()
+	}
+	p.emitting = false
+	p.mu.Unlock()
 }
 
 func newPart(c *consumer, topic string, partition int32, role strategy.TopicRole) *part {
 	p := &part{
 		c: c, topic: topic, partition: partition, role: role,
+		commits: commits{markFn: c.markCommit},
 	}
 	p.cond.L = &p.mu
 	return p
@@ -69,7 +89,7 @@ func newPart(c *consumer, topic string, partition int32, role strategy.TopicRole
 
 // readyLocked reports whether the part should be in the run queue.
 func (p *part) readyLocked() bool {
-	return !p.gone && !p.queued && !p.running && !p.waiting && !p.blocked && p.after == nil && p.queue.len() > 0
+	return !p.gone && !p.queued && !p.running && !p.waiting && !p.commits.blocked && p.after == nil && p.queue.len() > 0
 }
 
 // scheduleLocked puts the part in the run queue if it has work to do.
@@ -222,78 +242,50 @@ func (p *part) wake() {
 		return
 	}
 	p.waiting = false
-	paused := p.pauses&pauseDue != 0
+	if p.pauses&pauseDue != 0 {
+		p.queueEventLocked(Event{Kind: EventResumed, Topic: p.topic, Partition: p.partition, Offset: -1})
+	}
 	p.setPauseLocked(pauseDue, false)
 	p.scheduleLocked()
+	events := len(p.outbox) > 0
 	p.mu.Unlock()
-	if paused {
-		p.c.emit(Event{Kind: EventResumed, Topic: p.topic, Partition: p.partition, Offset: -1})
+	if events {
+		p.flushEvents()
 	}
 }
 
-// track appends a not-yet-acknowledged entry. It must be called before the
-// record's publish is started, so the acknowledgement always finds it.
+// track appends a not-yet-acknowledged entry to the commit ledger. It must
+// be called before the record's publish is started, so the
+// acknowledgement always finds it.
 func (p *part) track(rec *kgo.Record) *entry {
-	e := &entry{rec: rec}
 	p.mu.Lock()
-	p.pending = append(p.pending, e)
-	p.unacked++
-	p.mu.Unlock()
-	return e
+	defer p.mu.Unlock()
+	return p.commits.track(rec)
 }
 
-// abandon gives up on e's publish: its record stays uncommitted (the
-// commit mark can never pass it) and is redelivered to the partition's next
-// owner. It no longer counts as work in progress for waitIdle.
+// abandon gives up on e's publish: its record stays uncommitted and is
+// redelivered to the partition's next owner. It no longer counts as work
+// in progress for waitIdle.
 func (p *part) abandon(e *entry) {
 	p.mu.Lock()
-	if !e.abandoned && !e.done {
-		e.abandoned = true
-		p.unacked--
+	if p.commits.abandon(e) {
 		p.cond.Broadcast()
 	}
 	p.mu.Unlock()
 }
 
-// completeLocked records a synchronous outcome of rec (handled, or dropped)
-// and returns the record that may now be marked for commit, if any.
-func (p *part) completeLocked(rec *kgo.Record) *kgo.Record {
-	if len(p.pending) == 0 {
-		return rec
-	}
-	p.pending = append(p.pending, &entry{rec: rec, done: true})
-	return nil
-}
-
-// ack marks e acknowledged, advances the commit mark over the done prefix
-// and unblocks the part if it was waiting for acknowledgements.
+// ack records e's acknowledgement in the commit ledger, which marks what
+// it completes, and unblocks the part if it was waiting for
+// acknowledgements. The mark comes before waking waitIdle, so a revoke
+// that wakes now commits it.
 func (p *part) ack(e *entry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e.done || e.abandoned {
+	if !p.commits.ack(e) {
 		return
 	}
-	e.done = true
-	p.unacked--
-	var mark *kgo.Record
-	i := 0
-	for ; i < len(p.pending) && p.pending[i].done; i++ {
-		mark = p.pending[i].rec
-	}
-	if i > 0 {
-		clear(p.pending[:i])
-		p.pending = p.pending[i:]
-		if len(p.pending) == 0 {
-			p.pending = nil
-		}
-	}
-	if p.blocked && len(p.pending) <= p.c.cfg.maxPending/2 {
-		p.blocked = false
+	if p.commits.unblock(p.c.cfg.maxPending) {
 		p.scheduleLocked()
-	}
-	// Mark before waking waitIdle, so a revoke that wakes now commits it.
-	if mark != nil {
-		p.c.client.MarkCommitRecords(mark)
 	}
 	p.cond.Broadcast()
 }
@@ -315,8 +307,7 @@ func (p *part) run() {
 		if p.gone || p.queue.len() == 0 || p.c.stopping.Load() {
 			break
 		}
-		if len(p.pending) >= p.c.cfg.maxPending {
-			p.blocked = true
+		if p.commits.full(p.c.cfg.maxPending) {
 			break
 		}
 		if n == budget {
@@ -334,9 +325,7 @@ func (p *part) run() {
 			// is gone. A final outcome may still be marked: the revoke
 			// commits it, and otherwise the client ignores the mark.
 			if res == resultDone {
-				if m := p.completeLocked(rec); m != nil {
-					p.lastDone = m
-				}
+				p.commits.complete(rec)
 			}
 			break
 		}
@@ -364,9 +353,7 @@ func (p *part) run() {
 			popped++
 		}
 		if res == resultDone {
-			if m := p.completeLocked(rec); m != nil {
-				p.lastDone = m
-			}
+			p.commits.complete(rec)
 		}
 	}
 	if popped > 0 {
@@ -378,20 +365,22 @@ func (p *part) run() {
 	}
 	// Mark before running=false: a revoke waiting in waitIdle then
 	// commits everything this run finished.
-	if p.lastDone != nil {
-		p.c.client.MarkCommitRecords(p.lastDone)
-		p.lastDone = nil
-	}
+	p.commits.flush()
 	if !waitUntil.IsZero() {
-		// Under the lock, so it always precedes the matching EventResumed.
-		p.c.emit(Event{Kind: EventPaused, Topic: p.topic, Partition: p.partition, Offset: -1, Due: waitUntil})
+		// Queued under the lock, so it always precedes the matching
+		// EventResumed.
+		p.queueEventLocked(Event{Kind: EventPaused, Topic: p.topic, Partition: p.partition, Offset: -1, Due: waitUntil})
 	}
 	p.running = false
 	p.scheduleLocked()
 	p.cond.Broadcast()
 	next := p.next
 	p.next = nil
+	events := len(p.outbox) > 0
 	p.mu.Unlock()
+	if events {
+		p.flushEvents()
+	}
 	if next != nil {
 		// This part was removed while its handler ran and the partition
 		// has since come back: its new part may start now, so the two
@@ -408,11 +397,8 @@ func (p *part) run() {
 // revoke). Marks only ever move forward, so marking again is harmless.
 func (p *part) markDone() {
 	p.mu.Lock()
-	m := p.lastDone
+	p.commits.flush()
 	p.mu.Unlock()
-	if m != nil {
-		p.c.client.MarkCommitRecords(m)
-	}
 }
 
 // follow makes np, the new part of a partition that was assigned again,
@@ -456,7 +442,7 @@ func (p *part) waitIdle(deadline time.Time, acks bool) bool {
 	defer t.Stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.running || (acks && p.unacked > 0) {
+	for p.running || (acks && p.commits.unacked > 0) {
 		if !time.Now().Before(deadline) {
 			return false
 		}

@@ -69,7 +69,7 @@ func (l *Listener) Partitions() []PartitionState {
 		s := PartitionState{
 			Topic: k.topic, Partition: k.partition, Role: p.role, Owned: true,
 			Paused: paused[k], Full: p.pauses&pauseFull != 0,
-			Held: p.queue.len(), Unacked: p.unacked,
+			Held: p.queue.len(), Unacked: p.commits.unacked,
 		}
 		if p.waiting {
 			s.Due = p.dueAt

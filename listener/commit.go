@@ -1,0 +1,131 @@
+package listener
+
+import "github.com/twmb/franz-go/pkg/kgo"
+
+// commits is one partition's commit ledger: the records whose outcome is
+// not final yet, in offset order, and the newest record whose outcome is.
+// It is the only code that marks offsets for commit (mark), and it marks
+// only the end of a prefix of final outcomes, so a commit never passes a
+// record whose publish Kafka has not acknowledged. It has no lock of its
+// own: its part's mu guards it, and every method is called with it held.
+type commits struct {
+	// markFn marks a record for commit: consumer.markCommit, the one
+	// place the listener asks its client to (see mark).
+	markFn func(*kgo.Record)
+
+	// pending holds the records whose outcome is not final, from the
+	// oldest, with the final outcomes that came after the first of them.
+	pending []*entry
+	// unacked counts the entries of pending whose publish is still in
+	// progress (neither acknowledged nor abandoned).
+	unacked int
+	// blocked is set while too many publishes wait for acknowledgement
+	// (MaxPending): the part takes no new record until half are done.
+	blocked bool
+	// lastDone is the newest record a running worker turn may mark but
+	// has not marked yet: a turn marks once, at its end, to keep the
+	// client's lock off the hot path. Shutdown and revoke mark it too, so
+	// a handler that never returns does not keep the records finished
+	// before it in the same turn from being committed.
+	lastDone *kgo.Record
+}
+
+// entry is a record whose outcome is not yet acknowledged by Kafka.
+type entry struct {
+	rec       *kgo.Record
+	done      bool
+	abandoned bool // its publish was given up (shutdown, partition gone)
+}
+
+// track appends a not-yet-acknowledged entry for rec. It must be called
+// before the record's publish is started, so the acknowledgement always
+// finds it.
+func (c *commits) track(rec *kgo.Record) *entry {
+	e := &entry{rec: rec}
+	c.pending = append(c.pending, e)
+	c.unacked++
+	return e
+}
+
+// abandon gives up on e's publish: its record stays uncommitted (the mark
+// can never pass it) and is redelivered to the partition's next owner. It
+// reports whether e was still in progress.
+func (c *commits) abandon(e *entry) bool {
+	if e.abandoned || e.done {
+		return false
+	}
+	e.abandoned = true
+	c.unacked--
+	return true
+}
+
+// complete records a synchronous final outcome of rec (handled, dropped,
+// skipped): rec becomes the turn's lastDone when nothing before it is
+// pending, and waits behind the pending entries otherwise.
+func (c *commits) complete(rec *kgo.Record) {
+	if len(c.pending) == 0 {
+		c.lastDone = rec
+		return
+	}
+	c.pending = append(c.pending, &entry{rec: rec, done: true})
+}
+
+// ack records that e's publish was acknowledged and marks the end of the
+// prefix of final outcomes it completes. It reports whether e was still in
+// progress.
+func (c *commits) ack(e *entry) bool {
+	if e.done || e.abandoned {
+		return false
+	}
+	e.done = true
+	c.unacked--
+	var last *kgo.Record
+	i := 0
+	for ; i < len(c.pending) && c.pending[i].done; i++ {
+		last = c.pending[i].rec
+	}
+	if i > 0 {
+		clear(c.pending[:i])
+		c.pending = c.pending[i:]
+		if len(c.pending) == 0 {
+			c.pending = nil
+		}
+	}
+	if last != nil {
+		c.mark(last)
+	}
+	return true
+}
+
+// full reports whether the part must stop taking records until some of
+// its publishes are acknowledged (maxPending pending), and sets blocked if
+// so.
+func (c *commits) full(maxPending int) bool {
+	if len(c.pending) >= maxPending {
+		c.blocked = true
+		return true
+	}
+	return false
+}
+
+// unblock clears blocked once the pending entries have fallen to half of
+// maxPending, and reports whether it did.
+func (c *commits) unblock(maxPending int) bool {
+	if c.blocked && len(c.pending) <= maxPending/2 {
+		c.blocked = false
+		return true
+	}
+	return false
+}
+
+// flush marks the turn's lastDone, if any. Marks only ever move forward,
+// so marking again is harmless.
+func (c *commits) flush() {
+	if c.lastDone != nil {
+		c.mark(c.lastDone)
+		c.lastDone = nil
+	}
+}
+
+// mark is the one place the listener marks an offset for commit.
+func (c *commits) mark(rec *kgo.Record) { c.markFn(rec) }
