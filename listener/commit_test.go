@@ -68,3 +68,32 @@ func TestCommitsMarkOnlyFinalPrefixes(t *testing.T) {
 		t.Fatal("still blocked with 2 pending of at most 4")
 	}
 }
+
+// A partition's pause state reports the edges that start and end a pause
+// in the client: the first reason and the last one gone.
+func TestPauseStateEdges(t *testing.T) {
+	var s pauseState
+	steps := []struct {
+		reason uint8
+		on     bool
+		edge   int
+		paused bool
+	}{
+		{pauseDue, true, +1, true},
+		{pauseFull, true, 0, true},
+		{pauseDue, false, 0, true},
+		{pauseDue, false, 0, true}, // removing an absent reason changes nothing
+		{pauseFull, false, -1, false},
+		{pauseFull, false, 0, false},
+		{pauseFull, true, +1, true},
+		{pauseFull, true, 0, true},
+	}
+	for i, st := range steps {
+		if edge := s.set(st.reason, st.on); edge != st.edge || s.paused() != st.paused {
+			t.Fatalf("step %d: edge %d paused %v, want %d %v", i, edge, s.paused(), st.edge, st.paused)
+		}
+	}
+	if !s.has(pauseFull) || s.has(pauseDue) {
+		t.Fatalf("reasons %b, want pauseFull only", s.reasons)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -51,8 +50,8 @@ type consumer struct {
 	held    atomic.Int64
 	drained chan struct{} // signaled when held drops
 
-	retriesMu sync.Mutex
-	retries   map[*time.Timer]struct{} // armed publish retries, stopped on shutdown
+	// fwd makes the outcomes of failed records durable (see forwarder).
+	fwd forwarder
 }
 
 func newConsumer(l *Listener) *consumer {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,69 +15,107 @@ import (
 )
 
 // forward publishes rec, stamped with st, to ev.Target for delivery d
-// (nil for a record that never reached the handler). The publish is
-// asynchronous and batched by the client; the source record stays pending
-// (nothing is committed past it) until Kafka acknowledges the publish. A
-// failed publish is retried with backoff for as long as the partition is
-// owned and the listener is running, and reported on each failure.
+// (nil for a record that never reached the handler), through the
+// consumer's forwarder. rec stays pending in the part's commit ledger
+// (nothing is committed past it) until the forwarder settles it.
 func (p *part) forward(d *delivery, rec *kgo.Record, st retry.State, ev Event) {
 	e := p.track(rec)
 	out := p.c.next(rec, ev.Target, st)
 	out.Context = d.recordContext()
-	p.c.produce(p, e, out, ev, 0)
+	p.c.fwd.forward(p, e, out, ev)
 }
 
-func (c *consumer) produce(p *part, e *entry, out *kgo.Record, ev Event, failures int) {
+// forwarder is the seam between deciding a failed record's outcome and
+// making it durable. A worker hands it the record that carries the
+// outcome — the retry-tier or DLT record — and it settles the source
+// record in its part's commit ledger: part.ack once Kafka has the
+// outcome, or part.abandon to leave the source uncommitted for
+// redelivery. asyncForwarder is the at-least-once one; a transactional
+// forwarder, or batches, plug in here without the poll loop or the
+// workers changing.
+type forwarder interface {
+	// forward publishes out, the hop record for the source record that p
+	// tracks as e, and reports ev (EventRetried or EventDeadLettered)
+	// once Kafka acknowledges it.
+	forward(p *part, e *entry, out *kgo.Record, ev Event)
+	// flush waits until every publish started is acknowledged or has
+	// failed, or ctx ends.
+	flush(ctx context.Context) error
+	// stop gives up the publishes waiting to be retried: their sources
+	// stay uncommitted.
+	stop()
+}
+
+// asyncForwarder publishes asynchronously, batched by the client, with
+// acks from every in-sync replica. A failed publish is retried with
+// backoff for as long as the partition is owned and the listener runs,
+// and reported on each failure; a record its tier refuses for good goes to
+// the DLT instead (ReasonRejected), and one its DLT refuses is replaced
+// there by a stub (ReasonTooLarge).
+type asyncForwarder struct {
+	c *consumer
+
+	retriesMu sync.Mutex
+	retries   map[*time.Timer]struct{} // armed publish retries, stopped by stop
+}
+
+func (f *asyncForwarder) forward(p *part, e *entry, out *kgo.Record, ev Event) {
+	f.produce(p, e, out, ev, 0)
+}
+
+func (f *asyncForwarder) flush(ctx context.Context) error { return f.c.client.Flush(ctx) }
+
+func (f *asyncForwarder) produce(p *part, e *entry, out *kgo.Record, ev Event, failures int) {
 	// Keep a pristine copy: the client writes into the record it sends.
 	again := *out
-	c.client.Produce(c.produceCtx, out, func(_ *kgo.Record, err error) {
+	f.c.client.Produce(f.c.produceCtx, out, func(_ *kgo.Record, err error) {
 		if err == nil {
-			c.emit(ev)
+			f.c.emit(ev)
 			p.ack(e)
 			return
 		}
 		failures++
 		fe := ev
 		fe.Kind, fe.Err = EventForwardFailed, err
-		c.emit(fe)
+		f.c.emit(fe)
 		p.mu.Lock()
 		gone := p.gone
 		p.mu.Unlock()
 		attrs := []slog.Attr{slog.String("topic", ev.Topic), slog.Int("partition", int(ev.Partition)),
 			slog.Int64("offset", ev.Offset), slog.String("target", ev.Target), slog.Int("failures", failures),
 			slog.String("error", err.Error())}
-		if c.produceCtx.Err() != nil || gone {
+		if f.c.produceCtx.Err() != nil || gone {
 			// Shutting down or no longer ours: leave it unacknowledged, so
 			// its source record is never committed and will be read again.
-			c.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: publish abandoned; its source record stays uncommitted and will be redelivered", attrs...)
+			f.c.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: publish abandoned; its source record stays uncommitted and will be redelivered", attrs...)
 			p.abandon(e)
 			return
 		}
 		if ev.Kind == EventRetried && hop.Rejected(err) {
 			// The tier will never take this record (too large, invalid):
 			// dead-letter it rather than stall the partition.
-			c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry tier rejected the record; dead-lettering it", attrs...)
-			c.rejectToDLT(p, e, &again, ev, err)
+			f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry tier rejected the record; dead-lettering it", attrs...)
+			f.rejectToDLT(p, e, &again, ev, err)
 			return
 		}
 		if ev.Kind == EventDeadLettered && ev.Reason != ReasonTooLarge && hop.Rejected(err) {
 			// Nor will the DLT: publish a stub that points at the whole
 			// record rather than stall the partition for good.
-			c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: DLT rejected the record; publishing a stub without its value in its place",
+			f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: DLT rejected the record; publishing a stub without its value in its place",
 				append(attrs, slog.Int("value_bytes", len(again.Value)), slog.Int("key_bytes", len(again.Key)))...)
-			c.stubToDLT(p, e, &again, ev, err)
+			f.stubToDLT(p, e, &again, ev, err)
 			return
 		}
-		d := c.cfg.forwardBackoff.Schedule(min(failures, 16))[min(failures, 16)-1]
-		c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: publish failed; retrying, nothing is committed past it",
+		d := f.c.cfg.forwardBackoff.Schedule(min(failures, 16))[min(failures, 16)-1]
+		f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: publish failed; retrying, nothing is committed past it",
 			append(attrs, slog.Duration("retry_in", d))...)
-		c.afterRetry(d, func() {
-			if c.produceCtx.Err() != nil {
+		f.afterRetry(d, func() {
+			if f.c.produceCtx.Err() != nil {
 				p.abandon(e)
 				return
 			}
 			next := again
-			c.produce(p, e, &next, ev, failures)
+			f.produce(p, e, &next, ev, failures)
 		})
 	})
 }
@@ -99,7 +138,7 @@ func (l *Listener) next(rec *kgo.Record, target string, st retry.State) *kgo.Rec
 
 // rejectToDLT publishes a record its tier refused to the DLT instead, with
 // reason "rejected" and the publish error in its error text.
-func (c *consumer) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event, perr error) {
+func (f *asyncForwarder) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event, perr error) {
 	st, _, derr := retry.Decode(tierRec.Headers)
 	if derr != nil { // cannot happen: we wrote these headers
 		st = retry.Corrupt(tierRec, time.Now(), derr)
@@ -107,10 +146,10 @@ func (c *consumer) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event,
 		st = st.WithFailure(time.Time{}, fmt.Sprintf("publish to %s rejected: %v (after: %s)", ev.Target, perr, st.Error),
 			fmt.Sprintf("%T", perr)).DeadLetter(ReasonRejected)
 	}
-	dlt := c.plan.DLT
-	out := c.next(tierRec, dlt, st)
+	dlt := f.c.plan.DLT
+	out := f.c.next(tierRec, dlt, st)
 	ev.Kind, ev.Target, ev.Reason, ev.Err = EventDeadLettered, dlt, ReasonRejected, perr
-	c.produce(p, e, out, ev, 0)
+	f.produce(p, e, out, ev, 0)
 }
 
 // stubToDLT publishes, in place of a dead-letter record its DLT refused
@@ -119,7 +158,7 @@ func (c *consumer) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event,
 // ReasonTooLarge and an error text that says where the whole record is and
 // why it was dead-lettered. If the DLT refuses even that, the publish is
 // retried with backoff like any failed publish (an operator must act).
-func (c *consumer) stubToDLT(p *part, e *entry, full *kgo.Record, ev Event, perr error) {
+func (f *asyncForwarder) stubToDLT(p *part, e *entry, full *kgo.Record, ev Event, perr error) {
 	st, _, derr := retry.Decode(full.Headers)
 	if derr != nil { // cannot happen: we wrote these headers
 		st = retry.Corrupt(full, time.Now(), derr)
@@ -140,40 +179,40 @@ func (c *consumer) stubToDLT(p *part, e *entry, full *kgo.Record, ev Event, perr
 		ev.Target, perr, ev.Topic, ev.Partition, ev.Offset, len(full.Value), len(users), userBytes, keyNote, st.Reason, st.Error)
 	st.ErrorType = fmt.Sprintf("%T", perr)
 	st.Reason = ReasonTooLarge
-	st.Group = c.cfg.group
+	st.Group = f.c.cfg.group
 	stub := &kgo.Record{Key: key, Topic: full.Topic, Partition: full.Partition,
-		Headers: st.Append(nil, c.policy.MaxErrorBytes)}
-	if c.cfg.spring.Has(spring.Write) {
-		stub.Headers = spring.Append(stub.Headers, st, c.policy.MaxErrorBytes)
+		Headers: st.Append(nil, f.c.policy.MaxErrorBytes)}
+	if f.c.cfg.spring.Has(spring.Write) {
+		stub.Headers = spring.Append(stub.Headers, st, f.c.policy.MaxErrorBytes)
 	}
 	ev.Reason, ev.Err = ReasonTooLarge, perr
-	c.produce(p, e, stub, ev, 0)
+	f.produce(p, e, stub, ev, 0)
 }
 
 // afterRetry runs fn after d unless the listener stops first.
-func (c *consumer) afterRetry(d time.Duration, fn func()) {
-	c.retriesMu.Lock()
-	defer c.retriesMu.Unlock()
-	if c.retries == nil {
-		c.retries = make(map[*time.Timer]struct{})
+func (f *asyncForwarder) afterRetry(d time.Duration, fn func()) {
+	f.retriesMu.Lock()
+	defer f.retriesMu.Unlock()
+	if f.retries == nil {
+		f.retries = make(map[*time.Timer]struct{})
 	}
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
-		c.retriesMu.Lock()
-		delete(c.retries, t)
-		c.retriesMu.Unlock()
+		f.retriesMu.Lock()
+		delete(f.retries, t)
+		f.retriesMu.Unlock()
 		fn()
 	})
-	c.retries[t] = struct{}{}
+	f.retries[t] = struct{}{}
 }
 
-// stopRetries stops every pending publish retry; their records stay
+// stop stops every pending publish retry; their records stay
 // uncommitted.
-func (c *consumer) stopRetries() {
-	c.retriesMu.Lock()
-	defer c.retriesMu.Unlock()
-	for t := range c.retries {
+func (f *asyncForwarder) stop() {
+	f.retriesMu.Lock()
+	defer f.retriesMu.Unlock()
+	for t := range f.retries {
 		t.Stop()
 	}
-	clear(c.retries)
+	clear(f.retries)
 }

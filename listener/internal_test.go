@@ -45,7 +45,7 @@ func TestStaleWorkerDoesNotPauseReassignedPartition(t *testing.T) {
 	c.pauser.apply() // whatever the parts asked of the client, applied now
 	cur := c.parts[topicPartition{l.plan.DLT, 0}]
 	cur.mu.Lock()
-	pauses, waiting := cur.pauses, cur.waiting
+	pauses, waiting := cur.pause.reasons, cur.waiting
 	cur.mu.Unlock()
 	if paused := cl.PauseFetchPartitions(nil)[l.plan.DLT]; len(paused) > 0 && pauses == 0 && !waiting {
 		t.Fatalf("partition paused in the client but its live part has no pause reason: nothing would resume it")
@@ -116,11 +116,12 @@ func wireForTest(t *testing.T, l *Listener) (*consumer, *kgo.Client) {
 	t.Cleanup(cl.Close)
 	c := newConsumer(l)
 	c.client, c.runq, c.timers = cl, newRunq(), due.New((*part).wake)
+	c.fwd = &asyncForwarder{c: c}
 	c.pauser = newPauser()
 	c.pauser.start(cl)
 	produceCtx, cancel := context.WithCancel(context.Background())
 	c.handlerCtx, c.produceCtx = context.Background(), produceCtx
-	t.Cleanup(func() { cancel(); c.stopRetries() }) // no publish retries outlive the test
+	t.Cleanup(func() { cancel(); c.fwd.stop() }) // no publish retries outlive the test
 	t.Cleanup(c.timers.Stop)
 	t.Cleanup(c.pauser.close)
 	return c, cl

@@ -209,6 +209,7 @@ func (c *consumer) run(ctx context.Context) error {
 		}
 	}
 	c.client = client
+	c.fwd = &asyncForwarder{c: c}
 	c.pauser.start(client)
 	c.live.Store(c)
 	c.runq = newRunq()
@@ -239,11 +240,11 @@ func (c *consumer) run(ctx context.Context) error {
 		shutdownCancel()
 	}
 	flushCtx, cancelFlush := context.WithDeadline(context.Background(), deadline)
-	if err := client.Flush(flushCtx); err != nil {
+	if err := c.fwd.flush(flushCtx); err != nil {
 		c.log.Warn("kretry: publishes not acknowledged by the shutdown timeout; their source records stay uncommitted", "error", err)
 	}
 	cancelProduce()
-	c.stopRetries()
+	c.fwd.stop()
 	c.partsMu.Lock()
 	for _, p := range c.parts {
 		p.markDone()

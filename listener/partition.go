@@ -16,6 +16,45 @@ const (
 	pauseFull                   // holds too many records while others wait
 )
 
+// pauseState is why a partition's fetching is paused, and how far the
+// pause has gone. It changes under its part's mu; part.setPauseLocked
+// carries its edges to the client and the poll loop's count.
+type pauseState struct {
+	reasons uint8 // pauseDue | pauseFull
+	// hogWait: paused as a hog (pauseFull from the poll loop), but not yet
+	// in the client, which still buffers the partition's records (see
+	// part.pauseIfHog).
+	hogWait bool
+	// examined: a worker has processed a record of this assignment, so a
+	// tier partition's head has been looked at.
+	examined bool
+}
+
+// paused reports whether any reason holds.
+func (s *pauseState) paused() bool { return s.reasons != 0 }
+
+// has reports whether reason holds.
+func (s *pauseState) has(reason uint8) bool { return s.reasons&reason != 0 }
+
+// set adds reason (on) or removes it, and reports the edge: +1 when the
+// partition became paused (no reason before, one now), -1 when it stopped
+// being paused, 0 otherwise.
+func (s *pauseState) set(reason uint8, on bool) int {
+	before := s.reasons
+	if on {
+		s.reasons |= reason
+	} else {
+		s.reasons &^= reason
+	}
+	switch {
+	case before == 0 && s.reasons != 0:
+		return +1
+	case before != 0 && s.reasons == 0:
+		return -1
+	}
+	return 0
+}
+
 // part is the listener's state for one owned partition. Everything below
 // mu is guarded by it. Exactly one worker handles a part at a time
 // (running), so records of a partition are handled in offset order.
@@ -32,14 +71,12 @@ type part struct {
 	running  bool      // a worker is handling it
 	waiting  bool      // armed in the due timers
 	dueAt    time.Time // the head record's due time while waiting
-	pauses   uint8     // pauseDue | pauseFull
-	hogWait  bool      // paused as a hog, not yet in the client (see pauseIfHog)
-	gone     bool      // revoked, lost, or the listener is stopping
-	after    *part     // an earlier part of this partition whose handler still runs
-	next     *part     // the newer part waiting for this one to finish
-	dltTries int       // DLT handler failures of the head record
-	examined bool      // a worker has processed a record of this assignment
-	commits  commits   // the commit ledger: the only code that marks offsets
+	pause    pauseState
+	gone     bool    // revoked, lost, or the listener is stopping
+	after    *part   // an earlier part of this partition whose handler still runs
+	next     *part   // the newer part waiting for this one to finish
+	dltTries int     // DLT handler failures of the head record
+	commits  commits // the commit ledger: the only code that marks offsets
 	// outbox holds the partition's pause and resume events, in the order
 	// they happened, until flushEvents hands them to the hooks with no
 	// lock held; emitting is set while one goroutine does.
@@ -108,7 +145,7 @@ func (p *part) add(recs []*kgo.Record) {
 		return
 	}
 	p.queue.push(recs)
-	if p.pauses == 0 {
+	if !p.pause.paused() {
 		p.c.held.Add(int64(len(recs)))
 	}
 	// A hog's records still buffered in the client come before the other
@@ -117,7 +154,7 @@ func (p *part) add(recs []*kgo.Record) {
 	// hog paused at once could: the limit and a poll. Past that, it is
 	// paused in the client, and what the client still buffers of it is
 	// dropped and fetched again later.
-	if p.hogWait && p.queue.len() >= p.c.cfg.maxHeld+p.c.cfg.maxPollRecords {
+	if p.pause.hogWait && p.queue.len() >= p.c.cfg.maxHeld+p.c.cfg.maxPollRecords {
 		p.pauseClientLocked()
 	}
 	// A retry tier's records may have to wait long. Until its head has
@@ -134,7 +171,7 @@ func (p *part) add(recs []*kgo.Record) {
 	// partition's records still in its buffers at the next poll and
 	// fetches them again after the resume — with well-compressed records,
 	// up to a whole partition's fetch, decoded twice.
-	if p.role == strategy.RoleTier && !p.examined && p.pauses&pauseFull == 0 &&
+	if p.role == strategy.RoleTier && !p.pause.examined && !p.pause.has(pauseFull) &&
 		p.queue.len() >= p.c.cfg.maxPollRecords && (len(recs) == 0 || !p.c.dueSoon(recs[len(recs)-1])) {
 		p.setPauseLocked(pauseFull, true)
 	}
@@ -164,27 +201,21 @@ func (p *part) setPauseLocked(reason uint8, on bool) {
 		// the partition may already belong to a newer part.
 		return
 	}
-	before := p.pauses
-	if on {
-		p.pauses |= reason
-	} else {
-		p.pauses &^= reason
-	}
-	switch {
-	case before == 0 && p.pauses != 0:
+	switch edge := p.pause.set(reason, on); {
+	case edge > 0:
 		p.c.held.Add(-int64(p.queue.len()))
-		if !p.hogWait {
+		if !p.pause.hogWait {
 			p.c.pauser.set(topicPartition{p.topic, p.partition}, true)
 		}
 		p.c.signalDrained()
-	case before != 0 && p.pauses == 0:
+	case edge < 0:
 		p.c.held.Add(int64(p.queue.len()))
-		if p.hogWait {
-			p.hogWait = false // never paused in the client
+		if p.pause.hogWait {
+			p.pause.hogWait = false // never paused in the client
 		} else {
 			p.c.pauser.set(topicPartition{p.topic, p.partition}, false)
 		}
-	case on && p.hogWait:
+	case on && p.pause.hogWait:
 		p.pauseClientLocked() // another reason must stop fetching now
 	}
 }
@@ -206,8 +237,8 @@ func (p *part) setPauseLocked(reason uint8, on bool) {
 // in the client, and are not fetched and decoded twice.
 func (p *part) pauseIfHog(threshold int) {
 	p.mu.Lock()
-	if !p.gone && p.pauses == 0 && p.queue.len() >= threshold {
-		p.hogWait = true
+	if !p.gone && !p.pause.paused() && p.queue.len() >= threshold {
+		p.pause.hogWait = true
 		p.setPauseLocked(pauseFull, true)
 	}
 	p.mu.Unlock()
@@ -220,7 +251,7 @@ func (p *part) pauseIfHog(threshold int) {
 // goroutine.
 func (p *part) exhausted() {
 	p.mu.Lock()
-	if p.hogWait {
+	if p.pause.hogWait {
 		p.pauseClientLocked()
 	}
 	p.mu.Unlock()
@@ -228,8 +259,8 @@ func (p *part) exhausted() {
 
 // pauseClientLocked ends a hog's wait: the client stops fetching it.
 func (p *part) pauseClientLocked() {
-	p.hogWait = false
-	if !p.gone && p.pauses != 0 {
+	p.pause.hogWait = false
+	if !p.gone && p.pause.paused() {
 		p.c.pauser.set(topicPartition{p.topic, p.partition}, true)
 	}
 }
@@ -242,7 +273,7 @@ func (p *part) wake() {
 		return
 	}
 	p.waiting = false
-	if p.pauses&pauseDue != 0 {
+	if p.pause.has(pauseDue) {
 		p.queueEventLocked(Event{Kind: EventResumed, Topic: p.topic, Partition: p.partition, Offset: -1})
 	}
 	p.setPauseLocked(pauseDue, false)
@@ -319,7 +350,7 @@ func (p *part) run() {
 		res, until := p.process(rec)
 
 		p.mu.Lock()
-		p.examined = true
+		p.pause.examined = true
 		if p.gone {
 			// Revoked, lost or stopped while the handler ran: the queue
 			// is gone. A final outcome may still be marked: the revoke
@@ -349,7 +380,7 @@ func (p *part) run() {
 			break
 		}
 		p.queue.pop()
-		if p.pauses == 0 {
+		if !p.pause.paused() {
 			popped++
 		}
 		if res == resultDone {
@@ -360,7 +391,7 @@ func (p *part) run() {
 		p.c.held.Add(-int64(popped))
 		p.c.signalDrained()
 	}
-	if p.pauses&pauseFull != 0 && p.queue.len() <= p.c.cfg.maxPollRecords/2 {
+	if p.pause.has(pauseFull) && p.queue.len() <= p.c.cfg.maxPollRecords/2 {
 		p.setPauseLocked(pauseFull, false)
 	}
 	// Mark before running=false: a revoke waiting in waitIdle then
@@ -417,7 +448,7 @@ func (np *part) follow(old *part) {
 func (p *part) stop() {
 	p.mu.Lock()
 	p.gone = true
-	if p.pauses == 0 {
+	if !p.pause.paused() {
 		p.c.held.Add(-int64(p.queue.len()))
 	}
 	p.queue.reset()

@@ -68,7 +68,7 @@ func (l *Listener) Partitions() []PartitionState {
 		p.mu.Lock()
 		s := PartitionState{
 			Topic: k.topic, Partition: k.partition, Role: p.role, Owned: true,
-			Paused: paused[k], Full: p.pauses&pauseFull != 0,
+			Paused: paused[k], Full: p.pause.has(pauseFull),
 			Held: p.queue.len(), Unacked: p.commits.unacked,
 		}
 		if p.waiting {
