@@ -1,6 +1,14 @@
 package listener
 
-import "github.com/twmb/franz-go/pkg/kgo"
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 // commits is one partition's commit ledger: the records whose outcome is
 // not final yet, in offset order, and the newest record whose outcome is.
@@ -129,3 +137,24 @@ func (c *commits) flush() {
 
 // mark is the one place the listener marks an offset for commit.
 func (c *commits) mark(rec *kgo.Record) { c.markFn(rec) }
+
+// committed reports failed background commits; records after the last
+// successful commit are redelivered if the partition moves or the process
+// stops before a later commit succeeds.
+func (c *consumer) committed(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	if err == nil && resp != nil {
+	resp:
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err = kerr.ErrorForCode(p.ErrorCode); err != nil {
+					err = fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, err)
+					break resp
+				}
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		c.log.Warn("kretry: commit failed; it is retried with the next commit, and uncommitted records are redelivered if the partition moves",
+			"group", c.cfg.group, "error", err)
+	}
+}

@@ -2,12 +2,16 @@ package listener
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kretry/kretry/internal/due"
+	"github.com/kretry/kretry/internal/hop"
 )
 
 // consumer is the state of one run of a Listener: the client, the poll
@@ -66,3 +70,177 @@ func newConsumer(l *Listener) *consumer {
 // make parts) before Run has stored it. Only a part's commit ledger calls
 // it (commits.mark).
 func (c *consumer) markCommit(rec *kgo.Record) { c.client.MarkCommitRecords(rec) }
+
+// run is Run's one run: it sets up, consumes until ctx ends or a fatal
+// error, and shuts down.
+func (c *consumer) run(ctx context.Context) error {
+	if err := c.setup(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // canceled before it started: nothing consumed, nothing to commit
+		}
+		return err
+	}
+	var shutdownCancel context.CancelFunc
+	var cancelProduce context.CancelFunc
+	c.handlerCtx, shutdownCancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.produceCtx, cancelProduce = context.WithCancel(context.WithoutCancel(ctx))
+	defer shutdownCancel()
+	defer cancelProduce()
+
+	c.pauser = newPauser() // before the client: its callbacks use it
+	client, err := kgo.NewClient(c.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("listener: creating client: %w", err)
+	}
+	for _, bad := range []struct {
+		opt  any
+		name string
+		why  string
+	}{
+		{kgo.ManualFlushing, "kgo.ManualFlushing", "would keep publishes from ever being acknowledged"},
+	} {
+		if v, _ := client.OptValue(bad.opt).(bool); v {
+			client.Close()
+			return fmt.Errorf("listener: ClientOpts: %s %s; remove it", bad.name, bad.why)
+		}
+	}
+	c.client = client
+	c.fwd = &asyncForwarder{c: c}
+	c.pauser.start(client)
+	c.live.Store(c)
+	c.runq = newRunq()
+	c.timers = due.New((*part).wake)
+
+	var workers sync.WaitGroup
+	for range c.cfg.concurrency {
+		workers.Go(func() {
+			for p := c.runq.pop(); p != nil; p = c.runq.pop() {
+				p.run()
+			}
+		})
+	}
+
+	runErr := c.poll(ctx)
+
+	// Shutdown: finish what is in progress, flush, commit, leave, all by
+	// the deadline. Handlers get all of it but its last third or its last
+	// 5 s, whichever is shorter (25 s of the default 30 s); the rest is for
+	// publishes and the commit.
+	timeout := c.cfg.shutdownTimeout
+	deadline := time.Now().Add(timeout)
+	c.stopBy.Store(deadline.UnixNano())
+	c.stopping.Store(true)
+	c.runq.close()
+	if !waitTimeout(&workers, timeout-min(timeout/3, 5*time.Second)) {
+		c.log.Warn("kretry: handlers still running at the shutdown timeout; canceling their contexts; their records stay uncommitted")
+		shutdownCancel()
+	}
+	flushCtx, cancelFlush := context.WithDeadline(context.Background(), deadline)
+	if err := c.fwd.flush(flushCtx); err != nil {
+		c.log.Warn("kretry: publishes not acknowledged by the shutdown timeout; their source records stay uncommitted", "error", err)
+	}
+	cancelProduce()
+	c.fwd.stop()
+	c.partsMu.Lock()
+	for _, p := range c.parts {
+		p.markDone()
+	}
+	c.partsMu.Unlock()
+	if err := client.CommitMarkedOffsets(flushCtx); err != nil {
+		c.log.Warn("kretry: final commit failed; records after the last commit will be redelivered", "error", err)
+	}
+	cancelFlush()
+	c.timers.Stop()
+	c.partsMu.Lock()
+	for _, p := range c.parts {
+		p.stop()
+	}
+	c.partsMu.Unlock()
+	c.live.Store(nil)
+	client.Close()
+	c.pauser.close()
+	shutdownCancel()
+	return runErr
+}
+
+// setup validates the plan against the cluster: the main topic must exist;
+// missing tiers and DLTs are created when allowed.
+func (c *consumer) setup(ctx context.Context) error {
+	// The admin client takes the user's connection options (SASL, TLS,
+	// dialer, …) but none of the consumer or group ones, which need a group
+	// or would start fetching.
+	opts := []kgo.Opt{kgo.SeedBrokers(c.cfg.seeds...)}
+	for _, o := range c.cfg.clientOpts {
+		_, consumer := o.(kgo.ConsumerOpt)
+		_, group := o.(kgo.GroupOpt)
+		if !consumer && !group {
+			opts = append(opts, o)
+		}
+	}
+	admCl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("listener: creating admin client: %w", err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	if err := c.ensureTopics(ctx, adm); err != nil {
+		return err
+	}
+	// The admin client has the user's producer options too: its batch
+	// sizes are the ones the listener's client would get.
+	if limits := c.publishLimits(ctx, adm); len(limits) > 0 {
+		user, _ := admCl.OptValue(kgo.ProducerBatchMaxBytesFn).(func(string) int32)
+		c.batchMax = func(topic string) int32 {
+			n := int32(1000012) // kgo's default
+			if user != nil {
+				n = user(topic)
+			}
+			if lim, ok := limits[topic]; ok && lim < n {
+				return lim
+			}
+			return n
+		}
+	}
+	return nil
+}
+
+func (c *consumer) clientOpts() []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.cfg.seeds...),
+		kgo.FetchMaxWait(c.cfg.fetchMaxWait),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}
+	opts = append(opts, c.cfg.clientOpts...)
+	if c.batchMax != nil {
+		opts = append(opts, kgo.ProducerBatchMaxBytesFn(c.batchMax))
+	}
+	// What the listener's guarantees depend on comes last, so it wins.
+	return append(opts,
+		kgo.ConsumerGroup(c.cfg.group),
+		kgo.ConsumeTopics(c.consumedTopics()...),
+		kgo.AutoCommitMarks(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.lost),
+		kgo.AutoCommitCallback(c.committed),
+		kgo.RecordPartitioner(hop.Partitioner()),
+		// An acknowledged publish must be durable: it is what lets the
+		// source record be committed.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)
+}
+
+// waitTimeout waits for wg up to d and reports whether it finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}

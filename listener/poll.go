@@ -1,0 +1,130 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// poll is the only goroutine that polls. It hands records to their
+// partitions and returns on ctx cancel (nil) or a fatal error.
+func (c *consumer) poll(ctx context.Context) error {
+	for {
+		fetches := c.client.PollRecords(ctx, c.cfg.maxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			c.client.AllowRebalance()
+			return nil
+		}
+		var fatal error
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			if isFatal(err) {
+				if t == "" { // a group error, not a partition's
+					fatal = fmt.Errorf("listener: consumer group %q: %w", c.cfg.group, err)
+				} else {
+					fatal = fmt.Errorf("listener: consuming %s[%d]: %w", t, p, err)
+				}
+				return
+			}
+			if t == "" {
+				c.log.Warn("kretry: consumer group error; the client retries", "group", c.cfg.group, "error", err)
+				return
+			}
+			c.log.Warn("kretry: fetch error; the client retries", "topic", t, "partition", p, "error", err)
+		})
+		if fatal != nil {
+			c.client.AllowRebalance()
+			return fatal
+		}
+		c.partsMu.Lock()
+		for _, f := range fetches {
+			// A poll returns one Fetch per broker, and within it a
+			// partition's records only once the client has given out
+			// all it buffered of the partitions before it: a partition
+			// followed by another has nothing left in the client.
+			var prev *part
+			for _, t := range f.Topics {
+				for _, fp := range t.Partitions {
+					if len(fp.Records) == 0 {
+						continue
+					}
+					if prev != nil {
+						prev.exhausted()
+					}
+					prev = c.parts[topicPartition{t.Topic, fp.Partition}]
+					if prev != nil {
+						prev.add(fp.Records)
+					}
+				}
+			}
+		}
+		c.partsMu.Unlock()
+		// Pauses asked for since the last poll (by add, or by workers
+		// whose head must wait) reach the client before it is polled
+		// again, so a paused partition's records stop coming at once.
+		c.pauser.apply()
+		c.client.AllowRebalance()
+		if !c.waitForRoom(ctx) {
+			return nil
+		}
+	}
+}
+
+// hogDelay is how long the poll loop waits at its limit before it pauses
+// the partitions that hold the most records.
+const hogDelay = 50 * time.Millisecond
+
+// waitForRoom blocks the poll loop while the records held for unpaused
+// partitions are at the limit. When that lasts, the partitions holding at
+// least a poll's worth are paused so the rest can be polled again. It
+// returns false when ctx is canceled. Rebalances are allowed meanwhile.
+func (c *consumer) waitForRoom(ctx context.Context) bool {
+	if c.held.Load() < int64(c.cfg.maxHeld) {
+		return true
+	}
+	t := time.NewTimer(hogDelay)
+	defer t.Stop()
+	for c.held.Load() >= int64(c.cfg.maxHeld) {
+		select {
+		case <-c.drained:
+		case <-t.C:
+			c.partsMu.Lock()
+			for _, p := range c.parts {
+				p.pauseIfHog(c.cfg.maxPollRecords)
+			}
+			c.partsMu.Unlock()
+			t.Reset(hogDelay)
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// signalDrained wakes the poll loop if it waits for room.
+func (c *consumer) signalDrained() {
+	select {
+	case c.drained <- struct{}{}:
+	default:
+	}
+}
+
+// isFatal reports errors that retrying cannot fix: bad credentials and
+// missing authorizations.
+func isFatal(err error) bool {
+	for _, fatal := range []error{
+		kerr.SaslAuthenticationFailed, kerr.TopicAuthorizationFailed,
+		kerr.GroupAuthorizationFailed, kerr.ClusterAuthorizationFailed,
+		kerr.UnsupportedSaslMechanism, kerr.IllegalSaslState,
+	} {
+		if errors.Is(err, fatal) {
+			return true
+		}
+	}
+	return false
+}
