@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -194,4 +195,58 @@ func (f fixture) listener(t *testing.T, h listener.Handler, opts ...listener.Opt
 		t.Fatalf("New: %v", err)
 	}
 	return l
+}
+
+// logSink collects the listener's log lines for assertions.
+type logSink struct {
+	mu    sync.Mutex
+	lines []string // "LEVEL message key=value …"
+}
+
+func (s *logSink) Enabled(context.Context, slog.Level) bool { return true }
+
+func (s *logSink) WithAttrs([]slog.Attr) slog.Handler { return s }
+
+func (s *logSink) WithGroup(string) slog.Handler { return s }
+
+func (s *logSink) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	s.mu.Lock()
+	s.lines = append(s.lines, b.String())
+	s.mu.Unlock()
+	return nil
+}
+
+// find returns the first line containing every one of parts.
+func (s *logSink) find(parts ...string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+next:
+	for _, l := range s.lines {
+		for _, p := range parts {
+			if !strings.Contains(l, p) {
+				continue next
+			}
+		}
+		return l, true
+	}
+	return "", false
+}
+
+func (s *logSink) logger() *slog.Logger { return slog.New(s) }
+
+func headerValue(hs []kgo.RecordHeader, key string) ([]byte, int) {
+	var v []byte
+	n := 0
+	for _, h := range hs {
+		if h.Key == key {
+			v, n = h.Value, n+1
+		}
+	}
+	return v, n
 }

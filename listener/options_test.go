@@ -1,13 +1,18 @@
 package listener_test
 
 import (
+	"context"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/kretry/kretry/config"
+	"github.com/kretry/kretry/internal/kafkatest"
 	"github.com/kretry/kretry/listener"
 	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
@@ -236,5 +241,37 @@ func TestGroupTopicsNaming(t *testing.T) {
 		if slices.Contains(b.Plan().Topics(), topic) {
 			t.Errorf("groups billing and shipping share %s", topic)
 		}
+	}
+}
+
+func TestMaxRequestedDelayMustBePositive(t *testing.T) {
+	_, err := listener.New([]string{"localhost:9092"}, "orders", listener.HandlerFunc(nil),
+		listener.MaxRequestedDelay(-time.Second))
+	if err == nil || !strings.Contains(err.Error(), "MaxRequestedDelay must be >= 0") {
+		t.Errorf("err = %v, want one naming MaxRequestedDelay", err)
+	}
+}
+
+// Consumer and group options given through ClientOpts do not break the
+// admin client Run uses, and options that would break the commit guarantee
+// are refused with their name.
+func TestClientOptsAreFilteredAndChecked(t *testing.T) {
+	f := newFixture(t, 1)
+	s := newScript(failTimes(nil))
+	l := f.listener(t, s, listener.ClientOpts(
+		kgo.AutoCommitCallback(func(*kgo.Client, *kmsg.OffsetCommitRequest, *kmsg.OffsetCommitResponse, error) {}),
+		kgo.FetchMaxBytes(1<<20)))
+	f.c.Produce(rec(f.topic, "a"))
+	started(t, l)
+	kafkatest.Eventually(t, waitFor, func() bool { return s.count("a") == 1 }, "handled with group options in ClientOpts")
+
+	bad := f.listener(t, s, listener.ClientOpts(kgo.GreedyAutoCommit()))
+	err := bad.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "greedy") {
+		t.Fatalf("Run with GreedyAutoCommit: %v, want an error naming greedy autocommitting", err)
+	}
+	bad = f.listener(t, s, listener.ClientOpts(kgo.ManualFlushing()))
+	if err := bad.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "kgo.ManualFlushing") {
+		t.Fatalf("Run with ManualFlushing: %v, want an error naming it", err)
 	}
 }

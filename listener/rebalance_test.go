@@ -3,16 +3,11 @@ package listener_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kretry/kretry/internal/kafkatest"
 	"github.com/kretry/kretry/listener"
@@ -60,95 +55,50 @@ func TestRevokeWhileHandlerRuns(t *testing.T) {
 	}, "all 10 records handled across the rebalance")
 }
 
-// Run returns within its ShutdownTimeout even when commits fail, and does
-// not add the RevokeTimeout on top.
-func TestShutdownHonoursTimeout(t *testing.T) {
-	f := newFixture(t, 1)
-	if f.c.Fake == nil {
-		t.Skip("needs kfake fault injection")
+func TestRebalanceWhileRecordsWaitInTier(t *testing.T) {
+	f := newFixture(t, 4)
+	const n = 40
+	fails := map[string]int{}
+	var recs []*kgo.Record
+	for i := range n {
+		k := fmt.Sprintf("r%02d", i)
+		fails[k] = 1
+		r := rec(f.topic, k)
+		r.Partition = int32(i % 4)
+		recs = append(recs, r)
 	}
-	s := newScript(failTimes(nil))
-	f.c.Fake.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Group: f.group,
-		Err: kerr.CoordinatorNotAvailable, Count: -1})
-	l := f.listener(t, s, listener.ShutdownTimeout(time.Second), listener.RevokeTimeout(5*time.Second))
-	f.c.Produce(rec(f.topic, "a"))
-	stop := started(t, l)
-	kafkatest.Eventually(t, waitFor, func() bool { return s.count("a") == 1 }, "handled")
-	start := time.Now()
-	_ = stop()
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("Run returned %v after cancel with ShutdownTimeout 1s", took)
-	}
-}
-
-// A retry tier that refuses a record for good (here: too large) does not
-// stall its partition: the record is dead-lettered with reason "rejected".
-func TestTierRejectsRecordGoesToDLT(t *testing.T) {
-	f := newFixture(t, 1)
-	if f.c.Fake == nil {
-		t.Skip("needs kfake fault injection")
-	}
-	s := newScript(failTimes(map[string]int{"big": 1}))
-	l := f.listener(t, s, listener.Backoff(strategy.FixedBackoff(50*time.Millisecond)))
-	f.c.Fake.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: l.Plan().Tiers[0].Topic,
-		Err: kerr.MessageTooLarge, Count: -1})
-	f.c.Produce(rec(f.topic, "big"), rec(f.topic, "next"))
-	started(t, l)
-	kafkatest.Eventually(t, waitFor, func() bool { return len(s.dltOf("big")) == 1 }, "big dead-lettered")
-	st := s.dltOf("big")[0].state
-	if st.Reason != listener.ReasonRejected || st.Attempt != 1 {
-		t.Errorf("reason %q attempt %d, want rejected after 1 delivery", st.Reason, st.Attempt)
-	}
-	kafkatest.Eventually(t, waitFor, func() bool { return f.c.Committed(f.group, f.topic)[0] == 2 }, "main committed past it")
-}
-
-// Hooks see every outcome exactly once per record.
-func TestEventsCountOutcomes(t *testing.T) {
-	f := newFixture(t, 1)
-	var retried, dead, handled atomic.Int32
-	hook := listener.HookFunc(func(e listener.Event) {
-		switch e.Kind {
-		case listener.EventRetried:
-			retried.Add(1)
-		case listener.EventDeadLettered:
-			dead.Add(1)
-		case listener.EventHandled:
-			handled.Add(1)
+	s := newScript(failTimes(fails))
+	delay := 1500 * time.Millisecond
+	opts := []listener.Opt{listener.Backoff(strategy.FixedBackoff(delay)), listener.Attempts(2)}
+	a := f.listener(t, s, opts...)
+	f.c.ProduceToPartitions(recs...)
+	started(t, a)
+	kafkatest.Eventually(t, waitFor, func() bool { return len(s.eventsOf(listener.EventRetried)) == n },
+		"all %d records published to the tier", n)
+	// A second member joins while every record waits in the tier.
+	b := f.listener(t, s, opts...)
+	stopB := started(t, b)
+	kafkatest.Eventually(t, waitFor, func() bool {
+		for k := range fails {
+			if s.count(k) != 2 {
+				return false
+			}
 		}
-	})
-	s := newScript(failTimes(map[string]int{"once": 1, "never": 9}))
-	l := f.listener(t, s, listener.Hooks(hook), listener.Attempts(2),
-		listener.Backoff(strategy.FixedBackoff(50*time.Millisecond)))
-	f.c.Produce(rec(f.topic, "ok"), rec(f.topic, "once"), rec(f.topic, "never"))
-	started(t, l)
-	// handled: ok, once (retry), never's DLT record by the DLT handler.
-	kafkatest.Eventually(t, waitFor, func() bool { return handled.Load() == 3 && dead.Load() == 1 },
-		"3 handled and 1 dead-lettered (got %d, %d)", handled.Load(), dead.Load())
-	if r := retried.Load(); r != 2 {
-		t.Errorf("%d retried events, want 2 (once and never each retried once)", r)
+		return true
+	}, "every record retried once")
+	if err := stopB(); err != nil {
+		t.Fatal(err)
 	}
-}
-
-// Consumer and group options given through ClientOpts do not break the
-// admin client Run uses, and options that would break the commit guarantee
-// are refused with their name.
-func TestClientOptsAreFilteredAndChecked(t *testing.T) {
-	f := newFixture(t, 1)
-	s := newScript(failTimes(nil))
-	l := f.listener(t, s, listener.ClientOpts(
-		kgo.AutoCommitCallback(func(*kgo.Client, *kmsg.OffsetCommitRequest, *kmsg.OffsetCommitResponse, error) {}),
-		kgo.FetchMaxBytes(1<<20)))
-	f.c.Produce(rec(f.topic, "a"))
-	started(t, l)
-	kafkatest.Eventually(t, waitFor, func() bool { return s.count("a") == 1 }, "handled with group options in ClientOpts")
-
-	bad := f.listener(t, s, listener.ClientOpts(kgo.GreedyAutoCommit()))
-	err := bad.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "greedy") {
-		t.Fatalf("Run with GreedyAutoCommit: %v, want an error naming greedy autocommitting", err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.deliveries {
+		if d.retried && d.at.Before(d.state.Due) {
+			t.Errorf("%s handled %v before due after the rebalance", d.key, d.state.Due.Sub(d.at))
+		}
 	}
-	bad = f.listener(t, s, listener.ClientOpts(kgo.ManualFlushing()))
-	if err := bad.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "kgo.ManualFlushing") {
-		t.Fatalf("Run with ManualFlushing: %v, want an error naming it", err)
+	for k := range fails {
+		if c := s.counts[k]; c != 2 {
+			t.Errorf("%s delivered %d times, want 2", k, c)
+		}
 	}
 }

@@ -1,12 +1,9 @@
 package listener_test
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -19,50 +16,6 @@ import (
 	"github.com/kretry/kretry/strategy"
 )
 
-// Hostile input: records that no well-behaved producer writes, and records
-// the brokers refuse. Each test pins the documented outcome (see
-// docs/reliability.md, "Hostile input") and the log line that reports it.
-
-// logSink collects the listener's log lines for assertions.
-type logSink struct {
-	mu    sync.Mutex
-	lines []string // "LEVEL message key=value …"
-}
-
-func (s *logSink) Enabled(context.Context, slog.Level) bool { return true }
-func (s *logSink) WithAttrs([]slog.Attr) slog.Handler       { return s }
-func (s *logSink) WithGroup(string) slog.Handler            { return s }
-func (s *logSink) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Level.String() + " " + r.Message)
-	r.Attrs(func(a slog.Attr) bool {
-		b.WriteString(" " + a.String())
-		return true
-	})
-	s.mu.Lock()
-	s.lines = append(s.lines, b.String())
-	s.mu.Unlock()
-	return nil
-}
-
-// find returns the first line containing every one of parts.
-func (s *logSink) find(parts ...string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-next:
-	for _, l := range s.lines {
-		for _, p := range parts {
-			if !strings.Contains(l, p) {
-				continue next
-			}
-		}
-		return l, true
-	}
-	return "", false
-}
-
-func (s *logSink) logger() *slog.Logger { return slog.New(s) }
-
 // hostileState builds valid kretry headers for a record injected into a
 // retry tier, with the given attempt and due time.
 func hostileState(topic string, attempt int32, due time.Time) retry.State {
@@ -70,87 +23,6 @@ func hostileState(topic string, attempt int32, due time.Time) retry.State {
 	return retry.State{Attempt: attempt, Due: due, OriginalTopic: topic, OriginalPartition: 0,
 		OriginalOffset: 7, OriginalTimestamp: now.Add(-time.Minute), FirstFailure: now.Add(-time.Minute),
 		Error: "earlier failure", ErrorType: "*errors.errorString"}
-}
-
-func headerValue(hs []kgo.RecordHeader, key string) ([]byte, int) {
-	var v []byte
-	n := 0
-	for _, h := range hs {
-		if h.Key == key {
-			v, n = h.Value, n+1
-		}
-	}
-	return v, n
-}
-
-// A record too large for its retry tier and for the DLT is neither
-// retried forever nor dropped: the tier refuses it (the client refuses it
-// at once, its batch size capped at the tier's max.message.bytes), the DLT
-// refuses the whole record too, and a stub takes its place in the DLT —
-// reason "too-large", the kretry headers, the key, no value and no user
-// headers — whose error text says where the whole record is. The
-// partition moves on and commits past it.
-func TestHostileRecordTooLargeForTierAndDLTLeavesStub(t *testing.T) {
-	f := newFixture(t, 1)
-	s := newScript(func(key string, n int) error {
-		if key == "next" {
-			return nil
-		}
-		return errBoom
-	})
-	logs := &logSink{}
-	limit := "4096"
-	l := f.listener(t, s, listener.Logger(logs.logger()), listener.Attempts(2),
-		listener.Backoff(strategy.FixedBackoff(50*time.Millisecond)),
-		listener.TopicConfigs(map[string]*string{"max.message.bytes": &limit}))
-	big := rec(f.topic, "big")
-	big.Value = []byte(strings.Repeat("v", 6000))
-	fat := rec(f.topic, "fat-headers") // small value, huge user header
-	fat.Headers = []kgo.RecordHeader{{Key: "blob", Value: []byte(strings.Repeat("h", 6000))}}
-	f.c.Produce(big, fat, rec(f.topic, "next"))
-	started(t, l)
-
-	kafkatest.Eventually(t, waitFor, func() bool {
-		return len(s.dltOf("big")) == 1 && len(s.dltOf("fat-headers")) == 1 && s.count("next") == 1
-	}, "stubs for big and fat-headers in the DLT, next handled")
-	for _, key := range []string{"big", "fat-headers"} {
-		d := s.dltOf(key)[0]
-		if d.state.Reason != listener.ReasonTooLarge {
-			t.Errorf("%s: reason %q, want %q", key, d.state.Reason, listener.ReasonTooLarge)
-		}
-		if d.state.Attempt != 1 || d.state.OriginalTopic != f.topic {
-			t.Errorf("%s: attempt %d original %q, want 1 and %q", key, d.state.Attempt, d.state.OriginalTopic, f.topic)
-		}
-		if !strings.Contains(d.state.Error, f.topic+"[0]@") || !strings.Contains(d.state.Error, `dead-lettered as "rejected"`) {
-			t.Errorf("%s: stub error text does not say where the record is and why it was dead-lettered: %q", key, d.state.Error)
-		}
-		if len(retry.UserHeaders(d.headers)) != 0 {
-			t.Errorf("%s: stub kept user headers: %v", key, retry.UserHeaders(d.headers))
-		}
-		if d.state.Error == "" || d.state.ErrorType == "" {
-			t.Errorf("%s: stub lacks error text or type: %+v", key, d.state)
-		}
-	}
-	for _, r := range f.c.ReadAll(l.Plan().DLT) {
-		if len(r.Value) != 0 || string(r.Key) != "big" && string(r.Key) != "fat-headers" {
-			t.Errorf("DLT holds %q with a %d-byte value, want only the two stubs without values", r.Key, len(r.Value))
-		}
-	}
-	if n := len(f.c.ReadAll(l.Plan().DLT)); n != 2 {
-		t.Errorf("DLT holds %d records, want 2 stubs", n)
-	}
-	if n := len(f.c.ReadAll(l.Plan().Tiers[0].Topic)); n != 0 {
-		t.Errorf("tier holds %d records, want 0: it refuses them", n)
-	}
-	kafkatest.Eventually(t, waitFor, func() bool { return f.c.Committed(f.group, f.topic)[0] == 3 },
-		"main topic committed past both")
-	for _, want := range []string{"retry tier rejected the record", "DLT rejected the record; publishing a stub"} {
-		if line, ok := logs.find("ERROR", want); !ok {
-			t.Errorf("no error log line %q", want)
-		} else {
-			t.Logf("log: %s", line)
-		}
-	}
 }
 
 // Records injected into a retry tier with headers no kretry listener
@@ -308,44 +180,6 @@ func recordSize(r *kgo.Record) int {
 	return n
 }
 
-// A handler asking for a delay longer than MaxRequestedDelay gets
-// MaxRequestedDelay, with a warning, rather than parking the record (and
-// everything behind it in its tier partition) for the requested time.
-func TestHostileRequestedDelayIsCapped(t *testing.T) {
-	f := newFixture(t, 1)
-	s := newScript(func(key string, n int) error {
-		if n == 1 {
-			return strategy.RetryAfter(errBoom, 365*24*time.Hour)
-		}
-		return nil
-	})
-	logs := &logSink{}
-	l := f.listener(t, s, listener.Logger(logs.logger()), listener.MaxRequestedDelay(200*time.Millisecond))
-	f.c.Produce(rec(f.topic, "k"))
-	started(t, l)
-	kafkatest.Eventually(t, waitFor, func() bool { return s.count("k") == 2 }, "retried after the capped delay")
-	ds := s.of("k")
-	if gap := ds[1].at.Sub(ds[0].at); gap < 200*time.Millisecond {
-		t.Errorf("retried %v after the failure, before the 200ms cap", gap)
-	}
-	if due := ds[1].state.Due.Sub(ds[0].at); due > time.Minute {
-		t.Errorf("due %v after the failure, want the 200ms cap", due)
-	}
-	if line, ok := logs.find("WARN", "longer than MaxRequestedDelay"); !ok {
-		t.Errorf("no warning about the capped delay")
-	} else {
-		t.Logf("log: %s", line)
-	}
-}
-
-func TestMaxRequestedDelayMustBePositive(t *testing.T) {
-	_, err := listener.New([]string{"localhost:9092"}, "orders", listener.HandlerFunc(nil),
-		listener.MaxRequestedDelay(-time.Second))
-	if err == nil || !strings.Contains(err.Error(), "MaxRequestedDelay must be >= 0") {
-		t.Errorf("err = %v, want one naming MaxRequestedDelay", err)
-	}
-}
-
 // A DLT record with corrupt or missing kretry headers still reaches the
 // DLT handler — with Reason "corrupt-headers: <decode error>" — and is
 // never published anywhere again: the DLT does not feed itself.
@@ -373,5 +207,37 @@ func TestHostileCorruptDLTRecordGoesToDLTHandlerOnce(t *testing.T) {
 	}
 	if s.count("corrupt")+s.count("bare") != 0 {
 		t.Errorf("the main handler saw DLT records")
+	}
+}
+
+func TestCorruptRetryHeadersGoToDLTNotHandler(t *testing.T) {
+	f := newFixture(t, 1)
+	s := newScript(failTimes(nil))
+	l := f.listener(t, s)
+	for _, topic := range l.Plan().Topics()[1:] {
+		f.c.CreateTopic(topic, 1)
+	}
+	tier := l.Plan().Tiers[0].Topic
+	bad := rec(tier, "corrupt")
+	bad.Headers = []kgo.RecordHeader{{Key: retry.HeaderDue, Value: []byte{1, 2, 3}}, {Key: "user", Value: []byte("kept")}}
+	none := rec(tier, "bare")
+	f.c.Produce(bad, none)
+	started(t, l)
+	kafkatest.Eventually(t, waitFor, func() bool {
+		return len(s.dltOf("corrupt")) == 1 && len(s.dltOf("bare")) == 1
+	}, "both dead-lettered")
+	if s.count("corrupt")+s.count("bare") != 0 {
+		t.Errorf("handler saw records with corrupt headers")
+	}
+	d := s.dltOf("corrupt")[0]
+	if d.state.Reason != listener.ReasonCorruptHeaders || d.state.Error == "" {
+		t.Errorf("reason %q error %q, want corrupt-headers and the decode error", d.state.Reason, d.state.Error)
+	}
+	var kept bool
+	for _, h := range d.headers {
+		kept = kept || (h.Key == "user" && string(h.Value) == "kept")
+	}
+	if !kept {
+		t.Errorf("user header lost on the way to the DLT: %v", d.headers)
 	}
 }

@@ -68,3 +68,30 @@ func TestHookMayCallBackIntoTheListener(t *testing.T) {
 		t.Fatalf("pause and resume events out of order: %+v", badTurn)
 	}
 }
+
+// Hooks see every outcome exactly once per record.
+func TestEventsCountOutcomes(t *testing.T) {
+	f := newFixture(t, 1)
+	var retried, dead, handled atomic.Int32
+	hook := listener.HookFunc(func(e listener.Event) {
+		switch e.Kind {
+		case listener.EventRetried:
+			retried.Add(1)
+		case listener.EventDeadLettered:
+			dead.Add(1)
+		case listener.EventHandled:
+			handled.Add(1)
+		}
+	})
+	s := newScript(failTimes(map[string]int{"once": 1, "never": 9}))
+	l := f.listener(t, s, listener.Hooks(hook), listener.Attempts(2),
+		listener.Backoff(strategy.FixedBackoff(50*time.Millisecond)))
+	f.c.Produce(rec(f.topic, "ok"), rec(f.topic, "once"), rec(f.topic, "never"))
+	started(t, l)
+	// handled: ok, once (retry), never's DLT record by the DLT handler.
+	kafkatest.Eventually(t, waitFor, func() bool { return handled.Load() == 3 && dead.Load() == 1 },
+		"3 handled and 1 dead-lettered (got %d, %d)", handled.Load(), dead.Load())
+	if r := retried.Load(); r != 2 {
+		t.Errorf("%d retried events, want 2 (once and never each retried once)", r)
+	}
+}
