@@ -1002,14 +1002,6 @@ func (p *crashProblems) report(t *testing.T) {
 	}
 }
 
-// crashCopy is a tier or DLT record read back from Kafka.
-type crashCopy struct {
-	key     string
-	attempt int32     // a tier record: the attempt it is for; a DLT record: deliveries it had
-	reason  string    // DLT records
-	ts      time.Time // the record's timestamp, stamped by the child's producer
-}
-
 // crashVerdict holds the figures of a verified run.
 type crashVerdict struct {
 	handledFirst, handledRetried    int
@@ -1042,57 +1034,34 @@ func (r *crashRun) verify() crashVerdict {
 	}
 
 	// What Kafka holds, read back with a plain client.
-	mainKey := map[recordRef]string{}
-	mainCopies := map[string]int{}
-	for _, rc := range r.c.ReadAll(plan.Main) {
-		k := string(rc.Key)
-		mainKey[recordRef{rc.Topic, rc.Partition, rc.Offset}] = k
-		mainCopies[k]++
-		if _, ok := index[k]; !ok {
-			p.add("UNKNOWN KEY", "%q on the main topic", k)
-		}
+	rb := readPlan(r.c, plan)
+	for _, b := range rb.bad {
+		p.add("BAD RECORD", "%s", b)
 	}
-	tier := map[recordRef]crashCopy{}
-	tierCopies := map[keyAttempt]int{}
-	tierStamps := map[keyAttempt][]time.Time{}
-	for _, tt := range plan.Tiers {
-		for _, rc := range r.c.ReadAll(tt.Topic) {
-			ref := recordRef{rc.Topic, rc.Partition, rc.Offset}
-			st, ok, err := retry.Decode(rc.Headers)
-			if !ok || err != nil {
-				p.add("BAD TIER RECORD", "%v: kretry headers present %v, %v", ref, ok, err)
-				continue
-			}
-			k := string(rc.Key)
-			if _, ok := index[k]; !ok {
-				p.add("UNKNOWN KEY", "%q in %v", k, ref)
-			}
-			if want, _ := plan.TierForAttempt(int(st.Attempt)); want.Topic != rc.Topic {
-				p.add("BAD TIER RECORD", "%v: %s attempt %d belongs in %q", ref, k, st.Attempt, want.Topic)
-			}
-			tier[ref] = crashCopy{key: k, attempt: st.Attempt, ts: rc.Timestamp}
-			tierCopies[keyAttempt{k, st.Attempt}]++
-			tierStamps[keyAttempt{k, st.Attempt}] = append(tierStamps[keyAttempt{k, st.Attempt}], rc.Timestamp)
-		}
-	}
-	v.tierN = len(tier)
-	dltRec := map[recordRef]crashCopy{}
-	dltByKey := map[string][]recordRef{}
-	for _, rc := range r.c.ReadAll(plan.DLT) {
-		ref := recordRef{rc.Topic, rc.Partition, rc.Offset}
-		st, _, err := retry.Decode(rc.Headers)
-		if err != nil {
-			p.add("BAD DLT RECORD", "%v: kretry headers: %v", ref, err)
-		}
-		k := string(rc.Key)
+	mainKey, mainCopies := rb.mainKey, rb.mainCopies
+	tier, tierCopies, tierStamps := rb.tier, rb.tierCopies, rb.tierStamps
+	dltRec, dltByKey := rb.dlt, rb.dltByKey
+	for ref, k := range mainKey {
 		if _, ok := index[k]; !ok {
 			p.add("UNKNOWN KEY", "%q in %v", k, ref)
 		}
-		if st.OriginalTopic != plan.Main {
-			p.add("BAD DLT RECORD", "%v: %s original topic %q", ref, k, st.OriginalTopic)
+	}
+	for ref, cp := range tier {
+		if _, ok := index[cp.key]; !ok {
+			p.add("UNKNOWN KEY", "%q in %v", cp.key, ref)
 		}
-		dltRec[ref] = crashCopy{key: k, attempt: st.Attempt, reason: st.Reason, ts: rc.Timestamp}
-		dltByKey[k] = append(dltByKey[k], ref)
+		if want, _ := plan.TierForAttempt(int(cp.attempt)); want.Topic != ref.topic {
+			p.add("BAD TIER RECORD", "%v: %s attempt %d belongs in %q", ref, cp.key, cp.attempt, want.Topic)
+		}
+	}
+	v.tierN = len(tier)
+	for ref, cp := range dltRec {
+		if _, ok := index[cp.key]; !ok {
+			p.add("UNKNOWN KEY", "%q in %v", cp.key, ref)
+		}
+		if cp.original != plan.Main {
+			p.add("BAD DLT RECORD", "%v: %s original topic %q", ref, cp.key, cp.original)
+		}
 	}
 	v.dltN = len(dltRec)
 

@@ -403,6 +403,73 @@ func (w *commitWatch) check() {
 	})
 }
 
+// copyOf is a tier or DLT record read back from Kafka.
+type copyOf struct {
+	key      string
+	attempt  int32     // a tier record: the attempt it is for; a DLT record: deliveries it had
+	reason   string    // DLT records
+	original string    // its kretry-original-topic
+	ts       time.Time // the record's timestamp, stamped by the producer that forwarded it
+}
+
+// readBack is what Kafka holds of a plan's topics, read with a plain
+// client that joins no group: the verdicts of the fault, storm, cluster
+// and crash-loop tests are built on it, never on the listener's own state.
+type readBack struct {
+	mainKey    map[recordRef]string // main-topic records: their key
+	mainCopies map[string]int       // per key
+	tier       map[recordRef]copyOf // every record of every tier topic
+	tierCopies map[keyAttempt]int
+	tierStamps map[keyAttempt][]time.Time
+	dlt        map[recordRef]copyOf
+	dltByKey   map[string][]recordRef
+	// bad lists the tier and DLT records whose kretry headers did not
+	// decode (a tier record without them too).
+	bad []string
+}
+
+// readPlan reads every record of plan's main topic, tiers (each reused
+// tier topic once) and DLT.
+func readPlan(c *kafkatest.Cluster, plan strategy.Plan) readBack {
+	rb := readBack{mainKey: map[recordRef]string{}, mainCopies: map[string]int{}, tier: map[recordRef]copyOf{},
+		tierCopies: map[keyAttempt]int{}, tierStamps: map[keyAttempt][]time.Time{}, dlt: map[recordRef]copyOf{},
+		dltByKey: map[string][]recordRef{}}
+	for _, rc := range c.ReadAll(plan.Main) {
+		rb.mainKey[recordRef{rc.Topic, rc.Partition, rc.Offset}] = string(rc.Key)
+		rb.mainCopies[string(rc.Key)]++
+	}
+	seen := map[string]bool{}
+	for _, tt := range plan.Tiers {
+		if seen[tt.Topic] {
+			continue // a reused tier topic
+		}
+		seen[tt.Topic] = true
+		for _, rc := range c.ReadAll(tt.Topic) {
+			ref := recordRef{rc.Topic, rc.Partition, rc.Offset}
+			st, ok, err := retry.Decode(rc.Headers)
+			if !ok || err != nil {
+				rb.bad = append(rb.bad, fmt.Sprintf("%v: kretry headers present %v, %v", ref, ok, err))
+				continue
+			}
+			k := keyAttempt{string(rc.Key), st.Attempt}
+			rb.tier[ref] = copyOf{key: k.key, attempt: st.Attempt, original: st.OriginalTopic, ts: rc.Timestamp}
+			rb.tierCopies[k]++
+			rb.tierStamps[k] = append(rb.tierStamps[k], rc.Timestamp)
+		}
+	}
+	for _, rc := range c.ReadAll(plan.DLT) {
+		ref := recordRef{rc.Topic, rc.Partition, rc.Offset}
+		st, _, err := retry.Decode(rc.Headers)
+		if err != nil {
+			rb.bad = append(rb.bad, fmt.Sprintf("DLT %v: kretry headers: %v", ref, err))
+		}
+		k := string(rc.Key)
+		rb.dlt[ref] = copyOf{key: k, attempt: st.Attempt, reason: st.Reason, original: st.OriginalTopic, ts: rc.Timestamp}
+		rb.dltByKey[k] = append(rb.dltByKey[k], ref)
+	}
+	return rb
+}
+
 // verdict holds the figures of a verified run. Its String is the fault and
 // storm tests' summary; the cluster tests print theirs (clusterVerdict).
 type verdict struct {
@@ -438,37 +505,17 @@ func (v verdict) String() string {
 func verifyLedger(t *testing.T, c *kafkatest.Cluster, plan strategy.Plan, lg *ledger, w *commitWatch, copies bool) verdict {
 	t.Helper()
 	attempts := lg.attempts
-	main := map[string]int{}
-	for _, rc := range c.ReadAll(plan.Main) {
-		main[string(rc.Key)]++
+	rb := readPlan(c, plan)
+	for _, b := range rb.bad {
+		t.Error(b)
 	}
+	main, tierCopies := rb.mainCopies, rb.tierCopies
 	inKafka := map[recordRef]keyAttempt{} // every tier and DLT record: its key and attempt
-	tierCopies := map[keyAttempt]int{}
-	seenTier := map[string]bool{}
-	for _, tier := range plan.Tiers {
-		if seenTier[tier.Topic] {
-			continue // a reused tier topic
-		}
-		seenTier[tier.Topic] = true
-		for _, rc := range c.ReadAll(tier.Topic) {
-			st, ok, err := retry.Decode(rc.Headers)
-			if !ok || err != nil {
-				t.Errorf("%s[%d]@%d: kretry headers: %v (present %v)", rc.Topic, rc.Partition, rc.Offset, err, ok)
-				continue
-			}
-			k := keyAttempt{string(rc.Key), st.Attempt}
-			inKafka[recordRef{rc.Topic, rc.Partition, rc.Offset}] = k
-			tierCopies[k]++
-		}
+	for ref, cp := range rb.tier {
+		inKafka[ref] = keyAttempt{cp.key, cp.attempt}
 	}
-	dltCopies := map[string][]retry.State{}
-	for _, rc := range c.ReadAll(plan.DLT) {
-		st, _, err := retry.Decode(rc.Headers)
-		if err != nil {
-			t.Errorf("DLT %s[%d]@%d: kretry headers: %v", rc.Topic, rc.Partition, rc.Offset, err)
-		}
-		inKafka[recordRef{rc.Topic, rc.Partition, rc.Offset}] = keyAttempt{string(rc.Key), st.Attempt}
-		dltCopies[string(rc.Key)] = append(dltCopies[string(rc.Key)], st)
+	for ref, cp := range rb.dlt {
+		inKafka[ref] = keyAttempt{cp.key, cp.attempt}
 	}
 
 	lg.mu.Lock()
@@ -618,7 +665,7 @@ func verifyLedger(t *testing.T, c *kafkatest.Cluster, plan strategy.Plan, lg *le
 			}
 		}
 		handled := slices.ContainsFunc(byKA[keyAttempt{key, last}], func(cl ledgerCall) bool { return !cl.failed })
-		dcopies, dcalls := dltCopies[key], dltByKey[key]
+		dcopies, dcalls := rb.dltByKey[key], dltByKey[key]
 		switch reason := f.deadReason(attempts); {
 		case reason == "" && handled && len(dcopies) == 0 && len(dcalls) == 0:
 			v.handled++
@@ -634,10 +681,10 @@ func verifyLedger(t *testing.T, c *kafkatest.Cluster, plan strategy.Plan, lg *le
 			} else {
 				v.exhausted++
 			}
-			for _, st := range dcopies {
-				if st.Reason != reason || st.Attempt != last || st.OriginalTopic != plan.Main {
+			for _, ref := range dcopies {
+				if cp := rb.dlt[ref]; cp.reason != reason || cp.attempt != last || cp.original != plan.Main {
 					t.Errorf("%s: DLT record reason %q attempt %d original topic %q, want %q, %d, %q",
-						key, st.Reason, st.Attempt, st.OriginalTopic, reason, last, plan.Main)
+						key, cp.reason, cp.attempt, cp.original, reason, last, plan.Main)
 				}
 			}
 			if n, allowed := len(dcopies), sources(keyAttempt{key, last}); n > allowed && !copies {
