@@ -430,6 +430,36 @@ func (sc *scan) time(i int) time.Time {
 }
 func (sc *scan) text(i int) string { return toValidUTF8(sc.value[i]) }
 
+// textValues holds the values of a header list's text headers in one
+// string, so that decoding them costs one allocation, not one each.
+type textValues struct {
+	all string
+	off [numHeaders]int
+	n   [numHeaders]int
+}
+
+// texts gathers the first value of each text header present.
+func (sc *scan) texts() textValues {
+	var tv textValues
+	total := 0
+	for _, i := range [...]int{idxOriginalTopic, idxError, idxErrorType, idxReason, idxGroup} {
+		total += len(sc.value[i])
+	}
+	var b strings.Builder
+	b.Grow(total)
+	for _, i := range [...]int{idxOriginalTopic, idxError, idxErrorType, idxReason, idxGroup} {
+		tv.off[i], tv.n[i] = b.Len(), len(sc.value[i])
+		b.Write(sc.value[i])
+	}
+	tv.all = b.String()
+	return tv
+}
+
+// of returns text header i's value as valid UTF-8 (see toValidUTF8).
+func (tv *textValues) of(i int) string {
+	return toValidUTF8String(tv.all[tv.off[i] : tv.off[i]+tv.n[i]])
+}
+
 // Decode reads the kretry headers from headers, ignoring every other header.
 //
 // The bool reports whether any kretry header (see IsKretryHeader) was
@@ -469,6 +499,7 @@ func Decode(headers []kgo.RecordHeader) (State, bool, error) {
 		return State{}, false, nil
 	}
 	dlt := sc.count[idxReason] > 0
+	texts := sc.texts()
 	var s State
 	for i := range numHeaders {
 		required := i < idxError && (i != idxDue || !dlt)
@@ -497,7 +528,7 @@ func Decode(headers []kgo.RecordHeader) (State, bool, error) {
 			}
 			s.Due = sc.time(i)
 		case idxOriginalTopic:
-			if s.OriginalTopic = sc.text(i); s.OriginalTopic == "" {
+			if s.OriginalTopic = texts.of(i); s.OriginalTopic == "" {
 				return State{}, true, corrupt(i, ": must not be empty")
 			}
 		case idxOriginalPartition:
@@ -509,15 +540,15 @@ func Decode(headers []kgo.RecordHeader) (State, bool, error) {
 		case idxFirstFailure:
 			s.FirstFailure = sc.time(i)
 		case idxError:
-			s.Error = sc.text(i)
+			s.Error = texts.of(i)
 		case idxErrorType:
-			s.ErrorType = sc.text(i)
+			s.ErrorType = texts.of(i)
 		case idxReason:
-			if s.Reason = sc.text(i); s.Reason == "" {
+			if s.Reason = texts.of(i); s.Reason == "" {
 				return State{}, true, corrupt(i, ": must not be empty")
 			}
 		case idxGroup:
-			if s.Group = sc.text(i); s.Group == "" {
+			if s.Group = texts.of(i); s.Group == "" {
 				return State{}, true, corrupt(i, ": must not be empty")
 			}
 		}
@@ -554,28 +585,49 @@ func (s State) Append(dst []kgo.RecordHeader, maxErrorBytes int) []kgo.RecordHea
 	if maxErrorBytes <= 0 {
 		maxErrorBytes = DefaultMaxErrorBytes
 	}
-	dst = append(dst, kgo.RecordHeader{Key: HeaderAttempt, Value: be32(s.Attempt)})
+	topic := toValidUTF8String(s.OriginalTopic)
+	errText := truncate(s.Error, maxErrorBytes)
+	errType := truncate(s.ErrorType, MaxErrorTypeBytes)
+	reason := toValidUTF8String(s.Reason)
+	group := toValidUTF8String(s.Group)
+	// Every value goes into one buffer, each header's slice capped at its
+	// own end: two allocations for all the headers (this and dst's
+	// growth, none when dst has room), not one per value.
+	buf := make([]byte, 0, 40+len(topic)+len(errText)+len(errType)+len(reason)+len(group))
+	value := func(start int) []byte { return buf[start:len(buf):len(buf)] }
+	add := func(key string, start int) { dst = append(dst, kgo.RecordHeader{Key: key, Value: value(start)}) }
+
+	n := len(buf)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(s.Attempt))
+	add(HeaderAttempt, n)
 	if !s.Due.IsZero() {
-		dst = append(dst, kgo.RecordHeader{Key: HeaderDue, Value: be64(ceilMillis(s.Due))})
+		n = len(buf)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(ceilMillis(s.Due)))
+		add(HeaderDue, n)
 	}
-	dst = append(dst,
-		kgo.RecordHeader{Key: HeaderOriginalTopic, Value: []byte(toValidUTF8String(s.OriginalTopic))},
-		kgo.RecordHeader{Key: HeaderOriginalPartition, Value: be32(s.OriginalPartition)},
-		kgo.RecordHeader{Key: HeaderOriginalOffset, Value: be64(s.OriginalOffset)},
-		kgo.RecordHeader{Key: HeaderOriginalTimestamp, Value: be64(s.OriginalTimestamp.UnixMilli())},
-		kgo.RecordHeader{Key: HeaderFirstFailure, Value: be64(s.FirstFailure.UnixMilli())},
-	)
-	if s.Error != "" {
-		dst = append(dst, kgo.RecordHeader{Key: HeaderError, Value: []byte(truncate(s.Error, maxErrorBytes))})
-	}
-	if s.ErrorType != "" {
-		dst = append(dst, kgo.RecordHeader{Key: HeaderErrorType, Value: []byte(truncate(s.ErrorType, MaxErrorTypeBytes))})
-	}
-	if s.Reason != "" {
-		dst = append(dst, kgo.RecordHeader{Key: HeaderReason, Value: []byte(toValidUTF8String(s.Reason))})
-	}
-	if s.Group != "" {
-		dst = append(dst, kgo.RecordHeader{Key: HeaderGroup, Value: []byte(toValidUTF8String(s.Group))})
+	n = len(buf)
+	buf = append(buf, topic...)
+	add(HeaderOriginalTopic, n)
+	n = len(buf)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(s.OriginalPartition))
+	add(HeaderOriginalPartition, n)
+	n = len(buf)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(s.OriginalOffset))
+	add(HeaderOriginalOffset, n)
+	n = len(buf)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(s.OriginalTimestamp.UnixMilli()))
+	add(HeaderOriginalTimestamp, n)
+	n = len(buf)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(s.FirstFailure.UnixMilli()))
+	add(HeaderFirstFailure, n)
+	for _, h := range [...]struct{ key, text string }{
+		{HeaderError, errText}, {HeaderErrorType, errType}, {HeaderReason, reason}, {HeaderGroup, group},
+	} {
+		if h.text != "" {
+			n = len(buf)
+			buf = append(buf, h.text...)
+			add(h.key, n)
+		}
 	}
 	return dst
 }

@@ -3,6 +3,7 @@ package strategy
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -317,8 +318,12 @@ func ErrorType(err error) string {
 		}
 		err = next
 	}
-	return fmt.Sprintf("%T", err)
+	return typeName(err)
 }
+
+// typeName is fmt's %T of a non-nil err, without fmt's formatting
+// machinery and without allocating: it runs once per failed delivery.
+func typeName(err error) string { return reflect.TypeOf(err).String() }
 
 // lookThrough returns the error a context-only wrapper holds, or nil when
 // err is not such a wrapper.
@@ -329,7 +334,7 @@ func lookThrough(err error) error {
 	case *retryAfterError:
 		return e.err
 	}
-	switch fmt.Sprintf("%T", err) {
+	switch typeName(err) {
 	case "*fmt.wrapError":
 		return errors.Unwrap(err)
 	case "*fmt.wrapErrors", "*errors.joinError":
