@@ -468,8 +468,9 @@ func checkShared(ls []*Listener) error {
 // sharedTopics lists the retry and DLT topics a and b both consume.
 func sharedTopics(a, b *Listener) []string {
 	var out []string
+	bs := b.consumedTopics()
 	for _, t := range a.consumedTopics() {
-		if role, _ := a.plan.Lookup(t); role != strategy.RoleMain && slices.Contains(b.consumedTopics(), t) {
+		if role, _ := a.plan.Lookup(t); role != strategy.RoleMain && slices.Contains(bs, t) {
 			out = append(out, t)
 		}
 	}

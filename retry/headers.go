@@ -594,39 +594,39 @@ func (s State) Append(dst []kgo.RecordHeader, maxErrorBytes int) []kgo.RecordHea
 	// own end: two allocations for all the headers (this and dst's
 	// growth, none when dst has room), not one per value.
 	buf := make([]byte, 0, 40+len(topic)+len(errText)+len(errType)+len(reason)+len(group))
-	value := func(start int) []byte { return buf[start:len(buf):len(buf)] }
-	add := func(key string, start int) { dst = append(dst, kgo.RecordHeader{Key: key, Value: value(start)}) }
-
-	n := len(buf)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(s.Attempt))
-	add(HeaderAttempt, n)
-	if !s.Due.IsZero() {
-		n = len(buf)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(ceilMillis(s.Due)))
-		add(HeaderDue, n)
+	add := func(key string, start int) {
+		dst = append(dst, kgo.RecordHeader{Key: key, Value: buf[start:len(buf):len(buf)]})
 	}
-	n = len(buf)
-	buf = append(buf, topic...)
-	add(HeaderOriginalTopic, n)
-	n = len(buf)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(s.OriginalPartition))
-	add(HeaderOriginalPartition, n)
-	n = len(buf)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(s.OriginalOffset))
-	add(HeaderOriginalOffset, n)
-	n = len(buf)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(s.OriginalTimestamp.UnixMilli()))
-	add(HeaderOriginalTimestamp, n)
-	n = len(buf)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(s.FirstFailure.UnixMilli()))
-	add(HeaderFirstFailure, n)
-	for _, h := range [...]struct{ key, text string }{
+	u32 := func(key string, v int32) {
+		n := len(buf)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(v))
+		add(key, n)
+	}
+	u64 := func(key string, v int64) {
+		n := len(buf)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(v))
+		add(key, n)
+	}
+	text := func(key, v string) {
+		n := len(buf)
+		buf = append(buf, v...)
+		add(key, n)
+	}
+
+	u32(HeaderAttempt, s.Attempt)
+	if !s.Due.IsZero() {
+		u64(HeaderDue, ceilMillis(s.Due))
+	}
+	text(HeaderOriginalTopic, topic)
+	u32(HeaderOriginalPartition, s.OriginalPartition)
+	u64(HeaderOriginalOffset, s.OriginalOffset)
+	u64(HeaderOriginalTimestamp, s.OriginalTimestamp.UnixMilli())
+	u64(HeaderFirstFailure, s.FirstFailure.UnixMilli())
+	for _, h := range [...]struct{ key, v string }{
 		{HeaderError, errText}, {HeaderErrorType, errType}, {HeaderReason, reason}, {HeaderGroup, group},
 	} {
-		if h.text != "" {
-			n = len(buf)
-			buf = append(buf, h.text...)
-			add(h.key, n)
+		if h.v != "" {
+			text(h.key, h.v)
 		}
 	}
 	return dst
