@@ -270,7 +270,7 @@ func allKeys() []string {
 
 // unknownKey builds the error for a key that is not in candidates.
 func unknownKey(key string, candidates []string) error {
-	if s := suggest(key, candidates); s != "" {
+	if s := closestName(key, candidates); s != "" {
 		return fmt.Errorf("%w %q; did you mean %q?", ErrUnknownKey, key, s)
 	}
 	return fmt.Errorf("%w %q (known keys: %s)", ErrUnknownKey, key, strings.Join(candidates, ", "))

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kretry/kretry/internal/suggest"
 	"github.com/kretry/kretry/strategy"
 )
 
@@ -76,7 +77,7 @@ func (r *Registry) lookupErr(name string) error {
 		return fmt.Errorf("error %q is %w: no named errors are registered (pass a config.Registry, e.g. with listener.NamedErrors)", name, ErrNotRegistered)
 	}
 	hint := ""
-	if s := suggest(name, names); s != "" {
+	if s := closestName(name, names); s != "" {
 		hint = fmt.Sprintf("; did you mean %q?", s)
 	}
 	return fmt.Errorf("error %q is %w (registered: %s)%s", name, ErrNotRegistered, strings.Join(names, ", "), hint)
@@ -103,46 +104,22 @@ func isTopicByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
 }
 
-// suggest returns the candidate closest to s when it is close enough to be
+// closestName returns the candidate closest to s when it is close enough to be
 // a likely typo (same letters ignoring case, or an edit distance of at most
-// 2), or "".
-func suggest(s string, candidates []string) string {
+// 2, a swap of neighbouring letters counting as one edit), or "".
+func closestName(s string, candidates []string) string {
 	best, bestDist := "", 3
 	for _, c := range candidates {
 		if strings.EqualFold(s, c) {
 			return c
 		}
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c), bestDist); d < bestDist {
+		// Keys and error names are short; a long input is no typo of one.
+		if len(s) > 64 || len(c) > 64 {
+			continue
+		}
+		if d := suggest.Distance(strings.ToLower(s), strings.ToLower(c)); d < bestDist {
 			best, bestDist = c, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance of a and b, or limit when it is
-// at least limit (inputs are short keys; long inputs stop early).
-func editDistance(a, b string, limit int) int {
-	if len(a) > 64 || len(b) > 64 {
-		return limit
-	}
-	if d := len(a) - len(b); d >= limit || -d >= limit {
-		return limit
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return min(prev[len(b)], limit)
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kretry/kretry/internal/suggest"
 )
 
 // A usage error is reported the same way by every command: one line
@@ -189,7 +191,7 @@ func closest(name string, candidates []string) string {
 	}
 	best, bestD := "", limit+1
 	for _, c := range candidates {
-		if d := editDistance(n, strings.ToLower(c)); d < bestD {
+		if d := suggest.Distance(n, strings.ToLower(c)); d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -209,35 +211,6 @@ func closest(name string, candidates []string) string {
 		return prefixed[0]
 	}
 	return ""
-}
-
-// editDistance is the optimal string alignment distance between a and b:
-// the fewest single-letter insertions, deletions, substitutions and swaps
-// of two neighbouring letters that turn a into b.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	// d[i][j] is the distance between ra[:i] and rb[:j].
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }
 
 // unreadable reports whether err, from config.Load, says that the policy

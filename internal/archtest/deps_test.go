@@ -80,6 +80,8 @@ func TestDepsLayering(t *testing.T) {
 			[]string{"internal/due"}, []string{mod}},
 		{"internal/hop holds rules shared by the listener and the DLT tools: it imports no kretry package",
 			[]string{"internal/hop"}, []string{mod}},
+		{"internal/suggest is standalone: it imports no kretry package",
+			[]string{"internal/suggest"}, []string{mod}},
 		{"core packages keep Prometheus, OpenTelemetry and kfake (tests, examples and internal/kafkatest only) out of users' builds",
 			[]string{"strategy", "retry", "config", "dlt", "listener"}, []string{prometheus, otel, kfake}},
 		{"nothing imports listener except tests, cmd/, examples/ and its test kit listener/kretrytest",
