@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"time"
 )
@@ -27,6 +28,7 @@ type config struct {
 	out       string
 	timeout   time.Duration
 	cpuProf   string
+	traceOut  string
 	merge     bool
 
 	s1Records, s1Partitions, s1Value int
@@ -65,7 +67,19 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if cfg.traceOut != "" {
+		f, err := os.Create(cfg.traceOut)
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		defer trace.Stop()
+	}
 	if err := run(context.Background(), cfg); err != nil {
+		trace.Stop()
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -84,6 +98,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound on each system's run of one scenario")
 	fs.BoolVar(&c.merge, "merge", false, "keep the scenarios of the results.json already in -out that this run does not repeat")
 	fs.StringVar(&c.cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")
+	fs.StringVar(&c.traceOut, "trace", "", "write an execution trace of the whole run (go tool trace; -pprof=sync shows where goroutines block) to this file")
 	fs.IntVar(&c.s1Records, "s1-records", 10_000_000, "S1 records")
 	fs.IntVar(&c.s1Partitions, "s1-partitions", 6, "S1 partitions")
 	fs.IntVar(&c.s1Value, "s1-value", 100, "S1 value bytes")

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kretry/kretry/listener"
+	"github.com/kretry/kretry/retry"
 )
 
 // rawSystem is what a careful user writes with franz-go alone: a group
@@ -47,6 +49,13 @@ type rawVariant struct {
 	// polling and each partition's offsets are marked as its forwards are
 	// acknowledged, in offset order (rawMarks).
 	barrier bool
+	// headers stamps every forward with the headers kretry writes
+	// (retry.Next: attempt, due, original topic, partition, offset and
+	// timestamp, first failure, error, error type, group) and decodes them
+	// (retry.Decode) before the retry is handled: a hand-written pipeline
+	// that speaks kretry's wire format. It is not a baseline, it measures
+	// what the format costs (the "raw-headers" system).
+	headers bool
 }
 
 // rawBest is the variant run as "raw": the fastest correct one measured in
@@ -85,6 +94,9 @@ func (v rawVariant) name() string {
 	if v.barrier {
 		commit = "barrier"
 	}
+	if v.headers {
+		return "raw-headers"
+	}
 	return strings.Join([]string{"raw", poll, clients, commit}, "-")
 }
 
@@ -110,6 +122,9 @@ func (v rawVariant) note() string {
 		parts = append(parts, "loop waits for the poll's acks, then marks")
 	} else {
 		parts = append(parts, "marks each partition's offsets in order as acks arrive, loop never waits")
+	}
+	if v.headers {
+		parts = append(parts, "kretry's headers written (retry.Next) and read back (retry.Decode)")
 	}
 	return strings.Join(parts, ", ") + ", autocommit of marks"
 }
@@ -250,7 +265,7 @@ func (s rawSystem) RetryHop(ctx context.Context, env *Env, in RetryHopInput) (Th
 // DeadLetter: every record fails for good and is forwarded to a DLT; a
 // record counts once Kafka has acknowledged its DLT copy.
 func (s rawSystem) DeadLetter(ctx context.Context, env *Env, in DeadLetterInput) (Throughput, error) {
-	if s.name != "raw" && s.v.split {
+	if s.name != "raw" && !s.v.headers && s.v.split {
 		same := rawVariant{fetches: s.v.fetches, producer: true}
 		return Throughput{}, fmt.Errorf("%w: S2b consumes one topic; same as %s", ErrUnsupported, same.name())
 	}
@@ -324,12 +339,28 @@ func (v rawVariant) pipeline(ctx context.Context, env *Env, group string, tr *Tr
 				}
 			}
 			for _, r := range p.Records {
+				if v.headers && len(r.Headers) > 0 {
+					// A retry: read its state, and check it is due (it
+					// always is: S2's tier has no delay).
+					st, _, err := retry.Decode(r.Headers)
+					if err == nil && time.Now().Before(st.Due) {
+						err = fmt.Errorf("%s[%d]@%d is not due until %v", r.Topic, r.Partition, r.Offset, st.Due)
+					}
+					if err != nil {
+						failOnce.Do(func() { failure = err; failed.Store(true) })
+						return
+					}
+				}
 				if !handle(r) {
 					continue
 				}
 				b.hold()
 				if v.barrier {
 					polled.Add(1)
+				}
+				if v.headers {
+					cs.prod.Produce(ctx, v.stamped(r, to, group, acked != nil), ack)
+					continue
 				}
 				cs.prod.Produce(ctx, &kgo.Record{Topic: to, Key: r.Key, Value: r.Value, Headers: r.Headers}, ack)
 			}
@@ -339,6 +370,21 @@ func (v rawVariant) pipeline(ctx context.Context, env *Env, group string, tr *Tr
 			polled.Wait()
 		}
 	}
+}
+
+// stamped is the forward of r to the topic to, with the headers kretry
+// would write for its first failure in group: a retry due at once, or
+// (deadLetter) a dead-letter record.
+func (rawVariant) stamped(r *kgo.Record, to, group string, deadLetter bool) *kgo.Record {
+	now := time.Now()
+	st := retry.First(r, now)
+	st.Group = group
+	if deadLetter {
+		st = st.WithFailure(time.Time{}, errFail.Error(), "*errors.errorString").DeadLetter(retry.ReasonPermanent)
+	} else {
+		st = st.WithFailure(now, errFail.Error(), "*errors.errorString")
+	}
+	return retry.Next(r, to, r.Partition, st, 0)
 }
 
 // rawMarks marks consumed offsets for the commit in offset order per

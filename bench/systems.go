@@ -11,13 +11,18 @@ func allSystems() []System {
 		observedSystem{name: "kretry-observed", metrics: true, tracing: true}}
 	// Nor are the variants of the raw pipeline ("raw-variants" names them
 	// all; docs/benchmarks.md, "Raw franz-go baselines").
-	return append(all, rawVariants()...)
+	all = append(all, rawVariants()...)
+	// raw-headers is raw writing and reading kretry's headers: what the
+	// wire format costs, apart from the listener (docs/benchmarks.md).
+	headers := rawBest
+	headers.headers = true
+	return append(all, rawSystem{name: headers.name(), v: headers})
 }
 
 func selectSystems(cfg config) []System {
 	var out []System
 	for _, s := range allSystems() {
-		if cfg.systems[s.Name()] || cfg.systems["raw-variants"] && strings.HasPrefix(s.Name(), "raw-") {
+		if cfg.systems[s.Name()] || cfg.systems["raw-variants"] && strings.HasPrefix(s.Name(), "raw-") && s.Name() != "raw-headers" {
 			out = append(out, s)
 		}
 	}

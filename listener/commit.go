@@ -36,7 +36,18 @@ type commits struct {
 	// a handler that never returns does not keep the records finished
 	// before it in the same turn from being committed.
 	lastDone *kgo.Record
+	// unmarked is the end of the newest prefix of final outcomes that
+	// acknowledgements completed but ack has not marked: while more
+	// publishes are pending, ack marks once every markEvery prefixes, to
+	// keep the client's lock off the path of every acknowledgement. The
+	// last pending acknowledgement marks, and so does flush.
+	unmarked *kgo.Record
+	skipped  int // prefixes completed since the last mark
 }
+
+// markEvery is how many completed prefixes ack leaves unmarked at most
+// while publishes are still pending (see commits.unmarked).
+const markEvery = 64
 
 // entry is a record whose outcome is not yet acknowledged by Kafka.
 type entry struct {
@@ -45,14 +56,12 @@ type entry struct {
 	abandoned bool // its publish was given up (shutdown, partition gone)
 }
 
-// track appends a not-yet-acknowledged entry for rec. It must be called
-// before the record's publish is started, so the acknowledgement always
-// finds it.
-func (c *commits) track(rec *kgo.Record) *entry {
-	e := &entry{rec: rec}
+// track appends e, the entry of a record whose publish is about to
+// start. It must be called before the publish is started, so the
+// acknowledgement always finds it.
+func (c *commits) track(e *entry) {
 	c.pending = append(c.pending, e)
 	c.unacked++
-	return e
 }
 
 // abandon gives up on e's publish: its record stays uncommitted (the mark
@@ -100,7 +109,13 @@ func (c *commits) ack(e *entry) bool {
 		}
 	}
 	if last != nil {
-		c.mark(last)
+		if len(c.pending) > 0 && c.skipped < markEvery-1 {
+			c.unmarked = last
+			c.skipped++
+		} else {
+			c.unmarked, c.skipped = nil, 0
+			c.mark(last)
+		}
 	}
 	return true
 }
@@ -126,9 +141,14 @@ func (c *commits) unblock(maxPending int) bool {
 	return false
 }
 
-// flush marks the turn's lastDone, if any. Marks only ever move forward,
-// so marking again is harmless.
+// flush marks what acknowledgements completed but ack left unmarked, and
+// the turn's lastDone, if any. Marks only ever move forward, so marking
+// again is harmless.
 func (c *commits) flush() {
+	if c.unmarked != nil {
+		c.mark(c.unmarked)
+		c.unmarked, c.skipped = nil, 0
+	}
 	if c.lastDone != nil {
 		c.mark(c.lastDone)
 		c.lastDone = nil

@@ -14,6 +14,11 @@ func TestCommitsMarkOnlyFinalPrefixes(t *testing.T) {
 	var marked []int64
 	c := commits{markFn: func(r *kgo.Record) { marked = append(marked, r.Offset) }}
 	rec := func(o int64) *kgo.Record { return &kgo.Record{Offset: o} }
+	track := func(c *commits, o int64) *entry {
+		e := &entry{rec: rec(o)}
+		c.track(e)
+		return e
+	}
 	want := func(step string, offsets ...int64) {
 		t.Helper()
 		if !slices.Equal(marked, offsets) {
@@ -25,9 +30,9 @@ func TestCommitsMarkOnlyFinalPrefixes(t *testing.T) {
 	want("handled")
 	c.flush()
 	want("flushed", 0)
-	e1 := c.track(rec(1)) // forwarded
-	c.complete(rec(2))    // handled behind it: waits
-	e3 := c.track(rec(3))
+	e1 := track(&c, 1) // forwarded
+	c.complete(rec(2)) // handled behind it: waits
+	e3 := track(&c, 3)
 	c.flush()
 	want("nothing final past the pending publish", 0)
 	if !c.ack(e3) {
@@ -40,7 +45,7 @@ func TestCommitsMarkOnlyFinalPrefixes(t *testing.T) {
 		t.Fatalf("pending %d, unacked %d after every ack", len(c.pending), c.unacked)
 	}
 
-	e4 := c.track(rec(4))
+	e4 := track(&c, 4)
 	c.complete(rec(5))
 	if !c.abandon(e4) || c.unacked != 0 {
 		t.Fatalf("abandon: unacked %d", c.unacked)
@@ -54,7 +59,7 @@ func TestCommitsMarkOnlyFinalPrefixes(t *testing.T) {
 	var d commits
 	d.markFn = c.markFn
 	for i := range 4 {
-		d.track(rec(int64(10 + i)))
+		track(&d, int64(10+i))
 	}
 	if !d.full(4) || !d.blocked {
 		t.Fatal("4 pending of at most 4: not full")
@@ -66,6 +71,47 @@ func TestCommitsMarkOnlyFinalPrefixes(t *testing.T) {
 	d.ack(d.pending[0])
 	if !d.unblock(4) || d.blocked {
 		t.Fatal("still blocked with 2 pending of at most 4")
+	}
+}
+
+// While publishes are pending, the ledger marks once every markEvery
+// completed prefixes instead of at every acknowledgement; the last pending
+// acknowledgement marks, and so does flush (revoke, shutdown, the end of
+// a worker turn). It never marks past an unacknowledged publish.
+func TestCommitsMarkEveryFewAcks(t *testing.T) {
+	var marked []int64
+	c := commits{markFn: func(r *kgo.Record) { marked = append(marked, r.Offset) }}
+	const n = 3*markEvery + 5
+	es := make([]*entry, n)
+	for i := range es {
+		es[i] = &entry{rec: &kgo.Record{Offset: int64(i)}}
+		c.track(es[i])
+	}
+	for i := range markEvery - 1 {
+		c.ack(es[i])
+	}
+	if len(marked) != 0 || c.unmarked == nil || c.unmarked.Offset != markEvery-2 {
+		t.Fatalf("after %d acks with more pending: marked %v, unmarked %v", markEvery-1, marked, c.unmarked)
+	}
+	c.ack(es[markEvery-1])
+	if !slices.Equal(marked, []int64{markEvery - 1}) || c.unmarked != nil {
+		t.Fatalf("the %dth ack: marked %v, unmarked %v", markEvery, marked, c.unmarked)
+	}
+	c.ack(es[markEvery+1]) // out of order: completes no prefix
+	c.ack(es[markEvery])
+	c.flush()
+	if want := []int64{markEvery - 1, markEvery + 1}; !slices.Equal(marked, want) {
+		t.Fatalf("flush: marked %v, want %v", marked, want)
+	}
+	for _, e := range es[markEvery+2 : n-1] {
+		c.ack(e)
+	}
+	if last := marked[len(marked)-1]; last >= n-1 {
+		t.Fatalf("marked %d past the unacknowledged %d", last, n-1)
+	}
+	c.ack(es[n-1])
+	if last := marked[len(marked)-1]; last != n-1 || len(c.pending) != 0 {
+		t.Fatalf("the last pending ack marked %d, want %d", last, n-1)
 	}
 }
 

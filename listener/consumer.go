@@ -53,6 +53,10 @@ type consumer struct {
 	// further records in the client's buffers (nothing is refetched).
 	held    atomic.Int64
 	drained chan struct{} // signaled when held drops
+	// extra is how many records past maxHeld the poll loop may take
+	// because the client buffered them when the limit was reached (see
+	// room); 0 while under the limit. The poll loop alone uses it.
+	extra int64
 
 	// fwd makes the outcomes of failed records durable (see forwarder).
 	fwd forwarder

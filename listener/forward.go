@@ -19,25 +19,55 @@ import (
 // consumer's forwarder. rec stays pending in the part's commit ledger
 // (nothing is committed past it) until the forwarder settles it.
 func (p *part) forward(d *delivery, rec *kgo.Record, st retry.State, ev Event) {
-	e := p.track(rec)
-	out := p.c.next(rec, ev.Target, st)
-	out.Context = d.recordContext()
-	p.c.fwd.forward(p, e, out, ev)
+	h := &forwarding{entry: entry{rec: rec}, p: p, ev: ev}
+	p.c.stamp(&h.out, rec, ev.Target, st)
+	h.out.Context = d.recordContext()
+	h.built()
+	p.track(&h.entry)
+	p.c.fwd.forward(h)
+}
+
+// forwarding is one forward of a failed record: the source record's entry in its
+// part's commit ledger, the record that carries its outcome to a tier or
+// DLT, and the event to report once Kafka has it — one allocation for all
+// of it.
+type forwarding struct {
+	entry       // the source record's place in p's commit ledger
+	p     *part // the source record's part
+	// out is the record published. The client writes into it (partition,
+	// timestamp, offset…), and hooks may change its headers and context:
+	// headers, partition and ctx keep them as built, for a re-publish.
+	out       kgo.Record
+	headers   []kgo.RecordHeader
+	partition int32
+	ctx       context.Context
+	ev        Event // EventRetried or EventDeadLettered, reported on acknowledgement
+	failures  int   // failed publishes of out so far
+}
+
+// built notes out as it is before its first publish.
+func (h *forwarding) built() {
+	h.headers, h.partition, h.ctx, h.failures = h.out.Headers, h.out.Partition, h.out.Context, 0
+}
+
+// pristine returns out as it was built, before any publish wrote into it.
+func (h *forwarding) pristine() kgo.Record {
+	return kgo.Record{Key: h.out.Key, Value: h.out.Value, Headers: h.headers, Topic: h.out.Topic,
+		Partition: h.partition, Context: h.ctx}
 }
 
 // forwarder is the seam between deciding a failed record's outcome and
-// making it durable. A worker hands it the record that carries the
-// outcome — the retry-tier or DLT record — and it settles the source
-// record in its part's commit ledger: part.ack once Kafka has the
-// outcome, or part.abandon to leave the source uncommitted for
-// redelivery. asyncForwarder is the at-least-once one; a transactional
+// making it durable. A worker hands it a forwarding: the record that carries the
+// outcome — the retry-tier or DLT record — and the source record's entry
+// in its part's commit ledger, which the forwarder settles: part.ack once
+// Kafka has the outcome, or part.abandon to leave the source uncommitted
+// for redelivery. asyncForwarder is the at-least-once one; a transactional
 // forwarder, or batches, plug in here without the poll loop or the
 // workers changing.
 type forwarder interface {
-	// forward publishes out, the hop record for the source record that p
-	// tracks as e, and reports ev (EventRetried or EventDeadLettered)
-	// once Kafka acknowledges it.
-	forward(p *part, e *entry, out *kgo.Record, ev Event)
+	// forward publishes h.out and reports h.ev (EventRetried or
+	// EventDeadLettered) once Kafka acknowledges it.
+	forward(h *forwarding)
 	// flush waits until every publish started is acknowledged or has
 	// failed, or ctx ends.
 	flush(ctx context.Context) error
@@ -59,97 +89,108 @@ type asyncForwarder struct {
 	retries   map[*time.Timer]struct{} // armed publish retries, stopped by stop
 }
 
-func (f *asyncForwarder) forward(p *part, e *entry, out *kgo.Record, ev Event) {
-	f.produce(p, e, out, ev, 0)
-}
+func (f *asyncForwarder) forward(h *forwarding) { f.produce(h) }
 
 func (f *asyncForwarder) flush(ctx context.Context) error { return f.c.client.Flush(ctx) }
 
-func (f *asyncForwarder) produce(p *part, e *entry, out *kgo.Record, ev Event, failures int) {
-	// Keep a pristine copy: the client writes into the record it sends.
-	again := *out
-	f.c.client.Produce(f.c.produceCtx, out, func(_ *kgo.Record, err error) {
-		if err == nil {
-			f.c.emit(ev)
-			p.ack(e)
-			return
+// produce publishes h.out; published handles the outcome.
+func (f *asyncForwarder) produce(h *forwarding) {
+	f.c.client.Produce(f.c.produceCtx, &h.out, func(_ *kgo.Record, err error) { f.published(h, err) })
+}
+
+// published settles h once Kafka has acknowledged h.out, or handles the
+// failed publish: abandoned when the listener stops or the partition is
+// gone, to the DLT (or a stub there) when the target refused it for good,
+// and otherwise retried with backoff.
+func (f *asyncForwarder) published(h *forwarding, err error) {
+	p, ev := h.p, &h.ev
+	if err == nil {
+		if f.c.observed {
+			f.c.emit(*ev)
 		}
-		failures++
-		fe := ev
+		p.ack(&h.entry)
+		return
+	}
+	h.failures++
+	if f.c.observed {
+		fe := *ev
 		fe.Kind, fe.Err = EventForwardFailed, err
 		f.c.emit(fe)
-		p.mu.Lock()
-		gone := p.gone
-		p.mu.Unlock()
-		attrs := []slog.Attr{slog.String("topic", ev.Topic), slog.Int("partition", int(ev.Partition)),
-			slog.Int64("offset", ev.Offset), slog.String("target", ev.Target), slog.Int("failures", failures),
-			slog.String("error", err.Error())}
-		if f.c.produceCtx.Err() != nil || gone {
-			// Shutting down or no longer ours: leave it unacknowledged, so
-			// its source record is never committed and will be read again.
-			f.c.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: publish abandoned; its source record stays uncommitted and will be redelivered", attrs...)
-			p.abandon(e)
+	}
+	p.mu.Lock()
+	gone := p.gone
+	p.mu.Unlock()
+	attrs := []slog.Attr{slog.String("topic", ev.Topic), slog.Int("partition", int(ev.Partition)),
+		slog.Int64("offset", ev.Offset), slog.String("target", ev.Target), slog.Int("failures", h.failures),
+		slog.String("error", err.Error())}
+	if f.c.produceCtx.Err() != nil || gone {
+		// Shutting down or no longer ours: leave it unacknowledged, so
+		// its source record is never committed and will be read again.
+		f.c.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: publish abandoned; its source record stays uncommitted and will be redelivered", attrs...)
+		p.abandon(&h.entry)
+		return
+	}
+	if ev.Kind == EventRetried && hop.Rejected(err) {
+		// The tier will never take this record (too large, invalid):
+		// dead-letter it rather than stall the partition.
+		f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry tier rejected the record; dead-lettering it", attrs...)
+		f.rejectToDLT(h, err)
+		return
+	}
+	if ev.Kind == EventDeadLettered && ev.Reason != ReasonTooLarge && hop.Rejected(err) {
+		// Nor will the DLT: publish a stub that points at the whole
+		// record rather than stall the partition for good.
+		f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: DLT rejected the record; publishing a stub without its value in its place",
+			append(attrs, slog.Int("value_bytes", len(h.out.Value)), slog.Int("key_bytes", len(h.out.Key)))...)
+		f.stubToDLT(h, err)
+		return
+	}
+	d := f.c.cfg.forwardBackoff.Schedule(min(h.failures, 16))[min(h.failures, 16)-1]
+	f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: publish failed; retrying, nothing is committed past it",
+		append(attrs, slog.Duration("retry_in", d))...)
+	f.afterRetry(d, func() {
+		if f.c.produceCtx.Err() != nil {
+			p.abandon(&h.entry)
 			return
 		}
-		if ev.Kind == EventRetried && hop.Rejected(err) {
-			// The tier will never take this record (too large, invalid):
-			// dead-letter it rather than stall the partition.
-			f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry tier rejected the record; dead-lettering it", attrs...)
-			f.rejectToDLT(p, e, &again, ev, err)
-			return
-		}
-		if ev.Kind == EventDeadLettered && ev.Reason != ReasonTooLarge && hop.Rejected(err) {
-			// Nor will the DLT: publish a stub that points at the whole
-			// record rather than stall the partition for good.
-			f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: DLT rejected the record; publishing a stub without its value in its place",
-				append(attrs, slog.Int("value_bytes", len(again.Value)), slog.Int("key_bytes", len(again.Key)))...)
-			f.stubToDLT(p, e, &again, ev, err)
-			return
-		}
-		d := f.c.cfg.forwardBackoff.Schedule(min(failures, 16))[min(failures, 16)-1]
-		f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: publish failed; retrying, nothing is committed past it",
-			append(attrs, slog.Duration("retry_in", d))...)
-		f.afterRetry(d, func() {
-			if f.c.produceCtx.Err() != nil {
-				p.abandon(e)
-				return
-			}
-			next := again
-			f.produce(p, e, &next, ev, failures)
-		})
+		h.out = h.pristine()
+		f.produce(h)
 	})
 }
 
-// next is the record to publish to target for rec with state st, stamped
-// with this listener's group (retry.HeaderGroup): see retry.Next, plus
-// Spring's headers with SpringHeaders(spring.Write), or without stale ones
-// read with spring.Read.
-func (l *Listener) next(rec *kgo.Record, target string, st retry.State) *kgo.Record {
+// stamp fills out, the record to publish to target for rec with state
+// st, stamped with this listener's group (retry.HeaderGroup): see
+// retry.Next, plus Spring's headers with SpringHeaders(spring.Write), or
+// without stale ones read with spring.Read.
+func (l *Listener) stamp(out, rec *kgo.Record, target string, st retry.State) {
 	st.Group = l.cfg.group
-	out := retry.Next(rec, target, rec.Partition, st, l.policy.MaxErrorBytes)
+	*out = kgo.Record{Key: rec.Key, Value: rec.Value, Topic: target, Partition: rec.Partition,
+		Headers: retry.NextHeaders(rec, st, l.policy.MaxErrorBytes)}
 	switch {
 	case l.cfg.spring.Has(spring.Write):
 		out.Headers = spring.Append(out.Headers, st, l.policy.MaxErrorBytes)
 	case l.cfg.spring.Has(spring.Read):
 		out.Headers = spring.Strip(out.Headers)
 	}
-	return out
 }
 
 // rejectToDLT publishes a record its tier refused to the DLT instead, with
 // reason "rejected" and the publish error in its error text.
-func (f *asyncForwarder) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev Event, perr error) {
+func (f *asyncForwarder) rejectToDLT(h *forwarding, perr error) {
+	tierRec := h.pristine()
 	st, _, derr := retry.Decode(tierRec.Headers)
 	if derr != nil { // cannot happen: we wrote these headers
-		st = retry.Corrupt(tierRec, time.Now(), derr)
+		st = retry.Corrupt(&tierRec, time.Now(), derr)
 	} else {
-		st = st.WithFailure(time.Time{}, fmt.Sprintf("publish to %s rejected: %v (after: %s)", ev.Target, perr, st.Error),
+		st = st.WithFailure(time.Time{}, fmt.Sprintf("publish to %s rejected: %v (after: %s)", h.ev.Target, perr, st.Error),
 			fmt.Sprintf("%T", perr)).DeadLetter(ReasonRejected)
 	}
 	dlt := f.c.plan.DLT
-	out := f.c.next(tierRec, dlt, st)
-	ev.Kind, ev.Target, ev.Reason, ev.Err = EventDeadLettered, dlt, ReasonRejected, perr
-	f.produce(p, e, out, ev, 0)
+	f.c.stamp(&h.out, &tierRec, dlt, st)
+	h.out.Context = tierRec.Context
+	h.built()
+	h.ev.Kind, h.ev.Target, h.ev.Reason, h.ev.Err = EventDeadLettered, dlt, ReasonRejected, perr
+	f.produce(h)
 }
 
 // stubToDLT publishes, in place of a dead-letter record its DLT refused
@@ -158,10 +199,12 @@ func (f *asyncForwarder) rejectToDLT(p *part, e *entry, tierRec *kgo.Record, ev 
 // ReasonTooLarge and an error text that says where the whole record is and
 // why it was dead-lettered. If the DLT refuses even that, the publish is
 // retried with backoff like any failed publish (an operator must act).
-func (f *asyncForwarder) stubToDLT(p *part, e *entry, full *kgo.Record, ev Event, perr error) {
+func (f *asyncForwarder) stubToDLT(h *forwarding, perr error) {
+	full := h.pristine()
+	ev := &h.ev
 	st, _, derr := retry.Decode(full.Headers)
 	if derr != nil { // cannot happen: we wrote these headers
-		st = retry.Corrupt(full, time.Now(), derr)
+		st = retry.Corrupt(&full, time.Now(), derr)
 	}
 	users := retry.UserHeaders(full.Headers)
 	userBytes := 0
@@ -180,13 +223,14 @@ func (f *asyncForwarder) stubToDLT(p *part, e *entry, full *kgo.Record, ev Event
 	st.ErrorType = fmt.Sprintf("%T", perr)
 	st.Reason = ReasonTooLarge
 	st.Group = f.c.cfg.group
-	stub := &kgo.Record{Key: key, Topic: full.Topic, Partition: full.Partition,
+	h.out = kgo.Record{Key: key, Topic: full.Topic, Partition: full.Partition, Context: full.Context,
 		Headers: st.Append(nil, f.c.policy.MaxErrorBytes)}
 	if f.c.cfg.spring.Has(spring.Write) {
-		stub.Headers = spring.Append(stub.Headers, st, f.c.policy.MaxErrorBytes)
+		h.out.Headers = spring.Append(h.out.Headers, st, f.c.policy.MaxErrorBytes)
 	}
+	h.built()
 	ev.Reason, ev.Err = ReasonTooLarge, perr
-	f.produce(p, e, stub, ev, 0)
+	f.produce(h)
 }
 
 // afterRetry runs fn after d unless the listener stops first.

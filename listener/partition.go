@@ -285,13 +285,13 @@ func (p *part) wake() {
 	}
 }
 
-// track appends a not-yet-acknowledged entry to the commit ledger. It must
-// be called before the record's publish is started, so the
+// track appends e, a not-yet-acknowledged entry, to the commit ledger. It
+// must be called before the record's publish is started, so the
 // acknowledgement always finds it.
-func (p *part) track(rec *kgo.Record) *entry {
+func (p *part) track(e *entry) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.commits.track(rec)
+	p.commits.track(e)
+	p.mu.Unlock()
 }
 
 // abandon gives up on e's publish: its record stays uncommitted and is

@@ -80,16 +80,17 @@ func (c *consumer) poll(ctx context.Context) error {
 const hogDelay = 50 * time.Millisecond
 
 // waitForRoom blocks the poll loop while the records held for unpaused
-// partitions are at the limit. When that lasts, the partitions holding at
-// least a poll's worth are paused so the rest can be polled again. It
-// returns false when ctx is canceled. Rebalances are allowed meanwhile.
+// partitions are at the limit (see room). When that lasts, the partitions
+// holding at least a poll's worth are paused so the rest can be polled
+// again. It returns false when ctx is canceled. Rebalances are allowed
+// meanwhile.
 func (c *consumer) waitForRoom(ctx context.Context) bool {
-	if c.held.Load() < int64(c.cfg.maxHeld) {
+	if c.room() {
 		return true
 	}
 	t := time.NewTimer(hogDelay)
 	defer t.Stop()
-	for c.held.Load() >= int64(c.cfg.maxHeld) {
+	for !c.room() {
 		select {
 		case <-c.drained:
 		case <-t.C:
@@ -104,6 +105,33 @@ func (c *consumer) waitForRoom(ctx context.Context) bool {
 		}
 	}
 	return true
+}
+
+// room reports whether the poll loop may poll again: while fewer than
+// maxHeld records are held, and past that while it is taking the rest of
+// the fetch the client was handing out when the limit was reached.
+//
+// The client fetches a broker's partitions again only once it has handed
+// out everything of the previous fetch from that broker. Stopping in the
+// middle of a fetch would keep the next one from starting until the
+// workers had worked the held records down, and then they would wait for
+// it: fetching and handling would take turns instead of overlapping.
+// Those records are in memory already; taken, they wait in their
+// partitions' queues instead of in the client. So at the limit the loop
+// goes on polling what the client buffers, up to as many records as it
+// buffered then (extra), and then waits until the held records are below
+// the limit again. At most maxHeld records plus one fetch are held, and
+// the client buffers at most one more fetch.
+func (c *consumer) room() bool {
+	held := c.held.Load()
+	if held < int64(c.cfg.maxHeld) {
+		c.extra = 0
+		return true
+	}
+	if c.extra == 0 {
+		c.extra = max(c.client.BufferedFetchRecords(), 1) // 1: the extension is spent
+	}
+	return held < int64(c.cfg.maxHeld)+c.extra && c.client.BufferedFetchRecords() > 0
 }
 
 // signalDrained wakes the poll loop if it waits for room.

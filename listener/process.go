@@ -106,11 +106,14 @@ func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
 	if p.c.handlerCtx.Err() != nil {
 		return resultAbandon, time.Time{}
 	}
+	// One clock read serves the failure: its time, the due time and the
+	// handler's latency.
+	now := time.Now()
 	var latency time.Duration
 	if p.c.observed {
-		latency = time.Since(start)
+		latency = now.Sub(start)
 	}
-	return p.fail(&d, rec, 1, retry.First(rec, time.Now()), err, latency, 0), time.Time{}
+	return p.fail(&d, rec, 1, retry.First(rec, now), err, now, latency, 0), time.Time{}
 }
 
 func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
@@ -136,19 +139,22 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	}
 	d := p.c.startDelivery(rec, strategy.RoleTier, st.Attempt, st.Due)
 	defer d.end()
-	start := time.Now()
-	late := start.Sub(st.Due)
+	// The clock read that found the record due is its start.
+	start, late := now, now.Sub(st.Due)
 	err := p.c.call(d.ctx, rec, &st, false)
 	if err == nil {
 		d.decided(EventHandled, nil, "", "")
-		p.c.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-			Role: strategy.RoleTier, Attempt: st.Attempt, Latency: time.Since(start), Late: late})
+		if p.c.observed {
+			p.c.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+				Role: strategy.RoleTier, Attempt: st.Attempt, Latency: time.Since(start), Late: late})
+		}
 		return resultDone, time.Time{}
 	}
 	if p.c.handlerCtx.Err() != nil {
 		return resultAbandon, time.Time{}
 	}
-	return p.fail(&d, rec, st.Attempt, st.Advance(time.Time{}, "", ""), err, time.Since(start), late), time.Time{}
+	now = time.Now()
+	return p.fail(&d, rec, st.Attempt, st.Advance(time.Time{}, "", ""), err, now, now.Sub(start), late), time.Time{}
 }
 
 // skip passes over a record another consumer group forwarded to a topic
@@ -159,8 +165,10 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 // never skipped. Skipping comes before decoding and before any wait for a
 // due time.
 func (p *part) skip(rec *kgo.Record, owner string) result {
-	p.c.emit(Event{Kind: EventSkipped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-		Role: p.role, Group: owner, Reason: ReasonOtherGroup})
+	if p.c.observed {
+		p.c.emit(Event{Kind: EventSkipped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			Role: p.role, Group: owner, Reason: ReasonOtherGroup})
+	}
 	return resultDone
 }
 
@@ -180,9 +188,9 @@ func (p *part) corrupt(rec *kgo.Record, derr error) result {
 // had, this one included; next is the record's state for the delivery
 // that would come next (its Attempt is one more than delivered, unless
 // that saturated at math.MaxInt32); late is how late the delivery started
-// after its due time.
-func (p *part) fail(d *delivery, rec *kgo.Record, delivered int32, next retry.State, err error, latency, late time.Duration) result {
-	dec := p.c.router().decide(next, err, time.Now())
+// after its due time; now is when the delivery failed.
+func (p *part) fail(d *delivery, rec *kgo.Record, delivered int32, next retry.State, err error, now time.Time, latency, late time.Duration) result {
+	dec := p.c.router().decide(next, err, now)
 	if dec.capped > 0 {
 		p.c.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: handler asked for a retry delay longer than MaxRequestedDelay; using MaxRequestedDelay",
 			slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),

@@ -303,29 +303,14 @@ func TestHogPauseFetchesNothingTwice(t *testing.T) {
 		f.c.ProduceToPartitions(rs...)
 	}
 	produce(1, 300)
-	release, entered, allDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	var enter sync.Once
-	var total atomic.Int64
-	h := listener.HandlerFunc(func(context.Context, *kgo.Record) error {
-		enter.Do(func() { close(entered) })
-		<-release
-		if total.Add(1) == 800 {
-			close(allDone)
-		}
-		return nil
-	})
+	g := newGated(800)
+	defer g.open()
 	var oc offsetCounter
-	l := f.listener(t, h, listener.MaxPollRecords(perPoll), listener.Concurrency(4),
+	l := f.listener(t, g, listener.MaxPollRecords(perPoll), listener.Concurrency(4),
 		listener.ClientOpts(kgo.WithHooks(&oc)))
 	stop := started(t, l)
-	released := false
-	defer func() {
-		if !released {
-			close(release)
-		}
-	}()
 	select {
-	case <-entered:
+	case <-g.entered:
 	case <-time.After(60 * time.Second):
 		t.Fatal("no record handled within 60s")
 	}
@@ -340,12 +325,84 @@ func TestHogPauseFetchesNothingTwice(t *testing.T) {
 		}
 		return false
 	}, "partition 0 was not paused as a hog holding all 500 of its records: %v", lazy(func() string { return fmt.Sprintf("%+v", last) }))
-	close(release)
-	released = true
+	g.finish(t, stop, &oc)
+}
+
+// lazy formats as what its function returns when it is printed.
+type lazy func() string
+
+func (f lazy) String() string { return f() }
+
+// At its limit of held records, the poll loop still takes the rest of the
+// fetch the client was handing out: those records are in memory already,
+// and the client starts its next fetch only once it has handed out the
+// last one, so stopping halfway would make fetching and handling take
+// turns. Here the limit is 400 records (4 × MaxPollRecords) and the handler
+// blocks on the first record: the partition ends up holding all 3,000 of
+// its records, fetched once, instead of about 500 with the rest dropped
+// from the client's buffers to be fetched again.
+func TestPollTakesTheRestOfAFetchAtTheLimit(t *testing.T) {
+	const perPoll, n = 100, 3000
+	f := newFixture(t, 1)
+	rs := make([]*kgo.Record, n)
+	for i := range rs {
+		rs[i] = rec(f.topic, fmt.Sprintf("k%d", i))
+	}
+	f.c.ProduceToPartitions(rs...)
+	g := newGated(n)
+	defer g.open()
+	var oc offsetCounter
+	l := f.listener(t, g, listener.MaxPollRecords(perPoll), listener.Concurrency(1),
+		listener.ClientOpts(kgo.WithHooks(&oc)))
+	stop := started(t, l)
+	var last listener.PartitionState
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		for _, ps := range l.Partitions() {
+			if ps.Topic == f.topic {
+				last = ps
+				return ps.Held == n
+			}
+		}
+		return false
+	}, "the partition does not hold the whole fetch of %d records: %v", n, lazy(func() string { return fmt.Sprintf("%+v", last) }))
+	g.finish(t, stop, &oc)
+}
+
+// gated is a handler whose calls all wait until it is opened; it notes
+// the first call (entered) and closes done once it has handled want
+// records.
+type gated struct {
+	release, entered, done chan struct{}
+	enter, opened          sync.Once
+	total                  atomic.Int64
+	want                   int64
+}
+
+func newGated(want int64) *gated {
+	return &gated{release: make(chan struct{}), entered: make(chan struct{}), done: make(chan struct{}), want: want}
+}
+
+func (g *gated) Handle(context.Context, *kgo.Record) error {
+	g.enter.Do(func() { close(g.entered) })
+	<-g.release
+	if g.total.Add(1) == g.want {
+		close(g.done)
+	}
+	return nil
+}
+
+// open lets every call through, now and later; opening again does nothing.
+func (g *gated) open() { g.opened.Do(func() { close(g.release) }) }
+
+// finish opens g, waits up to a minute for every record to be handled,
+// stops the listener and fails the test if any record was fetched twice.
+func (g *gated) finish(t *testing.T, stop func() error, oc *offsetCounter) {
+	t.Helper()
+	g.open()
 	select {
-	case <-allDone:
+	case <-g.done:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("%d of 800 records handled", total.Load())
+		t.Fatalf("%d of %d records handled", g.total.Load(), g.want)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -354,8 +411,3 @@ func TestHogPauseFetchesNothingTwice(t *testing.T) {
 		t.Fatalf("%d records fetched twice", n)
 	}
 }
-
-// lazy formats as what its function returns when it is printed.
-type lazy func() string
-
-func (f lazy) String() string { return f() }

@@ -40,3 +40,25 @@ func TestFromContextDoesNotAllocate(t *testing.T) {
 	}
 	_ = sink
 }
+
+type otherKey struct{}
+
+// The state survives contexts derived from the handler's, the handler's
+// own values stay reachable through it, and attaching it costs one
+// allocation, not two: the listener does it on every retry delivery.
+func TestWithStateDerivedAndOneAllocation(t *testing.T) {
+	parent := context.WithValue(context.Background(), otherKey{}, "trace")
+	want := retry.State{Attempt: 4, OriginalTopic: "orders"}
+	ctx, cancel := context.WithTimeout(retry.WithState(parent, want), time.Minute)
+	defer cancel()
+	if st, ok := retry.FromContext(ctx); !ok || st != want {
+		t.Errorf("FromContext through WithTimeout = %+v, %v; want %+v, true", st, ok, want)
+	}
+	if v := ctx.Value(otherKey{}); v != "trace" {
+		t.Errorf("a parent's value through WithState = %v, want trace", v)
+	}
+	var kept []context.Context // so the context escapes, as the listener's does
+	if n := testing.AllocsPerRun(100, func() { kept = append(kept[:0], retry.WithState(parent, want)) }); n != 1 {
+		t.Errorf("WithState allocates %v times, want 1", n)
+	}
+}

@@ -37,19 +37,26 @@ import (
 // zero so the producer stamps the produce time, and Context is nil. Every
 // other field is zero. src is not modified.
 func Next(src *kgo.Record, topic string, partition int32, s State, maxErrorBytes int) *kgo.Record {
-	headers := make([]kgo.RecordHeader, 0, len(src.Headers)+numHeaders)
-	for _, h := range src.Headers {
-		if !IsKretryHeader(h.Key) {
-			headers = append(headers, h)
-		}
-	}
 	return &kgo.Record{
 		Key:       src.Key,
 		Value:     src.Value,
-		Headers:   s.Append(headers, maxErrorBytes),
+		Headers:   NextHeaders(src, s, maxErrorBytes),
 		Topic:     topic,
 		Partition: partition,
 	}
+}
+
+// NextHeaders returns the headers of the record Next builds: src's user
+// headers (see UserHeaders), then s.Append's, in one new slice. It is Next
+// for a caller that builds the record itself.
+func NextHeaders(src *kgo.Record, s State, maxErrorBytes int) []kgo.RecordHeader {
+	headers := make([]kgo.RecordHeader, 0, len(src.Headers)+numHeaders)
+	for i := range src.Headers {
+		if h := &src.Headers[i]; !IsKretryHeader(h.Key) {
+			headers = append(headers, *h)
+		}
+	}
+	return s.Append(headers, maxErrorBytes)
 }
 
 // First returns the State for the first failure of src, a record consumed

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -343,6 +344,11 @@ func headerName(i int) string {
 }
 
 func headerIndex(key string) int {
+	// Every name starts with "kretry-": a user header is told apart by its
+	// first bytes, not by eleven comparisons.
+	if len(key) < len("kretry-due") || key[:len("kretry-")] != "kretry-" {
+		return -1
+	}
 	switch key {
 	case HeaderAttempt:
 		return idxAttempt
@@ -383,7 +389,8 @@ type scan struct {
 // scanHeaders counts the kretry headers in headers and reports whether there
 // were any.
 func scanHeaders(headers []kgo.RecordHeader) (sc scan, found bool) {
-	for _, h := range headers {
+	for j := range headers {
+		h := &headers[j] // not copied: this runs for every header of every tier record
 		if i := headerIndex(h.Key); i >= 0 {
 			sc.count[i]++
 			if sc.count[i] == 1 {
@@ -591,45 +598,60 @@ func (s State) Append(dst []kgo.RecordHeader, maxErrorBytes int) []kgo.RecordHea
 	reason := toValidUTF8String(s.Reason)
 	group := toValidUTF8String(s.Group)
 	// Every value goes into one buffer, each header's slice capped at its
-	// own end: two allocations for all the headers (this and dst's
-	// growth, none when dst has room), not one per value.
-	buf := make([]byte, 0, 40+len(topic)+len(errText)+len(errType)+len(reason)+len(group))
-	add := func(key string, start int) {
-		dst = append(dst, kgo.RecordHeader{Key: key, Value: buf[start:len(buf):len(buf)]})
+	// own end, and dst grows once: two allocations for all the headers
+	// (none for dst when it has room), not one per value.
+	hw := headerWriter{
+		dst: slices.Grow(dst, numHeaders),
+		buf: make([]byte, 0, 4+8+len(topic)+4+8+8+8+len(errText)+len(errType)+len(reason)+len(group)),
 	}
-	u32 := func(key string, v int32) {
-		n := len(buf)
-		buf = binary.BigEndian.AppendUint32(buf, uint32(v))
-		add(key, n)
-	}
-	u64 := func(key string, v int64) {
-		n := len(buf)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(v))
-		add(key, n)
-	}
-	text := func(key, v string) {
-		n := len(buf)
-		buf = append(buf, v...)
-		add(key, n)
-	}
-
-	u32(HeaderAttempt, s.Attempt)
+	hw.u32(HeaderAttempt, s.Attempt)
 	if !s.Due.IsZero() {
-		u64(HeaderDue, ceilMillis(s.Due))
+		hw.u64(HeaderDue, ceilMillis(s.Due))
 	}
-	text(HeaderOriginalTopic, topic)
-	u32(HeaderOriginalPartition, s.OriginalPartition)
-	u64(HeaderOriginalOffset, s.OriginalOffset)
-	u64(HeaderOriginalTimestamp, s.OriginalTimestamp.UnixMilli())
-	u64(HeaderFirstFailure, s.FirstFailure.UnixMilli())
-	for _, h := range [...]struct{ key, v string }{
-		{HeaderError, errText}, {HeaderErrorType, errType}, {HeaderReason, reason}, {HeaderGroup, group},
-	} {
-		if h.v != "" {
-			text(h.key, h.v)
-		}
+	hw.text(HeaderOriginalTopic, topic)
+	hw.u32(HeaderOriginalPartition, s.OriginalPartition)
+	hw.u64(HeaderOriginalOffset, s.OriginalOffset)
+	hw.u64(HeaderOriginalTimestamp, s.OriginalTimestamp.UnixMilli())
+	hw.u64(HeaderFirstFailure, s.FirstFailure.UnixMilli())
+	hw.text(HeaderError, errText)
+	hw.text(HeaderErrorType, errType)
+	hw.text(HeaderReason, reason)
+	hw.text(HeaderGroup, group)
+	return hw.dst
+}
+
+// headerWriter appends headers to dst whose values it writes into buf,
+// which must have room for all of them (so no value moves once written).
+type headerWriter struct {
+	dst []kgo.RecordHeader
+	buf []byte
+}
+
+// add appends the header key whose value is buf from start on.
+func (w *headerWriter) add(key string, start int) {
+	w.dst = append(w.dst, kgo.RecordHeader{Key: key, Value: w.buf[start:len(w.buf):len(w.buf)]})
+}
+
+func (w *headerWriter) u32(key string, v int32) {
+	n := len(w.buf)
+	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(v))
+	w.add(key, n)
+}
+
+func (w *headerWriter) u64(key string, v int64) {
+	n := len(w.buf)
+	w.buf = binary.BigEndian.AppendUint64(w.buf, uint64(v))
+	w.add(key, n)
+}
+
+// text appends a text header, or nothing when v is empty.
+func (w *headerWriter) text(key, v string) {
+	if v == "" {
+		return
 	}
-	return dst
+	n := len(w.buf)
+	w.buf = append(w.buf, v...)
+	w.add(key, n)
 }
 
 // UserHeaders returns a new slice holding the headers for which IsKretryHeader
@@ -673,7 +695,12 @@ func normalize(t time.Time, up bool) time.Time {
 
 func toValidUTF8(b []byte) string { return toValidUTF8String(string(b)) }
 
-func toValidUTF8String(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+func toValidUTF8String(s string) string {
+	if utf8.ValidString(s) { // checks ASCII eight bytes at a time
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
 
 // truncate makes s valid UTF-8 and cuts it to at most max bytes as described
 // on State.Append.
