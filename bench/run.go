@@ -62,11 +62,20 @@ type ThroughputResult struct {
 	Note       string    `json:"note,omitempty"`
 }
 
-// PrecisionResult is one system's S3.
+// PrecisionResult is one phase of one system's S3.
 type PrecisionResult struct {
-	System string         `json:"system"`
-	Tiers  []TierLateness `json:"tiers"`
-	Note   string         `json:"note,omitempty"`
+	System string `json:"system"`
+	// Phase is "fresh" (topics created for the run, written for the first
+	// time while measured) or "warm" (the same topics and group, after the
+	// fresh phase).
+	Phase   string         `json:"phase,omitempty"`
+	Records int            `json:"records,omitempty"`
+	Rate    int            `json:"rate,omitempty"` // input records/s
+	Tiers   []TierLateness `json:"tiers"`
+	// Floor is a plain producer's acknowledgement latency, measured right
+	// before the warm phase (nil for a fresh phase).
+	Floor *AckLatency `json:"floor,omitempty"`
+	Note  string      `json:"note,omitempty"`
 }
 
 // TierLateness summarises the lateness of one tier's retries.
@@ -80,6 +89,8 @@ type TierLateness struct {
 	Min     time.Duration `json:"min_ns"`
 	// Curve is the lateness at each percentile from 0 to 100 (the plot).
 	Curve []time.Duration `json:"percentiles_ns"`
+	// FloorRatio is P99 over the floor's acknowledgement p99 (warm phase).
+	FloorRatio float64 `json:"p99_over_floor_p99,omitempty"`
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -363,6 +374,14 @@ func (b *bench) s2b(ctx context.Context, systems []System) error {
 	return err
 }
 
+// s3 measures each Precisioner's delay precision. A Resumer is measured
+// twice, in one consumer group on one set of topics: first on the freshly
+// created topics (the "fresh" phase, -s3-warmup records, which also writes
+// the tiers), then, once that phase is drained and committed, on those
+// same, now warm, topics (the "warm" phase, -s3-records records). Right
+// before the warm phase, the floor: a plain producer writing what the
+// forwards write, at their rate, to topics warmed alike (Env.Floor). Other
+// systems run one phase on fresh topics, as before.
 func (b *bench) s3(ctx context.Context, systems []System) error {
 	for _, s := range systems {
 		p, ok := s.(Precisioner)
@@ -375,33 +394,15 @@ func (b *bench) s3(ctx context.Context, systems []System) error {
 		if err := b.env.CreateTopic(ctx, topic, b.cfg.s3Partitions, nil); err != nil {
 			return err
 		}
-		sctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
-		ready := make(chan struct{})
-		prodErr := make(chan error, 1)
-		go func() {
-			select {
-			case <-ready:
-			case <-sctx.Done():
-				prodErr <- sctx.Err()
-				return
-			}
-			prodErr <- b.env.ProduceAtRate(sctx, topic, n, b.cfg.s3Rate)
-		}()
-		var once bool
 		in := PrecisionInput{Topic: topic, Group: topic + "-g", Prefix: topic, Partitions: b.cfg.s3Partitions,
-			Records: n, Rate: b.cfg.s3Rate, Delays: b.cfg.s3Delays,
-			Ready: func() {
-				if !once {
-					once = true
-					close(ready)
-				}
-			}}
-		fmt.Fprintf(os.Stderr, "bench: s3 %s: %d records at %d/s…\n", s.Name(), in.Records, in.Rate)
-		prec, err := p.Precision(sctx, b.env, in)
-		cancel()
-		if perr := <-prodErr; err == nil && perr != nil && !errors.Is(perr, context.Canceled) {
-			err = fmt.Errorf("producing: %w", perr)
+			Records: n, Rate: b.cfg.s3Rate, Delays: b.cfg.s3Delays}
+		_, resumes := s.(Resumer)
+		phases := 1
+		if resumes && b.cfg.s3Warmup > 0 {
+			phases = 2
+			in.Records = b.cfg.s3Warmup
 		}
+		pr, err := b.s3Phase(ctx, p, in, "fresh", capNote)
 		if err != nil {
 			if errors.Is(err, ErrUnsupported) {
 				b.skip("s3", s, err)
@@ -409,13 +410,101 @@ func (b *bench) s3(ctx context.Context, systems []System) error {
 			}
 			return fmt.Errorf("%s: %w", s.Name(), err)
 		}
-		pr := PrecisionResult{System: s.Name(), Note: joinNotes(prec.Note, capNote)}
-		for i, lat := range prec.Lateness {
-			pr.Tiers = append(pr.Tiers, summarize(b.cfg.s3Delays[i], lat))
+		b.res.S3 = append(b.res.S3, pr)
+		if phases == 1 {
+			b.forget(ctx, topic)
+			continue
+		}
+		var floor *AckLatency
+		if b.cfg.s3Floor > 0 {
+			fin := FloorInput{Prefix: topic + "-floor", Partitions: b.cfg.s3Partitions, Delays: b.cfg.s3Delays,
+				Rates: forwardRates(b.cfg.s3Rate, b.cfg.s3Delays), Duration: b.cfg.s3Floor, Source: topic, Group: in.Group}
+			// The floor's topics get as many records before the timed run
+			// as the fresh phase forwarded to each tier.
+			for j := range b.cfg.s3Delays {
+				w := 0
+				for i := range b.cfg.s3Warmup {
+					if in.Fails(i) > j {
+						w++
+					}
+				}
+				fin.Warm = append(fin.Warm, w)
+			}
+			fmt.Fprintf(os.Stderr, "bench: s3 floor: %v at %.0f records/s to %d warm topics…\n", fin.Duration, sumOf(fin.Rates), len(fin.Rates))
+			fctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
+			f, err := b.env.Floor(fctx, fin)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("s3 floor: %w", err)
+			}
+			fmt.Fprintf(os.Stderr, "bench: s3 floor: ack p50 %s, p99 %s, max %s (%d records)\n", ms(f.P50), ms(f.P99), ms(f.Max), f.Samples)
+			floor = &f
+		}
+		in.FirstKey, in.Records = b.cfg.s3Warmup, n
+		pr, err = b.s3Phase(ctx, p, in, "warm", capNote)
+		if err != nil {
+			return fmt.Errorf("%s, warm phase: %w", s.Name(), err)
+		}
+		if floor != nil {
+			pr.Floor = floor
+			for i := range pr.Tiers {
+				if floor.P99 > 0 {
+					pr.Tiers[i].FloorRatio = float64(pr.Tiers[i].P99) / float64(floor.P99)
+				}
+			}
 		}
 		b.res.S3 = append(b.res.S3, pr)
+		b.forget(ctx, topic)
 	}
 	return nil
+}
+
+// s3Phase runs one phase of S3 for p: the system consumes, and once it is
+// ready, in.Records records are produced at in.Rate.
+func (b *bench) s3Phase(ctx context.Context, p Precisioner, in PrecisionInput, phase, capNote string) (PrecisionResult, error) {
+	name := p.(System).Name()
+	sctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
+	defer cancel()
+	ready := make(chan struct{})
+	prodErr := make(chan error, 1)
+	go func() {
+		select {
+		case <-ready:
+		case <-sctx.Done():
+			prodErr <- sctx.Err()
+			return
+		}
+		prodErr <- b.env.ProduceAtRate(sctx, in.Topic, in.FirstKey, in.Records, in.Rate)
+	}()
+	var once bool
+	in.Ready = func() {
+		if !once {
+			once = true
+			close(ready)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "bench: s3 %s %s: %d records at %d/s…\n", name, phase, in.Records, in.Rate)
+	prec, err := p.Precision(sctx, b.env, in)
+	cancel()
+	if perr := <-prodErr; err == nil && perr != nil && !errors.Is(perr, context.Canceled) {
+		err = fmt.Errorf("producing: %w", perr)
+	}
+	if err != nil {
+		return PrecisionResult{}, err
+	}
+	pr := PrecisionResult{System: name, Phase: phase, Records: in.Records, Rate: in.Rate, Note: joinNotes(prec.Note, capNote)}
+	for i, lat := range prec.Lateness {
+		pr.Tiers = append(pr.Tiers, summarize(b.cfg.s3Delays[i], lat))
+	}
+	return pr, nil
+}
+
+func sumOf(xs []float64) float64 {
+	var t float64
+	for _, x := range xs {
+		t += x
+	}
+	return t
 }
 
 func joinNotes(a, b string) string {
@@ -479,6 +568,7 @@ func settings(cfg config) map[string]any {
 		"reps": cfg.reps, "s1_records": cfg.s1Records, "s1_partitions": cfg.s1Partitions, "s1_value_bytes": cfg.s1Value,
 		"s2_records": cfg.s2Records, "s2_partitions": cfg.s2Partitions, "s2b_records": cfg.s2bRecords, "s2b_partitions": cfg.s2bPartitions,
 		"s3_records": cfg.s3Records, "s3_partitions": cfg.s3Partitions, "s3_rate": cfg.s3Rate, "s3_delays": fmt.Sprint(cfg.s3Delays),
+		"s3_warmup": cfg.s3Warmup, "s3_floor": cfg.s3Floor.String(),
 		"s4_small": cfg.s4Small, "s4_large": cfg.s4Large, "s4_partitions": cfg.s4Partitions, "s4_delay": cfg.s4Delay.String(),
 		"s5_partitions": cfg.s5Partitions, "s5_per_partition": cfg.s5PerPartition, "s5_idle": cfg.s5Idle.String(),
 		"s6_concurrency": cfg.s6Concurrency, "s6_per_worker": cfg.s6PerWorker, "s6_partitions": cfg.s6Partitions, "s6_wait": cfg.s6Wait.String(),
