@@ -63,8 +63,12 @@ func printReport(w io.Writer, r *Results) {
 		fmt.Fprintln(w)
 		for _, p := range r.S3 {
 			if f := p.Floor; f != nil {
-				fmt.Fprintf(w, "Floor before %s's warm phase: %d records to %d topics × %d partitions at %.0f records/s (written before: %v), acknowledged after p50 %s, p99 %s, max %s; %s.\n",
-					p.System, f.Samples, f.Topics, f.Partitions, f.Rate, f.Warmed, ms(f.P50), ms(f.P99), ms(f.Max), f.Note)
+				where := "before " + p.System + "'s fresh phase, to topics of its own created just then"
+				if p.Phase == "warm" {
+					where = "after " + p.System + "'s warm phase, to its tier topics"
+				}
+				fmt.Fprintf(w, "Floor of the %s phase (%s): %d records to %d topics × %d partitions at %.0f records/s (records in them before: %v), acknowledged after p50 %s, p99 %s, max %s; %s.\n",
+					p.Phase, where, f.Samples, f.Topics, f.Partitions, f.Rate, f.Warmed, ms(f.P50), ms(f.P99), ms(f.Max), f.Note)
 			}
 		}
 		fmt.Fprintln(w)

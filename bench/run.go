@@ -72,8 +72,9 @@ type PrecisionResult struct {
 	Records int            `json:"records,omitempty"`
 	Rate    int            `json:"rate,omitempty"` // input records/s
 	Tiers   []TierLateness `json:"tiers"`
-	// Floor is a plain producer's acknowledgement latency, measured right
-	// before the warm phase (nil for a fresh phase).
+	// Floor is a plain producer's acknowledgement latency at the forwards'
+	// rate: for the warm phase, on its tier topics right after it; for the
+	// fresh phase, on topics of its own created right before it.
 	Floor *AckLatency `json:"floor,omitempty"`
 	Note  string      `json:"note,omitempty"`
 }
@@ -378,10 +379,11 @@ func (b *bench) s2b(ctx context.Context, systems []System) error {
 // twice, in one consumer group on one set of topics: first on the freshly
 // created topics (the "fresh" phase, -s3-warmup records, which also writes
 // the tiers), then, once that phase is drained and committed, on those
-// same, now warm, topics (the "warm" phase, -s3-records records). Right
-// before the warm phase, the floor: a plain producer writing what the
-// forwards write, at their rate, to topics warmed alike (Env.Floor). Other
-// systems run one phase on fresh topics, as before.
+// same, now warm, topics (the "warm" phase, -s3-records records). Each
+// phase has a floor: a plain producer writing what the forwards write, at
+// their rate (Env.Floor) — before the fresh phase, to topics of its own
+// created just then; after the warm phase, to the system's tier topics.
+// Other systems run one phase on fresh topics, as before.
 func (b *bench) s3(ctx context.Context, systems []System) error {
 	for _, s := range systems {
 		p, ok := s.(Precisioner)
@@ -402,7 +404,25 @@ func (b *bench) s3(ctx context.Context, systems []System) error {
 			phases = 2
 			in.Records = b.cfg.s3Warmup
 		}
-		pr, err := b.s3Phase(ctx, p, in, "fresh", capNote)
+		// The fresh floor: a plain producer on topics of its own, created
+		// just before, as the system's tiers will be.
+		var freshFloor *AckLatency
+		if phases == 2 && b.cfg.s3Floor > 0 {
+			var tiers []string
+			for j := range b.cfg.s3Delays {
+				t := fmt.Sprintf("%s-floor-t%d", topic, j+1)
+				if err := b.env.CreateTopic(ctx, t, b.cfg.s3Partitions, nil); err != nil {
+					return err
+				}
+				tiers = append(tiers, t)
+			}
+			f, err := b.s3Floor(ctx, "fresh", tiers, topic, in.Group)
+			if err != nil {
+				return err
+			}
+			freshFloor = f
+		}
+		pr, _, err := b.s3Phase(ctx, p, in, "fresh", capNote)
 		if err != nil {
 			if errors.Is(err, ErrUnsupported) {
 				b.skip("s3", s, err)
@@ -410,48 +430,23 @@ func (b *bench) s3(ctx context.Context, systems []System) error {
 			}
 			return fmt.Errorf("%s: %w", s.Name(), err)
 		}
+		pr.setFloor(freshFloor)
 		b.res.S3 = append(b.res.S3, pr)
 		if phases == 1 {
 			b.forget(ctx, topic)
 			continue
 		}
-		var floor *AckLatency
-		if b.cfg.s3Floor > 0 {
-			fin := FloorInput{Prefix: topic + "-floor", Partitions: b.cfg.s3Partitions, Delays: b.cfg.s3Delays,
-				Rates: forwardRates(b.cfg.s3Rate, b.cfg.s3Delays), Duration: b.cfg.s3Floor, Source: topic, Group: in.Group}
-			// The floor's topics get as many records before the timed run
-			// as the fresh phase forwarded to each tier.
-			for j := range b.cfg.s3Delays {
-				w := 0
-				for i := range b.cfg.s3Warmup {
-					if in.Fails(i) > j {
-						w++
-					}
-				}
-				fin.Warm = append(fin.Warm, w)
-			}
-			fmt.Fprintf(os.Stderr, "bench: s3 floor: %v at %.0f records/s to %d warm topics…\n", fin.Duration, sumOf(fin.Rates), len(fin.Rates))
-			fctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
-			f, err := b.env.Floor(fctx, fin)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("s3 floor: %w", err)
-			}
-			fmt.Fprintf(os.Stderr, "bench: s3 floor: ack p50 %s, p99 %s, max %s (%d records)\n", ms(f.P50), ms(f.P99), ms(f.Max), f.Samples)
-			floor = &f
-		}
 		in.FirstKey, in.Records = b.cfg.s3Warmup, n
-		pr, err = b.s3Phase(ctx, p, in, "warm", capNote)
+		pr, tiers, err := b.s3Phase(ctx, p, in, "warm", capNote)
 		if err != nil {
 			return fmt.Errorf("%s, warm phase: %w", s.Name(), err)
 		}
-		if floor != nil {
-			pr.Floor = floor
-			for i := range pr.Tiers {
-				if floor.P99 > 0 {
-					pr.Tiers[i].FloorRatio = float64(pr.Tiers[i].P99) / float64(floor.P99)
-				}
+		if b.cfg.s3Floor > 0 && len(tiers) == len(b.cfg.s3Delays) {
+			f, err := b.s3Floor(ctx, "warm", tiers, topic, in.Group)
+			if err != nil {
+				return err
 			}
+			pr.setFloor(f)
 		}
 		b.res.S3 = append(b.res.S3, pr)
 		b.forget(ctx, topic)
@@ -459,9 +454,38 @@ func (b *bench) s3(ctx context.Context, systems []System) error {
 	return nil
 }
 
+// s3Floor measures the floor on the tier topics given (Env.Floor).
+func (b *bench) s3Floor(ctx context.Context, phase string, tiers []string, source, group string) (*AckLatency, error) {
+	fin := FloorInput{Topics: tiers, Partitions: b.cfg.s3Partitions, Delays: b.cfg.s3Delays,
+		Rates: forwardRates(b.cfg.s3Rate, b.cfg.s3Delays), Duration: b.cfg.s3Floor, Source: source, Group: group}
+	fmt.Fprintf(os.Stderr, "bench: s3 %s floor: %v at %.0f records/s to %d tier topics…\n", phase, fin.Duration, sumOf(fin.Rates), len(tiers))
+	fctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
+	defer cancel()
+	f, err := b.env.Floor(fctx, fin)
+	if err != nil {
+		return nil, fmt.Errorf("s3 %s floor: %w", phase, err)
+	}
+	fmt.Fprintf(os.Stderr, "bench: s3 %s floor: ack p50 %s, p99 %s, max %s (%d records)\n", phase, ms(f.P50), ms(f.P99), ms(f.Max), f.Samples)
+	return &f, nil
+}
+
+// setFloor attaches f (if not nil) to pr and sets each tier's ratio to it.
+func (pr *PrecisionResult) setFloor(f *AckLatency) {
+	if f == nil {
+		return
+	}
+	pr.Floor = f
+	for i := range pr.Tiers {
+		if f.P99 > 0 {
+			pr.Tiers[i].FloorRatio = float64(pr.Tiers[i].P99) / float64(f.P99)
+		}
+	}
+}
+
 // s3Phase runs one phase of S3 for p: the system consumes, and once it is
-// ready, in.Records records are produced at in.Rate.
-func (b *bench) s3Phase(ctx context.Context, p Precisioner, in PrecisionInput, phase, capNote string) (PrecisionResult, error) {
+// ready, in.Records records are produced at in.Rate. It also returns the
+// tier topics, if the system named them.
+func (b *bench) s3Phase(ctx context.Context, p Precisioner, in PrecisionInput, phase, capNote string) (PrecisionResult, []string, error) {
 	name := p.(System).Name()
 	sctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
 	defer cancel()
@@ -490,13 +514,13 @@ func (b *bench) s3Phase(ctx context.Context, p Precisioner, in PrecisionInput, p
 		err = fmt.Errorf("producing: %w", perr)
 	}
 	if err != nil {
-		return PrecisionResult{}, err
+		return PrecisionResult{}, nil, err
 	}
 	pr := PrecisionResult{System: name, Phase: phase, Records: in.Records, Rate: in.Rate, Note: joinNotes(prec.Note, capNote)}
 	for i, lat := range prec.Lateness {
 		pr.Tiers = append(pr.Tiers, summarize(b.cfg.s3Delays[i], lat))
 	}
-	return pr, nil
+	return pr, prec.TierTopics, nil
 }
 
 func sumOf(xs []float64) float64 {

@@ -107,6 +107,9 @@ func (in PrecisionInput) Fails(i int) int { return 1 + i%len(in.Delays) }
 type Precision struct {
 	Lateness [][]time.Duration // [tier][sample]
 	Note     string
+	// TierTopics are the retry topics, in hop order (set by a Resumer:
+	// the floor writes to them).
+	TierTopics []string
 }
 
 // HappyPather runs S1.
