@@ -154,10 +154,10 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// ProduceAtRate produces n records with keys "k0".."k<n-1>" to topic at a
-// steady rate per second, each stamped when it is produced, and waits for
-// all of them to be acknowledged.
-func (e *Env) ProduceAtRate(ctx context.Context, topic string, n, rate int) error {
+// ProduceAtRate produces n records with keys "k<first>".."k<first+n-1>" to
+// topic at a steady rate per second, each stamped when it is produced, and
+// waits for all of them to be acknowledged.
+func (e *Env) ProduceAtRate(ctx context.Context, topic string, first, n, rate int) error {
 	p, err := newProducer(e, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
 	if err != nil {
 		return err
@@ -176,7 +176,7 @@ func (e *Env) ProduceAtRate(ctx context.Context, topic string, n, rate int) erro
 		}
 		due := min(n, int(time.Since(start).Seconds()*float64(rate))+1)
 		for ; sent < due; sent++ {
-			p.send(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", sent), Value: randomBytes(100)})
+			p.send(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", first+sent), Value: randomBytes(100)})
 		}
 	}
 	return p.finish(ctx, "produce to "+topic)

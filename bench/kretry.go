@@ -138,11 +138,19 @@ func (a dltAcks) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 	}
 }
 
+// Resumes: a listener stopped after S3's first phase has committed every
+// record it handled, so a new one in the same group starts after them.
+func (kretrySystem) Resumes() {}
+
 func (kretrySystem) Precision(ctx context.Context, env *Env, in PrecisionInput) (Precision, error) {
 	tr := NewTracker(in.Records, in.Delays)
 	h := listener.HandlerFunc(func(_ context.Context, r *kgo.Record) error {
 		k := string(r.Key)
-		if tr.Begin(k) < in.Fails(KeyIndex(k)) {
+		i := KeyIndex(k)
+		if i < in.FirstKey {
+			return nil // an earlier phase's record delivered again: not this phase's to count
+		}
+		if tr.Begin(k) < in.Fails(i) {
 			tr.Failed(k)
 			return errFail
 		}
@@ -153,7 +161,15 @@ func (kretrySystem) Precision(ctx context.Context, env *Env, in PrecisionInput) 
 	// How long forwards take to be acknowledged, per tier: a retry cannot
 	// be handled before its record is in the tier, so a forward slower
 	// than the tier's delay makes the retry late by the difference.
-	var fwdMu sync.Mutex
+	// Forwards slower than the shortest tier's delay are also counted, with
+	// when they were made (since the first), to tell a start-up stall
+	// from a steady tail.
+	var (
+		fwdMu               sync.Mutex
+		firstFwd            time.Time
+		slow                int
+		slowFirst, slowLast time.Time
+	)
 	fwd := map[time.Duration][]time.Duration{}
 	hook := listener.HookFunc(func(e listener.Event) {
 		switch e.Kind {
@@ -164,9 +180,22 @@ func (kretrySystem) Precision(ctx context.Context, env *Env, in PrecisionInput) 
 			}
 		case listener.EventRetried:
 			delay := in.Delays[min(int(e.Attempt)-1, len(in.Delays)-1)]
-			took := time.Since(e.Due.Add(-delay))
+			at := e.Due.Add(-delay)
+			took := time.Since(at)
 			fwdMu.Lock()
 			fwd[delay] = append(fwd[delay], took)
+			if firstFwd.IsZero() || at.Before(firstFwd) {
+				firstFwd = at
+			}
+			if took > in.Delays[0] {
+				if slow == 0 || at.Before(slowFirst) {
+					slowFirst = at
+				}
+				if at.After(slowLast) {
+					slowLast = at
+				}
+				slow++
+			}
 			fwdMu.Unlock()
 		}
 	})
@@ -193,6 +222,14 @@ func (kretrySystem) Precision(ctx context.Context, env *Env, in PrecisionInput) 
 			note += fmt.Sprintf(" %v: %s/%s", d, ms(t.P50), ms(t.P99))
 		}
 	}
+	if slow > 0 {
+		note += fmt.Sprintf("; %d forwards acknowledged after more than %v, made %v to %v after the first forward",
+			slow, in.Delays[0], slowFirst.Sub(firstFwd).Round(100*time.Millisecond), slowLast.Sub(firstFwd).Round(100*time.Millisecond))
+	}
 	fwdMu.Unlock()
-	return tr.Precision(note), nil
+	prec := tr.Precision(note)
+	for _, t := range l.Plan().Tiers {
+		prec.TierTopics = append(prec.TierTopics, t.Topic)
+	}
+	return prec, nil
 }

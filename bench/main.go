@@ -36,6 +36,8 @@ type config struct {
 	s2bRecords, s2bPartitions        int
 	s3Records, s3Partitions, s3Rate  int
 	s3Delays                         []time.Duration
+	s3Warmup                         int
+	s3Floor                          time.Duration
 	s4Small, s4Large, s4Partitions   int
 	s4Delay                          time.Duration
 	s5Partitions                     []int
@@ -106,9 +108,11 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.s2Partitions, "s2-partitions", 6, "S2 partitions")
 	fs.IntVar(&c.s2bRecords, "s2b-records", 0, "S2b records (default: -s2-records)")
 	fs.IntVar(&c.s2bPartitions, "s2b-partitions", 0, "S2b partitions (default: -s2-partitions)")
-	fs.IntVar(&c.s3Records, "s3-records", 100_000, "S3 records")
+	fs.IntVar(&c.s3Records, "s3-records", 60_000, "S3 records (of the warm phase, for systems that run one)")
+	fs.IntVar(&c.s3Warmup, "s3-warmup", 30_000, "S3 records of the fresh phase, which writes the tiers before the warm phase (kretry); 0: one phase on fresh topics")
+	fs.DurationVar(&c.s3Floor, "s3-floor", 30*time.Second, "S3 floor: how long a plain producer writes at the forwards' rate to the tier topics after the warm phase; 0: none")
 	fs.IntVar(&c.s3Partitions, "s3-partitions", 64, "S3 partitions")
-	fs.IntVar(&c.s3Rate, "s3-rate", 2000, "S3 input records per second")
+	fs.IntVar(&c.s3Rate, "s3-rate", 1000, "S3 input records per second (2000/s takes both cores with a real broker on this machine: docs/benchmarks.md)")
 	s3Delays := fs.String("s3-delays", "100ms,1s,5s", "S3 tier delays")
 	fs.IntVar(&c.s4Small, "s4-small", 10_000, "S4 small backlog")
 	fs.IntVar(&c.s4Large, "s4-large", 1_000_000, "S4 large backlog")

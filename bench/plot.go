@@ -50,7 +50,11 @@ func plotS3(path string, r *Results) error {
 			l.Dashes = plotutil.Dashes(si)
 			l.Width = vg.Points(1.5)
 			p.Add(l)
-			p.Legend.Add(sys.System, l)
+			label := sys.System
+			if sys.Phase != "" {
+				label += " " + sys.Phase
+			}
+			p.Legend.Add(label, l)
 		}
 		p.Legend.Top, p.Legend.Left = true, true
 		plots[0] = append(plots[0], p)

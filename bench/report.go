@@ -43,10 +43,32 @@ func printReport(w io.Writer, r *Results) {
 	throughput("S2 retry hop", r.S2)
 	throughput("S2b dead-letter path", r.S2b)
 	if len(r.S3) > 0 {
-		fmt.Fprintf(w, "### S3 delay precision (lateness = handled − due)\n\n| system | tier | retries | early | p50 | p99 | max | note |\n|---|---|---:|---:|---:|---:|---:|---|\n")
+		fmt.Fprintf(w, "### S3 delay precision (lateness = handled − due)\n\n| system | phase | tier | retries | early | p50 | p99 | max | p99 / floor p99 | note |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, p := range r.S3 {
+			phase := p.Phase
+			if phase == "" {
+				phase = "fresh"
+			}
+			if p.Rate > 0 {
+				phase += fmt.Sprintf(" (%d at %d/s)", p.Records, p.Rate)
+			}
 			for _, t := range p.Tiers {
-				fmt.Fprintf(w, "| %s | %v | %d | %d | %s | %s | %s | %s |\n", p.System, t.Delay, t.Samples, t.Early, ms(t.P50), ms(t.P99), ms(t.Max), p.Note)
+				ratio := "—"
+				if t.FloorRatio > 0 {
+					ratio = fmt.Sprintf("%.2f", t.FloorRatio)
+				}
+				fmt.Fprintf(w, "| %s | %s | %v | %d | %d | %s | %s | %s | %s | %s |\n", p.System, phase, t.Delay, t.Samples, t.Early, ms(t.P50), ms(t.P99), ms(t.Max), ratio, p.Note)
+			}
+		}
+		fmt.Fprintln(w)
+		for _, p := range r.S3 {
+			if f := p.Floor; f != nil {
+				where := "before " + p.System + "'s fresh phase, to topics of its own created just then"
+				if p.Phase == "warm" {
+					where = "after " + p.System + "'s warm phase, to its tier topics"
+				}
+				fmt.Fprintf(w, "Floor of the %s phase (%s): %d records to %d topics × %d partitions at %.0f records/s (records in them before: %v), acknowledged after p50 %s, p99 %s, max %s; %s.\n",
+					p.Phase, where, f.Samples, f.Topics, f.Partitions, f.Rate, f.Warmed, ms(f.P50), ms(f.P99), ms(f.Max), f.Note)
 			}
 		}
 		fmt.Fprintln(w)

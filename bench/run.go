@@ -62,11 +62,21 @@ type ThroughputResult struct {
 	Note       string    `json:"note,omitempty"`
 }
 
-// PrecisionResult is one system's S3.
+// PrecisionResult is one phase of one system's S3.
 type PrecisionResult struct {
-	System string         `json:"system"`
-	Tiers  []TierLateness `json:"tiers"`
-	Note   string         `json:"note,omitempty"`
+	System string `json:"system"`
+	// Phase is "fresh" (topics created for the run, written for the first
+	// time while measured) or "warm" (the same topics and group, after the
+	// fresh phase).
+	Phase   string         `json:"phase,omitempty"`
+	Records int            `json:"records,omitempty"`
+	Rate    int            `json:"rate,omitempty"` // input records/s
+	Tiers   []TierLateness `json:"tiers"`
+	// Floor is a plain producer's acknowledgement latency at the forwards'
+	// rate: for the warm phase, on its tier topics right after it; for the
+	// fresh phase, on topics of its own created right before it.
+	Floor *AckLatency `json:"floor,omitempty"`
+	Note  string      `json:"note,omitempty"`
 }
 
 // TierLateness summarises the lateness of one tier's retries.
@@ -80,6 +90,8 @@ type TierLateness struct {
 	Min     time.Duration `json:"min_ns"`
 	// Curve is the lateness at each percentile from 0 to 100 (the plot).
 	Curve []time.Duration `json:"percentiles_ns"`
+	// FloorRatio is P99 over the floor's acknowledgement p99 (warm phase).
+	FloorRatio float64 `json:"p99_over_floor_p99,omitempty"`
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -363,6 +375,15 @@ func (b *bench) s2b(ctx context.Context, systems []System) error {
 	return err
 }
 
+// s3 measures each Precisioner's delay precision. A Resumer is measured
+// twice, in one consumer group on one set of topics: first on the freshly
+// created topics (the "fresh" phase, -s3-warmup records, which also writes
+// the tiers), then, once that phase is drained and committed, on those
+// same, now warm, topics (the "warm" phase, -s3-records records). Each
+// phase has a floor: a plain producer writing what the forwards write, at
+// their rate (Env.Floor) — before the fresh phase, to topics of its own
+// created just then; after the warm phase, to the system's tier topics.
+// Other systems run one phase on fresh topics, as before.
 func (b *bench) s3(ctx context.Context, systems []System) error {
 	for _, s := range systems {
 		p, ok := s.(Precisioner)
@@ -375,33 +396,33 @@ func (b *bench) s3(ctx context.Context, systems []System) error {
 		if err := b.env.CreateTopic(ctx, topic, b.cfg.s3Partitions, nil); err != nil {
 			return err
 		}
-		sctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
-		ready := make(chan struct{})
-		prodErr := make(chan error, 1)
-		go func() {
-			select {
-			case <-ready:
-			case <-sctx.Done():
-				prodErr <- sctx.Err()
-				return
-			}
-			prodErr <- b.env.ProduceAtRate(sctx, topic, n, b.cfg.s3Rate)
-		}()
-		var once bool
 		in := PrecisionInput{Topic: topic, Group: topic + "-g", Prefix: topic, Partitions: b.cfg.s3Partitions,
-			Records: n, Rate: b.cfg.s3Rate, Delays: b.cfg.s3Delays,
-			Ready: func() {
-				if !once {
-					once = true
-					close(ready)
-				}
-			}}
-		fmt.Fprintf(os.Stderr, "bench: s3 %s: %d records at %d/s…\n", s.Name(), in.Records, in.Rate)
-		prec, err := p.Precision(sctx, b.env, in)
-		cancel()
-		if perr := <-prodErr; err == nil && perr != nil && !errors.Is(perr, context.Canceled) {
-			err = fmt.Errorf("producing: %w", perr)
+			Records: n, Rate: b.cfg.s3Rate, Delays: b.cfg.s3Delays}
+		_, resumes := s.(Resumer)
+		phases := 1
+		if resumes && b.cfg.s3Warmup > 0 {
+			phases = 2
+			in.Records = b.cfg.s3Warmup
 		}
+		// The fresh floor: a plain producer on topics of its own, created
+		// just before, as the system's tiers will be.
+		var freshFloor *AckLatency
+		if phases == 2 && b.cfg.s3Floor > 0 {
+			var tiers []string
+			for j := range b.cfg.s3Delays {
+				t := fmt.Sprintf("%s-floor-t%d", topic, j+1)
+				if err := b.env.CreateTopic(ctx, t, b.cfg.s3Partitions, nil); err != nil {
+					return err
+				}
+				tiers = append(tiers, t)
+			}
+			f, err := b.s3Floor(ctx, "fresh", tiers, topic, in.Group)
+			if err != nil {
+				return err
+			}
+			freshFloor = f
+		}
+		pr, _, err := b.s3Phase(ctx, p, in, "fresh", capNote)
 		if err != nil {
 			if errors.Is(err, ErrUnsupported) {
 				b.skip("s3", s, err)
@@ -409,13 +430,105 @@ func (b *bench) s3(ctx context.Context, systems []System) error {
 			}
 			return fmt.Errorf("%s: %w", s.Name(), err)
 		}
-		pr := PrecisionResult{System: s.Name(), Note: joinNotes(prec.Note, capNote)}
-		for i, lat := range prec.Lateness {
-			pr.Tiers = append(pr.Tiers, summarize(b.cfg.s3Delays[i], lat))
+		pr.setFloor(freshFloor)
+		b.res.S3 = append(b.res.S3, pr)
+		if phases == 1 {
+			b.forget(ctx, topic)
+			continue
+		}
+		in.FirstKey, in.Records = b.cfg.s3Warmup, n
+		pr, tiers, err := b.s3Phase(ctx, p, in, "warm", capNote)
+		if err != nil {
+			return fmt.Errorf("%s, warm phase: %w", s.Name(), err)
+		}
+		if b.cfg.s3Floor > 0 && len(tiers) == len(b.cfg.s3Delays) {
+			f, err := b.s3Floor(ctx, "warm", tiers, topic, in.Group)
+			if err != nil {
+				return err
+			}
+			pr.setFloor(f)
 		}
 		b.res.S3 = append(b.res.S3, pr)
+		b.forget(ctx, topic)
 	}
 	return nil
+}
+
+// s3Floor measures the floor on the tier topics given (Env.Floor).
+func (b *bench) s3Floor(ctx context.Context, phase string, tiers []string, source, group string) (*AckLatency, error) {
+	fin := FloorInput{Topics: tiers, Partitions: b.cfg.s3Partitions, Delays: b.cfg.s3Delays,
+		Rates: forwardRates(b.cfg.s3Rate, b.cfg.s3Delays), Duration: b.cfg.s3Floor, Source: source, Group: group}
+	fmt.Fprintf(os.Stderr, "bench: s3 %s floor: %v at %.0f records/s to %d tier topics…\n", phase, fin.Duration, sumOf(fin.Rates), len(tiers))
+	fctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
+	defer cancel()
+	f, err := b.env.Floor(fctx, fin)
+	if err != nil {
+		return nil, fmt.Errorf("s3 %s floor: %w", phase, err)
+	}
+	fmt.Fprintf(os.Stderr, "bench: s3 %s floor: ack p50 %s, p99 %s, max %s (%d records)\n", phase, ms(f.P50), ms(f.P99), ms(f.Max), f.Samples)
+	return &f, nil
+}
+
+// setFloor attaches f (if not nil) to pr and sets each tier's ratio to it.
+func (pr *PrecisionResult) setFloor(f *AckLatency) {
+	if f == nil {
+		return
+	}
+	pr.Floor = f
+	for i := range pr.Tiers {
+		if f.P99 > 0 {
+			pr.Tiers[i].FloorRatio = float64(pr.Tiers[i].P99) / float64(f.P99)
+		}
+	}
+}
+
+// s3Phase runs one phase of S3 for p: the system consumes, and once it is
+// ready, in.Records records are produced at in.Rate. It also returns the
+// tier topics, if the system named them.
+func (b *bench) s3Phase(ctx context.Context, p Precisioner, in PrecisionInput, phase, capNote string) (PrecisionResult, []string, error) {
+	name := p.(System).Name()
+	sctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
+	defer cancel()
+	ready := make(chan struct{})
+	prodErr := make(chan error, 1)
+	go func() {
+		select {
+		case <-ready:
+		case <-sctx.Done():
+			prodErr <- sctx.Err()
+			return
+		}
+		prodErr <- b.env.ProduceAtRate(sctx, in.Topic, in.FirstKey, in.Records, in.Rate)
+	}()
+	var once bool
+	in.Ready = func() {
+		if !once {
+			once = true
+			close(ready)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "bench: s3 %s %s: %d records at %d/s…\n", name, phase, in.Records, in.Rate)
+	prec, err := p.Precision(sctx, b.env, in)
+	cancel()
+	if perr := <-prodErr; err == nil && perr != nil && !errors.Is(perr, context.Canceled) {
+		err = fmt.Errorf("producing: %w", perr)
+	}
+	if err != nil {
+		return PrecisionResult{}, nil, err
+	}
+	pr := PrecisionResult{System: name, Phase: phase, Records: in.Records, Rate: in.Rate, Note: joinNotes(prec.Note, capNote)}
+	for i, lat := range prec.Lateness {
+		pr.Tiers = append(pr.Tiers, summarize(b.cfg.s3Delays[i], lat))
+	}
+	return pr, prec.TierTopics, nil
+}
+
+func sumOf(xs []float64) float64 {
+	var t float64
+	for _, x := range xs {
+		t += x
+	}
+	return t
 }
 
 func joinNotes(a, b string) string {
@@ -479,6 +592,7 @@ func settings(cfg config) map[string]any {
 		"reps": cfg.reps, "s1_records": cfg.s1Records, "s1_partitions": cfg.s1Partitions, "s1_value_bytes": cfg.s1Value,
 		"s2_records": cfg.s2Records, "s2_partitions": cfg.s2Partitions, "s2b_records": cfg.s2bRecords, "s2b_partitions": cfg.s2bPartitions,
 		"s3_records": cfg.s3Records, "s3_partitions": cfg.s3Partitions, "s3_rate": cfg.s3Rate, "s3_delays": fmt.Sprint(cfg.s3Delays),
+		"s3_warmup": cfg.s3Warmup, "s3_floor": cfg.s3Floor.String(),
 		"s4_small": cfg.s4Small, "s4_large": cfg.s4Large, "s4_partitions": cfg.s4Partitions, "s4_delay": cfg.s4Delay.String(),
 		"s5_partitions": cfg.s5Partitions, "s5_per_partition": cfg.s5PerPartition, "s5_idle": cfg.s5Idle.String(),
 		"s6_concurrency": cfg.s6Concurrency, "s6_per_worker": cfg.s6PerWorker, "s6_partitions": cfg.s6Partitions, "s6_wait": cfg.s6Wait.String(),

@@ -74,7 +74,8 @@ type Throughput struct {
 
 // PrecisionInput is S3. The system starts consuming Topic (empty at first)
 // in Group and calls Ready; the harness then produces Records records at a
-// steady Rate per second. The record with key index i (the key is
+// steady Rate per second, with keys "k<FirstKey>" to
+// "k<FirstKey+Records-1>". The record with key index i (the key is
 // "k<i>") fails Fails(i) times (1 to len(Delays)) and then succeeds; its
 // n-th retry must wait Delays[n-1]. Retry topics are named with Prefix.
 type PrecisionInput struct {
@@ -85,6 +86,12 @@ type PrecisionInput struct {
 	Records    int
 	Rate       int
 	Delays     []time.Duration
+	// FirstKey is 0 on fresh topics. A Resumer's warm phase runs on the
+	// topics and in the group of an earlier phase, whose records had the
+	// keys below FirstKey; one of those delivered again (a tier record not
+	// yet committed at the earlier phase's end) is handled at once and not
+	// counted.
+	FirstKey int
 	// Ready is called once the system is consuming; production starts then.
 	Ready func()
 }
@@ -100,6 +107,9 @@ func (in PrecisionInput) Fails(i int) int { return 1 + i%len(in.Delays) }
 type Precision struct {
 	Lateness [][]time.Duration // [tier][sample]
 	Note     string
+	// TierTopics are the retry topics, in hop order (set by a Resumer:
+	// the floor writes to them).
+	TierTopics []string
 }
 
 // HappyPather runs S1.
@@ -120,6 +130,16 @@ type DeadLetterer interface {
 // Precisioner runs S3.
 type Precisioner interface {
 	Precision(ctx context.Context, env *Env, in PrecisionInput) (Precision, error)
+}
+
+// A Resumer is a Precisioner that can run S3 a second time on the topics
+// and in the consumer group of a first run that has finished (every record
+// handled and committed), honouring PrecisionInput.FirstKey. The harness then
+// measures S3 twice: on fresh topics, and on the same topics once they have
+// been written to ("warm tiers", docs/benchmarks.md).
+type Resumer interface {
+	Precisioner
+	Resumes()
 }
 
 // A Capper is a system that cannot run a scenario at full size in a
