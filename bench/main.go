@@ -43,6 +43,9 @@ type config struct {
 	s5Partitions                     []int
 	s5PerPartition                   int
 	s5Idle, s5Margin                 time.Duration
+	s5CPUProf                        string
+	s5Raw                            bool
+	s5FetchMaxWait                   time.Duration
 	s6Concurrency                    []int
 	s6PerWorker, s6Partitions        int
 	s6Wait                           time.Duration
@@ -122,6 +125,9 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.s5PerPartition, "s5-per-partition", 10, "S5 records waiting per partition")
 	fs.DurationVar(&c.s5Idle, "s5-idle", 10*time.Second, "S5 idle window for the CPU measurement")
 	fs.DurationVar(&c.s5Margin, "s5-margin", 0, "S5 time for the listener to pause every partition before the idle window (default 3 s + 3 ms per partition)")
+	fs.DurationVar(&c.s5FetchMaxWait, "s5-fetch-max-wait", 0, "S5 listener.FetchMaxWait of the child's listener (default: the listener's default)")
+	fs.BoolVar(&c.s5Raw, "s5-raw", false, "S5: also measure franz-go alone idle over the same topics, its tier partitions paused (the reference for kretry's share)")
+	fs.StringVar(&c.s5CPUProf, "s5-cpuprofile", "", "S5: the listener's child writes a CPU profile of its idle window to this file, one per partition count (<file>.<partitions>)")
 	s6Conc := fs.String("s6-concurrency", "1,2,4,8,16,32,64", "S6 concurrency settings")
 	fs.IntVar(&c.s6PerWorker, "s6-per-worker", 250, "S6 records per unit of concurrency")
 	fs.IntVar(&c.s6Partitions, "s6-partitions", 64, "S6 partitions")

@@ -87,10 +87,18 @@ func printReport(w io.Writer, r *Results) {
 		fmt.Fprintln(w)
 	}
 	if len(r.S5) > 0 {
-		fmt.Fprintf(w, "### S5 scale: every partition paused in a tier\n\n| partitions | records | all paused after | idle CPU (core-seconds/s) | drain after due | resume rate | first record late by | peak RSS |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "### S5 scale: every partition paused in a tier\n\n| system | partitions | records | FetchMaxWait | all paused after | idle CPU (core-seconds/s) | idle fetches/s | drain after due | resume rate | first record late by | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, s := range r.S5 {
-			fmt.Fprintf(w, "| %d | %d | %v | %.4f | %v | %.0f rec/s | %s | %.1f MB |\n", s.Partitions, s.Records, s.PausedAfter.Round(time.Millisecond),
-				s.IdleCPU, s.Drain.Round(time.Millisecond), s.ResumeRate, ms(s.FirstLate), mb(s.PeakRSS))
+			system, drain, rate, late := "kretry", s.Drain.Round(time.Millisecond).String(), fmt.Sprintf("%.0f rec/s", s.ResumeRate), ms(s.FirstLate)
+			if s.System != "" { // the reference measures idle only
+				system, drain, rate, late = s.System+" franz-go", "—", "—", "—"
+			}
+			fmw := "default"
+			if s.FetchMaxWait > 0 {
+				fmw = s.FetchMaxWait.String()
+			}
+			fmt.Fprintf(w, "| %s | %d | %d | %s | %v | %.4f | %.1f | %s | %s | %s | %.1f MB |\n", system, s.Partitions, s.Records, fmw,
+				s.PausedAfter.Round(time.Millisecond), s.IdleCPU, s.IdleFetches, drain, rate, late, mb(s.PeakRSS))
 		}
 		fmt.Fprintln(w)
 	}

@@ -595,6 +595,7 @@ func settings(cfg config) map[string]any {
 		"s3_warmup": cfg.s3Warmup, "s3_floor": cfg.s3Floor.String(),
 		"s4_small": cfg.s4Small, "s4_large": cfg.s4Large, "s4_partitions": cfg.s4Partitions, "s4_delay": cfg.s4Delay.String(),
 		"s5_partitions": cfg.s5Partitions, "s5_per_partition": cfg.s5PerPartition, "s5_idle": cfg.s5Idle.String(),
+		"s5_fetch_max_wait": cfg.s5FetchMaxWait.String(), "s5_cpuprofile": cfg.s5CPUProf, "s5_raw": cfg.s5Raw,
 		"s6_concurrency": cfg.s6Concurrency, "s6_per_worker": cfg.s6PerWorker, "s6_partitions": cfg.s6Partitions, "s6_wait": cfg.s6Wait.String(),
 	}
 }

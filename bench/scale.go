@@ -46,12 +46,20 @@ type MemorySample struct {
 
 // ScaleResult is S5 for one partition count.
 type ScaleResult struct {
-	Partitions   int           `json:"partitions"`
-	Records      int           `json:"records"`
-	PausedAfter  time.Duration `json:"paused_after_ns"` // from Run to every tier partition paused
-	IdleCPU      float64       `json:"idle_cpu_seconds_per_second"`
-	IdleWindow   time.Duration `json:"idle_window_ns"`
-	Drain        time.Duration `json:"drain_ns"` // from the common due time to the last record handled
+	// System is "raw" for the franz-go reference (-s5-raw), which only
+	// measures idle; empty for kretry.
+	System      string        `json:"system,omitempty"`
+	Partitions  int           `json:"partitions"`
+	Records     int           `json:"records"`
+	PausedAfter time.Duration `json:"paused_after_ns"` // from Run to every tier partition paused
+	IdleCPU     float64       `json:"idle_cpu_seconds_per_second"`
+	IdleWindow  time.Duration `json:"idle_window_ns"`
+	// IdleFetches is the fetch requests per second the listener's client
+	// sent in the idle window, IdleRequests every request per second.
+	IdleFetches  float64       `json:"idle_fetches_per_second"`
+	IdleRequests float64       `json:"idle_requests_per_second"`
+	FetchMaxWait time.Duration `json:"fetch_max_wait_ns,omitempty"` // the listener's, if the run set it
+	Drain        time.Duration `json:"drain_ns"`                    // from the common due time to the last record handled
 	ResumeRate   float64       `json:"resume_records_per_second"`
 	FirstLate    time.Duration `json:"first_late_ns"` // lateness of the first record handled
 	Note         string        `json:"note,omitempty"`
@@ -133,6 +141,9 @@ type childSpec struct {
 	Due        time.Time     `json:"due"`
 	Idle       time.Duration `json:"idle"`
 	SmallFetch bool          `json:"small_fetch"`
+	CPUProfile string        `json:"cpu_profile,omitempty"` // S5: where to write a CPU profile of the idle window
+	// FetchMaxWait, if set, is the S5 listener's listener.FetchMaxWait.
+	FetchMaxWait time.Duration `json:"fetch_max_wait,omitempty"`
 }
 
 // runChild runs this binary as "child" with spec and decodes the JSON line
@@ -229,13 +240,31 @@ func (b *bench) s5(ctx context.Context, _ []System) error {
 		}
 		var r ScaleResult
 		spec := childSpec{Scenario: "s5", Brokers: b.env.Brokers, Topic: main, Group: main + "-g", Partitions: parts,
-			Records: parts * b.cfg.s5PerPartition, Delay: delay, Due: due, Idle: b.cfg.s5Idle}
+			Records: parts * b.cfg.s5PerPartition, Delay: delay, Due: due, Idle: b.cfg.s5Idle, FetchMaxWait: b.cfg.s5FetchMaxWait}
+		if b.cfg.s5CPUProf != "" {
+			spec.CPUProfile = fmt.Sprintf("%s.%d", b.cfg.s5CPUProf, parts)
+		}
 		if err := runChild(ctx, spec, &r); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "bench: s5 %d partitions: paused after %v, idle CPU %.3f s/s, drained %d records in %v (%.0f rec/s)\n",
-			parts, r.PausedAfter.Round(time.Millisecond), r.IdleCPU, r.Records, r.Drain.Round(time.Millisecond), r.ResumeRate)
+		fmt.Fprintf(os.Stderr, "bench: s5 %d partitions: paused after %v, idle CPU %.4f s/s (%.1f fetches/s, %.1f requests/s), drained %d records in %v (%.0f rec/s)\n",
+			parts, r.PausedAfter.Round(time.Millisecond), r.IdleCPU, r.IdleFetches, r.IdleRequests, r.Records, r.Drain.Round(time.Millisecond), r.ResumeRate)
 		b.res.S5 = append(b.res.S5, r)
+		if !b.cfg.s5Raw {
+			continue
+		}
+		// The records are due by now; the reference never handles them.
+		spec.Scenario, spec.Group = "s5raw", main+"-raw"
+		if spec.CPUProfile != "" {
+			spec.CPUProfile += ".raw"
+		}
+		var raw ScaleResult
+		if err := runChild(ctx, spec, &raw); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench: s5 %d partitions, raw franz-go: paused after %v, idle CPU %.4f s/s (%.1f fetches/s, %.1f requests/s)\n",
+			parts, raw.PausedAfter.Round(time.Millisecond), raw.IdleCPU, raw.IdleFetches, raw.IdleRequests)
+		b.res.S5 = append(b.res.S5, raw)
 	}
 	return nil
 }
