@@ -280,10 +280,24 @@ func (s rawSystem) DeadLetter(ctx context.Context, env *Env, in DeadLetterInput)
 		return true
 	}
 	acked := func(r *kgo.Record) { tr.SucceededIn(r.Partition) }
-	if err := s.v.pipeline(ctx, env, in.Group, tr, []string{in.Topic}, dltTopic, handle, acked); err != nil {
+	// The DLT is read back, as kretry's listener reads its DLT and calls
+	// its DLT handler: in a group of its own, by a client of its own, with
+	// a no-op handler (raw-headers decodes each record's state first).
+	side := make(chan error, 1)
+	go func() {
+		reader := s.v
+		reader.producer = false // it forwards nothing
+		side <- reader.pipeline(ctx, env, in.Group+"-dlt", tr, []string{dltTopic}, "",
+			func(*kgo.Record) bool { return false }, nil)
+	}()
+	err := s.v.pipeline(ctx, env, in.Group, tr, []string{in.Topic}, dltTopic, handle, acked)
+	if serr := <-side; err == nil {
+		err = serr
+	}
+	if err != nil {
 		return Throughput{}, err
 	}
-	return tr.EndToEnd("forward to a DLT (not read back); " + s.v.note()), nil
+	return tr.EndToEnd("forward to a DLT, read back in a group of its own with a no-op handler; " + s.v.note()), nil
 }
 
 // pipeline consumes topics in group until tr is done. handle is called for

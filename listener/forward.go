@@ -27,10 +27,10 @@ func (p *part) forward(d *delivery, rec *kgo.Record, st retry.State, ev Event) {
 	p.c.fwd.forward(h)
 }
 
-// forwarding is one forward of a failed record: the source record's entry in its
-// part's commit ledger, the record that carries its outcome to a tier or
-// DLT, and the event to report once Kafka has it — one allocation for all
-// of it.
+// forwarding is one forward of a failed record: the source record's entry
+// in its part's commit ledger, the record that carries its outcome to a
+// tier or DLT, and the event to report once Kafka has it — one allocation
+// for all of it.
 type forwarding struct {
 	entry       // the source record's place in p's commit ledger
 	p     *part // the source record's part
@@ -57,11 +57,11 @@ func (h *forwarding) pristine() kgo.Record {
 }
 
 // forwarder is the seam between deciding a failed record's outcome and
-// making it durable. A worker hands it a forwarding: the record that carries the
-// outcome — the retry-tier or DLT record — and the source record's entry
-// in its part's commit ledger, which the forwarder settles: part.ack once
-// Kafka has the outcome, or part.abandon to leave the source uncommitted
-// for redelivery. asyncForwarder is the at-least-once one; a transactional
+// making it durable. A worker hands it a forwarding: the record that
+// carries the outcome — the retry-tier or DLT record — and the source
+// record's entry in its part's commit ledger, which the forwarder settles:
+// part.ack once Kafka has the outcome, or part.abandon to leave the source
+// uncommitted for redelivery. asyncForwarder is the at-least-once one; a transactional
 // forwarder, or batches, plug in here without the poll loop or the
 // workers changing.
 type forwarder interface {
