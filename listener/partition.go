@@ -306,9 +306,10 @@ func (p *part) abandon(e *entry) {
 }
 
 // ack records e's acknowledgement in the commit ledger, which marks what
-// it completes, and unblocks the part if it was waiting for
-// acknowledgements. The mark comes before waking waitIdle, so a revoke
-// that wakes now commits it.
+// it completes (or notes it for a later mark while more publishes are
+// pending: see commits.unmarked), and unblocks the part if it was waiting
+// for acknowledgements. A revoke that waitIdle wakes marks what is noted
+// (markDone) before it commits.
 func (p *part) ack(e *entry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

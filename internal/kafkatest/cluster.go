@@ -301,7 +301,7 @@ func (n *Nodes) CreateReplicatedTopic(topic string, partitions int32, rf int16, 
 		err = resp.Err
 	}
 	if err == nil {
-		err = WaitTopic(ctx, n.Admin, topic, partitions)
+		err = n.waitTopic(ctx, topic, partitions)
 	}
 	if err != nil {
 		n.t.Fatalf("create topic %s: %v", topic, err)

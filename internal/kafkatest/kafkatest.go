@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // EnvBrokers names the environment variable that selects a real cluster:
@@ -111,11 +112,57 @@ func (c *Cluster) CreateTopic(topic string, partitions int32) {
 		err = resp.Err
 	}
 	if err == nil {
-		err = WaitTopic(ctx, c.Admin, topic, partitions)
+		err = c.waitTopic(ctx, topic, partitions)
 	}
 	if err != nil {
 		c.t.Fatalf("create topic %s: %v", topic, err)
 	}
+}
+
+// waitTopic waits until every broker of the cluster, not just the one
+// WaitTopic happens to ask, lists topic with partitions partitions, each
+// with a leader: on several brokers, a client that asks another one first
+// (a listener checking its main topic, say) may otherwise be told the topic
+// does not exist.
+func (c *Cluster) waitTopic(ctx context.Context, topic string, partitions int32) error {
+	if err := WaitTopic(ctx, c.Admin, topic, partitions); err != nil {
+		return err
+	}
+	brokers, err := c.Admin.ListBrokers(ctx)
+	if err != nil {
+		return fmt.Errorf("listing brokers: %w", err)
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for _, b := range brokers {
+		for !brokerLists(ctx, c.client.Broker(int(b.NodeID)), topic, partitions) {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for broker %d to list topic %s with %d partitions with leaders: %w", b.NodeID, topic, partitions, ctx.Err())
+			case <-tick.C:
+			}
+		}
+	}
+	return nil
+}
+
+// brokerLists reports whether broker's metadata lists topic with
+// partitions partitions, each with a leader.
+func brokerLists(ctx context.Context, broker *kgo.Broker, topic string, partitions int32) bool {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, broker)
+	if err != nil || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 || len(resp.Topics[0].Partitions) != int(partitions) {
+		return false
+	}
+	for _, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 || p.Leader < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // WaitTopic waits until the metadata adm sees lists topic with partitions
