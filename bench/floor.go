@@ -106,7 +106,8 @@ func (in FloorInput) record(topic string, key, value []byte, j int) *kgo.Record 
 }
 
 // Floor produces for in.Duration at in.Rates[j] records/s to
-// in.Topics[j], records spread over the partitions in turn, through one
+// in.Topics[j], records spread over the partitions in turn (or as
+// franz-go's default partitioner puts them: in.Partitioner), through one
 // client with franz-go's producer defaults (acks=all, idempotent, 10 ms
 // linger), and measures each record's acknowledgement latency.
 func (e *Env) Floor(ctx context.Context, in FloorInput) (_ AckLatency, err error) {
