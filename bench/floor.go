@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -36,7 +37,14 @@ type AckLatency struct {
 	P50        time.Duration `json:"p50_ns"`
 	P99        time.Duration `json:"p99_ns"`
 	Max        time.Duration `json:"max_ns"`
-	Note       string        `json:"note,omitempty"`
+	// Slow counts the records acknowledged after more than SlowOver, and
+	// SlowFrom and SlowTo say when the first and last of them were produced
+	// (since the floor began): a start-up stall or a steady tail.
+	Slow     int           `json:"slow"`
+	SlowOver time.Duration `json:"slow_over_ns"`
+	SlowFrom time.Duration `json:"slow_from_ns,omitempty"`
+	SlowTo   time.Duration `json:"slow_to_ns,omitempty"`
+	Note     string        `json:"note,omitempty"`
 }
 
 // forwardRates returns the records/s that S3's forwards write to each tier
@@ -61,6 +69,26 @@ type FloorInput struct {
 	// Source and Group are the main topic and the consumer group named in
 	// the records' kretry headers, so that they are as long as a forward's.
 	Source, Group string
+	// Partitioner is "keep" (record i of a topic to partition i mod
+	// Partitions, as kretry's forwards keep their source's partition, and
+	// the input spreads over every partition) or "sticky" (franz-go's
+	// default partitioner: fills one partition's batch, then moves on).
+	Partitioner string
+	// Load, if set, adds the rest of kretry's fresh-phase workload: a new
+	// main topic (Load.Main, existing) written at Load.Rate by its own
+	// producer as the input is, and a consumer group reading the main topic
+	// and the floor's topics.
+	Load *FloorLoad
+}
+
+// FloorLoad is the workload a floor runs beside its producer (FloorInput.Load).
+type FloorLoad struct {
+	Main  string
+	Rate  int
+	Group string
+	// Write and Read choose the parts: writing the main topic, and the
+	// group reading it and the floor's topics.
+	Write, Read bool
 }
 
 // record returns a record for tier j of the floor like the one kretry
@@ -78,26 +106,45 @@ func (in FloorInput) record(topic string, key, value []byte, j int) *kgo.Record 
 }
 
 // Floor produces for in.Duration at in.Rates[j] records/s to
-// in.Topics[j], records spread over the partitions in turn, through one
+// in.Topics[j], records spread over the partitions in turn (or as
+// franz-go's default partitioner puts them: in.Partitioner), through one
 // client with franz-go's producer defaults (acks=all, idempotent, 10 ms
 // linger), and measures each record's acknowledgement latency.
-func (e *Env) Floor(ctx context.Context, in FloorInput) (AckLatency, error) {
+func (e *Env) Floor(ctx context.Context, in FloorInput) (_ AckLatency, err error) {
 	topics, partitions, rates, d := in.Topics, in.Partitions, in.Rates, in.Duration
 	val := randomBytes(100)
 	warm, err := e.records(ctx, topics)
 	if err != nil {
 		return AckLatency{}, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	opts := []kgo.Opt{kgo.SeedBrokers(e.Brokers...)}
+	keep := in.Partitioner != "sticky"
+	if keep {
+		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return AckLatency{}, err
 	}
 	defer cl.Close()
+	if in.Load != nil {
+		stop, err := e.floorLoad(ctx, in, d)
+		if err != nil {
+			return AckLatency{}, err
+		}
+		defer func() {
+			if lerr := stop(); lerr != nil && err == nil {
+				err = lerr
+			}
+		}()
+	}
 	var (
 		mu    sync.Mutex
 		lat   []time.Duration
 		first error
+		slow  []time.Duration // when each slow record was produced
 	)
+	slowOver := in.Delays[0]
 	start := time.Now()
 	sent := make([]int, len(topics))
 	tick := time.NewTicker(time.Millisecond) // as ProduceAtRate: each tick sends what is due
@@ -112,7 +159,11 @@ func (e *Env) Floor(ctx context.Context, in FloorInput) (AckLatency, error) {
 		for j, t := range topics {
 			for due := int(el*rates[j]) + 1; sent[j] < due; sent[j]++ {
 				r := in.record(t, fmt.Appendf(nil, "f%d", sent[j]), val, j)
-				r.Partition = int32(sent[j] % partitions)
+				if keep {
+					r.Partition = int32(sent[j] % partitions)
+				} else {
+					r.Partition = -1
+				}
 				at := time.Now()
 				cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 					took := time.Since(at)
@@ -122,6 +173,9 @@ func (e *Env) Floor(ctx context.Context, in FloorInput) (AckLatency, error) {
 						first = err
 					}
 					lat = append(lat, took)
+					if took > slowOver {
+						slow = append(slow, at.Sub(start))
+					}
 				})
 			}
 		}
@@ -138,8 +192,19 @@ func (e *Env) Floor(ctx context.Context, in FloorInput) (AckLatency, error) {
 	for _, r := range rates {
 		rate += r
 	}
+	part := "ManualPartitioner, record i to partition i mod partitions"
+	if !keep {
+		part = "default partitioner (sticky, uniform bytes)"
+	}
 	a := AckLatency{Topics: len(topics), Partitions: partitions, Rate: rate, Warmed: warm, Samples: len(lat),
-		Note: fmt.Sprintf("plain franz-go producer, defaults (acks=all, idempotent, linger 10 ms), ManualPartitioner; %v at %.0f records/s per tier topic", d, rates)}
+		Slow: len(slow), SlowOver: slowOver,
+		Note: fmt.Sprintf("plain franz-go producer, defaults (acks=all, idempotent, linger 10 ms), %s; %v at %.0f records/s per tier topic", part, d, rates)}
+	if in.Load != nil {
+		a.Note += fmt.Sprintf("; beside it (write %v, read %v): %d records/s to a new main topic, a consumer group reading it and the floor's topics", in.Load.Write, in.Load.Read, in.Load.Rate)
+	}
+	if len(slow) > 0 {
+		a.SlowFrom, a.SlowTo = slices.Min(slow), slices.Max(slow)
+	}
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		a.P50 = lat[len(lat)*50/100]
@@ -170,4 +235,49 @@ func (e *Env) records(ctx context.Context, topics []string) ([]int64, error) {
 		})
 	}
 	return out, nil
+}
+
+// floorLoad starts what FloorInput.Load asks for, for d, and returns a
+// function that stops it and returns its first error.
+func (e *Env) floorLoad(ctx context.Context, in FloorInput, d time.Duration) (func() error, error) {
+	l := in.Load
+	lctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var perr error
+	if l.Write {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			perr = e.ProduceAtRate(lctx, l.Main, 0, int(d.Seconds()*float64(l.Rate)), l.Rate)
+		}()
+	}
+	var cons *kgo.Client
+	if l.Read {
+		var err error
+		cons, err = kgo.NewClient(kgo.SeedBrokers(e.Brokers...), kgo.ConsumerGroup(l.Group),
+			kgo.ConsumeTopics(append([]string{l.Main}, in.Topics...)...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for lctx.Err() == nil {
+				cons.PollFetches(lctx) // read and dropped; commits are automatic
+			}
+		}()
+	}
+	return func() error {
+		cancel()
+		wg.Wait()
+		if cons != nil {
+			cons.Close()
+		}
+		if perr != nil && !errors.Is(perr, context.Canceled) {
+			return fmt.Errorf("floor load: %w", perr)
+		}
+		return nil
+	}, nil
 }

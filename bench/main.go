@@ -38,6 +38,9 @@ type config struct {
 	s3Delays                         []time.Duration
 	s3Warmup                         int
 	s3Floor                          time.Duration
+	s3FloorPartitioner               string
+	s3FloorLoad                      string
+	s3FloorOnly                      bool
 	s4Small, s4Large, s4Partitions   int
 	s4Delay                          time.Duration
 	s5Partitions                     []int
@@ -114,6 +117,9 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.s3Records, "s3-records", 60_000, "S3 records (of the warm phase, for systems that run one)")
 	fs.IntVar(&c.s3Warmup, "s3-warmup", 30_000, "S3 records of the fresh phase, which writes the tiers before the warm phase (kretry); 0: one phase on fresh topics")
 	fs.DurationVar(&c.s3Floor, "s3-floor", 30*time.Second, "S3 floor: how long a plain producer writes at the forwards' rate to the tier topics after the warm phase; 0: none")
+	fs.StringVar(&c.s3FloorPartitioner, "s3-floor-partitioner", "keep", "S3 floor's partitioner: keep (record i to partition i mod -s3-partitions, as kretry's forwards keep their source's) or sticky (franz-go's default)")
+	fs.StringVar(&c.s3FloorLoad, "s3-floor-load", "none", "S3 fresh floor: none, or what else of kretry's fresh phase runs beside it: write (a new main topic at -s3-rate), read (a consumer group reading it and the floor's topics) or both")
+	fs.BoolVar(&c.s3FloorOnly, "s3-floor-only", false, "S3: measure the fresh floor only (no system phases)")
 	fs.IntVar(&c.s3Partitions, "s3-partitions", 64, "S3 partitions")
 	fs.IntVar(&c.s3Rate, "s3-rate", 1000, "S3 input records per second (2000/s takes both cores with a real broker on this machine: docs/benchmarks.md)")
 	s3Delays := fs.String("s3-delays", "100ms,1s,5s", "S3 tier delays")
@@ -148,6 +154,14 @@ func parseFlags(args []string) (config, error) {
 	var err error
 	if c.s3Delays, err = durations(*s3Delays); err != nil {
 		return c, fmt.Errorf("-s3-delays: %w", err)
+	}
+	switch c.s3FloorLoad {
+	case "none", "write", "read", "both":
+	default:
+		return c, fmt.Errorf("-s3-floor-load: %q is not none, write, read or both", c.s3FloorLoad)
+	}
+	if c.s3FloorPartitioner != "keep" && c.s3FloorPartitioner != "sticky" {
+		return c, fmt.Errorf("-s3-floor-partitioner: %q is neither keep nor sticky", c.s3FloorPartitioner)
 	}
 	if c.s5Partitions, err = ints(*s5Partitions); err != nil {
 		return c, fmt.Errorf("-s5-partitions: %w", err)

@@ -416,11 +416,24 @@ func (b *bench) s3(ctx context.Context, systems []System) error {
 				}
 				tiers = append(tiers, t)
 			}
-			f, err := b.s3Floor(ctx, "fresh", tiers, topic, in.Group)
+			var load *FloorLoad
+			if l := b.cfg.s3FloorLoad; l != "none" {
+				load = &FloorLoad{Main: topic + "-floor-main", Rate: b.cfg.s3Rate, Group: topic + "-floor-g",
+					Write: l == "write" || l == "both", Read: l == "read" || l == "both"}
+				if err := b.env.CreateTopic(ctx, load.Main, b.cfg.s3Partitions, nil); err != nil {
+					return err
+				}
+			}
+			f, err := b.s3Floor(ctx, "fresh", tiers, topic, in.Group, load)
 			if err != nil {
 				return err
 			}
 			freshFloor = f
+			if b.cfg.s3FloorOnly {
+				b.res.S3 = append(b.res.S3, PrecisionResult{System: s.Name(), Phase: "fresh floor only", Floor: f})
+				b.forget(ctx, topic)
+				continue
+			}
 		}
 		pr, _, err := b.s3Phase(ctx, p, in, "fresh", capNote)
 		if err != nil {
@@ -442,7 +455,7 @@ func (b *bench) s3(ctx context.Context, systems []System) error {
 			return fmt.Errorf("%s, warm phase: %w", s.Name(), err)
 		}
 		if b.cfg.s3Floor > 0 && len(tiers) == len(b.cfg.s3Delays) {
-			f, err := b.s3Floor(ctx, "warm", tiers, topic, in.Group)
+			f, err := b.s3Floor(ctx, "warm", tiers, topic, in.Group, nil)
 			if err != nil {
 				return err
 			}
@@ -455,9 +468,10 @@ func (b *bench) s3(ctx context.Context, systems []System) error {
 }
 
 // s3Floor measures the floor on the tier topics given (Env.Floor).
-func (b *bench) s3Floor(ctx context.Context, phase string, tiers []string, source, group string) (*AckLatency, error) {
+func (b *bench) s3Floor(ctx context.Context, phase string, tiers []string, source, group string, load *FloorLoad) (*AckLatency, error) {
 	fin := FloorInput{Topics: tiers, Partitions: b.cfg.s3Partitions, Delays: b.cfg.s3Delays,
-		Rates: forwardRates(b.cfg.s3Rate, b.cfg.s3Delays), Duration: b.cfg.s3Floor, Source: source, Group: group}
+		Rates: forwardRates(b.cfg.s3Rate, b.cfg.s3Delays), Duration: b.cfg.s3Floor, Source: source, Group: group,
+		Partitioner: b.cfg.s3FloorPartitioner, Load: load}
 	fmt.Fprintf(os.Stderr, "bench: s3 %s floor: %v at %.0f records/s to %d tier topics…\n", phase, fin.Duration, sumOf(fin.Rates), len(tiers))
 	fctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
 	defer cancel()
@@ -465,7 +479,8 @@ func (b *bench) s3Floor(ctx context.Context, phase string, tiers []string, sourc
 	if err != nil {
 		return nil, fmt.Errorf("s3 %s floor: %w", phase, err)
 	}
-	fmt.Fprintf(os.Stderr, "bench: s3 %s floor: ack p50 %s, p99 %s, max %s (%d records)\n", phase, ms(f.P50), ms(f.P99), ms(f.Max), f.Samples)
+	fmt.Fprintf(os.Stderr, "bench: s3 %s floor (%s, load %s): ack p50 %s, p99 %s, max %s (%d records); %d over %v, produced %v to %v in\n",
+		phase, fin.Partitioner, b.cfg.s3FloorLoad, ms(f.P50), ms(f.P99), ms(f.Max), f.Samples, f.Slow, f.SlowOver, f.SlowFrom.Round(100*time.Millisecond), f.SlowTo.Round(100*time.Millisecond))
 	return &f, nil
 }
 
@@ -592,7 +607,8 @@ func settings(cfg config) map[string]any {
 		"reps": cfg.reps, "s1_records": cfg.s1Records, "s1_partitions": cfg.s1Partitions, "s1_value_bytes": cfg.s1Value,
 		"s2_records": cfg.s2Records, "s2_partitions": cfg.s2Partitions, "s2b_records": cfg.s2bRecords, "s2b_partitions": cfg.s2bPartitions,
 		"s3_records": cfg.s3Records, "s3_partitions": cfg.s3Partitions, "s3_rate": cfg.s3Rate, "s3_delays": fmt.Sprint(cfg.s3Delays),
-		"s3_warmup": cfg.s3Warmup, "s3_floor": cfg.s3Floor.String(),
+		"s3_warmup": cfg.s3Warmup, "s3_floor": cfg.s3Floor.String(), "s3_floor_partitioner": cfg.s3FloorPartitioner,
+		"s3_floor_load": cfg.s3FloorLoad, "s3_floor_only": cfg.s3FloorOnly,
 		"s4_small": cfg.s4Small, "s4_large": cfg.s4Large, "s4_partitions": cfg.s4Partitions, "s4_delay": cfg.s4Delay.String(),
 		"s5_partitions": cfg.s5Partitions, "s5_per_partition": cfg.s5PerPartition, "s5_idle": cfg.s5Idle.String(),
 		"s5_fetch_max_wait": cfg.s5FetchMaxWait.String(), "s5_cpuprofile": cfg.s5CPUProf, "s5_raw": cfg.s5Raw,
