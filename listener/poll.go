@@ -120,8 +120,9 @@ func (c *consumer) waitForRoom(ctx context.Context) bool {
 // partitions' queues instead of in the client. So at the limit the loop
 // goes on polling what the client buffers, up to as many records as it
 // buffered then (extra), and then waits until the held records are below
-// the limit again. At most maxHeld records plus one fetch are held, and
-// the client buffers at most one more fetch.
+// the limit again. At most maxHeld records plus what the client buffered
+// at that moment (a fetch from each broker, at most) are held, and the
+// client buffers at most one more fetch from each broker.
 func (c *consumer) room() bool {
 	held := c.held.Load()
 	if held < int64(c.cfg.maxHeld) {
