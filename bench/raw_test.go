@@ -52,10 +52,11 @@ func TestRawMarksInOrder(t *testing.T) {
 	}
 }
 
-// Every raw variant runs S1 (or says which variant it equals there), S2
-// and S2b on a small kfake topic and counts exactly the records given.
+// Every raw variant, and raw-headers, runs S1 (or says which variant it
+// equals there), S2 and S2b on a small kfake topic and counts exactly the
+// records given.
 func TestRawVariants(t *testing.T) {
-	for _, s := range append(rawVariants(), rawSystem{name: "raw", v: rawBest}) {
+	for _, s := range append(rawVariants(), rawSystem{name: "raw", v: rawBest}, rawHeaders()) {
 		rs := s.(rawSystem)
 		t.Run(rs.name, func(t *testing.T) {
 			t.Run("s1", func(t *testing.T) {
@@ -70,7 +71,7 @@ func TestRawVariants(t *testing.T) {
 			})
 			t.Run("s2", func(t *testing.T) { peerRetryHop(t, rs, peerRecords) })
 			t.Run("s2b", func(t *testing.T) {
-				if rs.name != "raw" && rs.v.split {
+				if rs.name != "raw" && !rs.v.headers && rs.v.split {
 					_, err := rs.DeadLetter(peerCtx(t, time.Minute), nil, DeadLetterInput{})
 					if !errors.Is(err, ErrUnsupported) {
 						t.Fatalf("err = %v, want ErrUnsupported", err)

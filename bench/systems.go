@@ -14,9 +14,7 @@ func allSystems() []System {
 	all = append(all, rawVariants()...)
 	// raw-headers is raw writing and reading kretry's headers: what the
 	// wire format costs, apart from the listener (docs/benchmarks.md).
-	headers := rawBest
-	headers.headers = true
-	return append(all, rawSystem{name: headers.name(), v: headers})
+	return append(all, rawHeaders())
 }
 
 func selectSystems(cfg config) []System {
@@ -27,4 +25,12 @@ func selectSystems(cfg config) []System {
 		}
 	}
 	return out
+}
+
+// rawHeaders is the raw pipeline that writes and reads kretry's headers
+// ("raw-headers"; see rawVariant.headers).
+func rawHeaders() rawSystem {
+	v := rawBest
+	v.headers = true
+	return rawSystem{name: v.name(), v: v}
 }
