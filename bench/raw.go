@@ -246,16 +246,9 @@ func (s rawSystem) RetryHop(ctx context.Context, env *Env, in RetryHopInput) (Th
 		}
 		return tr.EndToEnd("forward to a retry topic, consumed by the group client; " + s.v.note()), nil
 	}
-	side := make(chan error, 1)
-	go func() {
-		consumer := s.v
-		consumer.producer = false // it forwards nothing
-		side <- consumer.pipeline(ctx, env, in.Group+"-retry", tr, []string{retryTopic}, "", handle, nil)
-	}()
-	err := s.v.pipeline(ctx, env, in.Group, tr, []string{in.Topic}, retryTopic, handle, nil)
-	if serr := <-side; err == nil {
-		err = serr
-	}
+	err := s.v.withReader(ctx, env, in.Group+"-retry", tr, retryTopic, handle, func() error {
+		return s.v.pipeline(ctx, env, in.Group, tr, []string{in.Topic}, retryTopic, handle, nil)
+	})
 	if err != nil {
 		return Throughput{}, err
 	}
@@ -283,21 +276,30 @@ func (s rawSystem) DeadLetter(ctx context.Context, env *Env, in DeadLetterInput)
 	// The DLT is read back, as kretry's listener reads its DLT and calls
 	// its DLT handler: in a group of its own, by a client of its own, with
 	// a no-op handler (raw-headers decodes each record's state first).
-	side := make(chan error, 1)
-	go func() {
-		reader := s.v
-		reader.producer = false // it forwards nothing
-		side <- reader.pipeline(ctx, env, in.Group+"-dlt", tr, []string{dltTopic}, "",
-			func(*kgo.Record) bool { return false }, nil)
-	}()
-	err := s.v.pipeline(ctx, env, in.Group, tr, []string{in.Topic}, dltTopic, handle, acked)
-	if serr := <-side; err == nil {
-		err = serr
-	}
+	noop := func(*kgo.Record) bool { return false }
+	err := s.v.withReader(ctx, env, in.Group+"-dlt", tr, dltTopic, noop, func() error {
+		return s.v.pipeline(ctx, env, in.Group, tr, []string{in.Topic}, dltTopic, handle, acked)
+	})
 	if err != nil {
 		return Throughput{}, err
 	}
 	return tr.EndToEnd("forward to a DLT, read back in a group of its own with a no-op handler; " + s.v.note()), nil
+}
+
+// withReader runs main while topic is read in group by a client and a poll
+// loop of their own, which hand each record to handle and forward nothing,
+// until tr is done; it returns the first error of the two.
+func (v rawVariant) withReader(ctx context.Context, env *Env, group string, tr *Tracker, topic string,
+	handle func(*kgo.Record) bool, main func() error) error {
+	reader := v
+	reader.producer = false // it forwards nothing
+	side := make(chan error, 1)
+	go func() { side <- reader.pipeline(ctx, env, group, tr, []string{topic}, "", handle, nil) }()
+	err := main()
+	if serr := <-side; err == nil {
+		err = serr
+	}
+	return err
 }
 
 // pipeline consumes topics in group until tr is done. handle is called for
