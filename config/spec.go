@@ -3,6 +3,7 @@ package config
 import (
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/kretry/kretry/retry"
 	"github.com/kretry/kretry/strategy"
@@ -24,6 +25,29 @@ type Spec struct {
 	Policy retry.Policy
 	// Topics says how missing retry and DLT topics are created.
 	Topics TopicSettings
+	// Batch sizes the batches of a batch handler (listener.NewBatch, or a
+	// handler field that holds a listener.BatchHandler). A single-record
+	// handler has no batches: its declarations must not set it.
+	Batch BatchSettings
+}
+
+// DefaultBatchSize is the most records a batch handler is given at once
+// when BatchSettings.Size is not set.
+const DefaultBatchSize = 100
+
+// BatchSettings sizes a batch handler's batches. A batch holds records of
+// one partition, in offset order, all from the main topic or all from one
+// retry tier; it is handed to the handler when it has Size records, or
+// when Wait has passed since the worker first found the partition's
+// queue holding fewer, whichever comes first.
+type BatchSettings struct {
+	// Size is the most records in one batch: at least 1. Default
+	// DefaultBatchSize (100); 0 means the default.
+	Size int
+	// Wait is how long a partition's records may wait for a batch to
+	// fill: at least 0. Default 0: a batch is what the partition holds
+	// when a worker takes it, up to Size.
+	Wait time.Duration
 }
 
 // TopicSettings says how the listener creates its missing retry and DLT
@@ -78,14 +102,24 @@ func (t TopicSettings) normalize() TopicSettings {
 	return t
 }
 
+// normalize gives an unset (zero) Size its default.
+func (b BatchSettings) normalize() BatchSettings {
+	if b.Size == 0 {
+		b.Size = DefaultBatchSize
+	}
+	return b
+}
+
 // Equal reports whether s and o describe the same listener: same topic and
-// group, equal policies (retry.Policy.Equal: matchers compare by name) and
-// the same topic settings (configs compare by value; nil and empty maps
+// group, equal policies (retry.Policy.Equal: matchers compare by name),
+// the same batch settings (a zero Size equals the default) and the same
+// topic settings (configs compare by value; nil and empty maps
 // are equal; zero Partitions and ReplicationFactor equal their default,
 // -1).
 func (s Spec) Equal(o Spec) bool {
 	st, ot := s.Topics.normalize(), o.Topics.normalize()
 	return s.Topic == o.Topic && s.Group == o.Group && s.Policy.Equal(o.Policy) &&
+		s.Batch.normalize() == o.Batch.normalize() &&
 		st.Create == ot.Create && st.Partitions == ot.Partitions &&
 		st.ReplicationFactor == ot.ReplicationFactor &&
 		maps.EqualFunc(st.Configs, ot.Configs, func(a, b *string) bool {

@@ -43,7 +43,8 @@ const (
 )
 
 var eventKindNames = [...]string{"", "handled", "retried", "dead-lettered", "dropped",
-	"forward-failed", "dlt-handler-failed", "paused", "resumed", "assigned", "revoked", "skipped"}
+	"forward-failed", "dlt-handler-failed", "paused", "resumed", "assigned", "revoked", "skipped",
+	"batch", "batch-errors-invalid"}
 
 // String returns the event kind's name, e.g. "dead-lettered".
 func (k EventKind) String() string {
@@ -81,6 +82,10 @@ type Event struct {
 	// Group is, for EventSkipped, the consumer group the record belongs
 	// to (its retry.HeaderGroup).
 	Group string
+	// Batch is, for EventBatch, the number of records the BatchHandler was
+	// given, and for the outcome events of a record handled in a batch,
+	// the size of its batch; 0 for records handled one at a time.
+	Batch int
 }
 
 // Hook observes listener events. OnEvent is called synchronously on the

@@ -23,7 +23,8 @@ type Listener struct {
 	cfg        cfg
 	policy     retry.Policy
 	plan       strategy.Plan
-	handler    Handler
+	handler    Handler      // nil for a batch listener
+	batch      BatchHandler // nil for a single-record listener
 	dltHandler dlt.Handler
 	log        *slog.Logger
 	observed   bool // hooks are installed: time handler calls, emit events
@@ -79,14 +80,25 @@ func withKind(kind, err error) error { return &kindError{kind: kind, err: err} }
 // once: a policy problem as `listener: topic "orders": KEY: RULE`, in the
 // words policy files get for the same mistake.
 func New(seeds []string, topic string, h Handler, opts ...Opt) (*Listener, error) {
+	return newListener(seeds, topic, false, h, nil, opts)
+}
+
+// newListener is New with a Handler h, or, with batch, NewBatch with a
+// BatchHandler bh.
+func newListener(seeds []string, topic string, batch bool, h Handler, bh BatchHandler, opts []Opt) (*Listener, error) {
 	c := defaultCfg(seeds, topic)
 	for _, o := range opts {
 		o.apply(&c)
 	}
 	c.normalize()
 	var errs []error
-	if h == nil {
+	switch {
+	case batch && bh == nil:
+		errs = append(errs, errors.New("listener: NewBatch: handler must not be nil"))
+	case !batch && h == nil:
 		errs = append(errs, errors.New("listener: handler must not be nil"))
+	case !batch && c.batchSet:
+		errs = append(errs, errors.New("listener: BatchSize and BatchWait apply to batch handlers: use NewBatch with a BatchHandler, or remove them"))
 	}
 	if err := c.validate(); err != nil {
 		errs = append(errs, err)
@@ -109,16 +121,20 @@ func New(seeds []string, topic string, h Handler, opts ...Opt) (*Listener, error
 	if log == nil {
 		log = slog.Default()
 	}
+	var primary any = h
+	if batch {
+		primary = bh
+	}
 	dh := c.dltHandler
 	if dh == nil {
-		if both, ok := h.(dlt.Handler); ok {
+		if both, ok := primary.(dlt.Handler); ok {
 			dh = both // the handler has HandleDLT too: see DLTHandler
 		} else {
 			dh = dlt.LogHandler(log)
 		}
 	}
 	return &Listener{
-		cfg: c, policy: pol, plan: plan, handler: h, dltHandler: dh, log: log, observed: len(c.hooks) > 0,
+		cfg: c, policy: pol, plan: plan, handler: h, batch: bh, dltHandler: dh, log: log, observed: len(c.hooks) > 0,
 		dueLimit: dueLimit(plan, pol.Backoff.Jitter, c.maxRequested),
 	}, nil
 }

@@ -64,6 +64,13 @@ type cfg struct {
 	fetchMaxWait    time.Duration
 	forwardBackoff  strategy.Backoff
 
+	batchSize int
+	batchWait time.Duration
+	// batchSet: BatchSize or BatchWait was given as an option, which New
+	// (a single-record handler) refuses. FromSpec's batch settings do not
+	// set it: a spec is shared by every kind of handler.
+	batchSet bool
+
 	createTopics      bool
 	partitions        int32
 	replicationFactor int16
@@ -101,6 +108,7 @@ func defaultCfg(seeds []string, topic string) cfg {
 		createTopics:      true,
 		partitions:        -1,
 		replicationFactor: -1,
+		batchSize:         DefaultBatchSize,
 		random:            rand.Float64,
 	}
 }
@@ -116,6 +124,7 @@ func (c *cfg) normalize() {
 	zeroToDefault(&c.maxRequested, def.maxRequested)
 	zeroToDefault(&c.fetchMaxWait, def.fetchMaxWait)
 	zeroToDefault(&c.partitions, def.partitions)
+	zeroToDefault(&c.batchSize, def.batchSize)
 	zeroToDefault(&c.replicationFactor, def.replicationFactor)
 }
 
@@ -141,13 +150,16 @@ func (c *cfg) validate() error {
 	if c.maxPollRecords < 1 {
 		bad("MaxPollRecords must be >= 1, or 0 for the default, got %d", c.maxPollRecords)
 	}
+	if c.batchSize < 1 {
+		bad("BatchSize must be >= 1, or 0 for the default, got %d", c.batchSize)
+	}
 	c.maxHeld = max(4, c.concurrency) * c.maxPollRecords
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{
 		{"HandlerTimeout", c.handlerTimeout}, {"ShutdownTimeout", c.shutdownTimeout}, {"RevokeTimeout", c.revokeTimeout},
-		{"MaxRequestedDelay", c.maxRequested}, {"FetchMaxWait", c.fetchMaxWait},
+		{"MaxRequestedDelay", c.maxRequested}, {"FetchMaxWait", c.fetchMaxWait}, {"BatchWait", c.batchWait},
 	} {
 		if d.v < 0 {
 			bad("%s must be >= 0, got %v", d.name, d.v)
@@ -191,6 +203,8 @@ func FromSpec(s config.Spec) Opt {
 		c.partitions = s.Topics.Partitions
 		c.replicationFactor = s.Topics.ReplicationFactor
 		c.topicConfigs = s.Topics.Configs
+		c.batchSize = s.Batch.Size
+		c.batchWait = s.Batch.Wait
 	})
 }
 
@@ -364,3 +378,20 @@ func TopicConfigs(configs map[string]*string) Opt {
 // Random sets the source of jitter, a function returning values in [0, 1).
 // Default math/rand/v2's Float64.
 func Random(f func() float64) Opt { return opt(func(c *cfg) { c.random = f }) }
+
+// BatchSize sets the most records a batch handler (NewBatch) is given in
+// one call: at least 1. Default 100 (DefaultBatchSize); 0 means the
+// default. New refuses it: a Handler takes one record at a time.
+func BatchSize(n int) Opt {
+	return opt(func(c *cfg) { c.batchSize, c.batchSet = n, true })
+}
+
+// BatchWait sets how long a batch handler's partition may wait for a
+// batch to fill up to BatchSize before the records it holds are handed
+// over: the wait starts when a worker first finds the partition holding
+// fewer. It must be >= 0. Default 0: a batch is whatever the partition
+// holds when a worker takes it (a poll's worth, when records flow). New
+// refuses it, as it refuses BatchSize.
+func BatchWait(d time.Duration) Opt {
+	return opt(func(c *cfg) { c.batchWait, c.batchSet = d, true })
+}

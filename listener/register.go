@@ -364,6 +364,7 @@ func (c *cfg) spec() config.Spec {
 			ReplicationFactor: c.replicationFactor,
 			Configs:           c.topicConfigs,
 		},
+		Batch: config.BatchSettings{Size: c.batchSize, Wait: c.batchWait},
 	}
 }
 
