@@ -40,6 +40,18 @@ const (
 	// group's to handle. Reason is ReasonOtherGroup; Attempt is 0 (no
 	// delivery happened).
 	EventSkipped
+	// EventBatch: a BatchHandler call returned. Batch is the number of
+	// records it was given, Offset the first one's, Latency the call's run
+	// time, Err the error it returned (nil when every record was handled).
+	// Each record's own outcome follows as its own event (EventHandled,
+	// EventRetried, …) with the same Batch.
+	EventBatch
+	// EventBatchErrorsInvalid: a BatchHandler returned a *BatchErrors that
+	// names a record not in the batch, or the same record twice; Topic,
+	// Partition and Offset are the named record's, Err says which mistake.
+	// A record named twice is routed once (for its first error); one not
+	// in the batch is not routed.
+	EventBatchErrorsInvalid
 )
 
 var eventKindNames = [...]string{"", "handled", "retried", "dead-lettered", "dropped",
