@@ -51,7 +51,7 @@
 //	kretry_dropped_total{topic,role,reason}           records ended without a DLT
 //	kretry_forward_failures_total{topic,target}       failed publishes to a tier or DLT (each is retried)
 //	kretry_dlt_handler_failures_total{topic}          DLT handler calls that returned an error
-//	kretry_batch_errors_invalid_total{topic,role}     BatchErrors naming a record not in the batch, or one twice (a handler bug)
+//	kretry_batch_errors_invalid_total{topic,role}     records a BatchErrors named wrongly: not in the batch, or twice
 //
 // Histograms, from events:
 //

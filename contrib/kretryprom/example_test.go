@@ -62,8 +62,8 @@ func Example_batch() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	m.OnEvent(listener.Event{Kind: listener.EventKind(12), Topic: "orders", Role: strategy.RoleMain, // listener.EventBatch
-		Offset: 40, Batch: 3, Latency: 80 * time.Millisecond})
+	m.OnEvent(listener.Event{Kind: listener.EventBatch, Topic: "orders", Role: strategy.RoleMain, Offset: 40,
+		Batch: 3, Latency: 80 * time.Millisecond})
 	for off := int64(40); off < 43; off++ {
 		e := listener.Event{Kind: listener.EventHandled, Topic: "orders", Role: strategy.RoleMain, Offset: off, Attempt: 1,
 			Batch: 3, Latency: 80 * time.Millisecond}

@@ -94,7 +94,7 @@ func New(reg prometheus.Registerer, opts ...Opt) (*Metrics, error) {
 			Help:    "Run time of batch handler calls, successful or not, by topic and role (main, tier).",
 			Buckets: c.handlerBuckets}, []string{"topic", "role"}),
 		batchInvalid: counter("batch_errors_invalid_total",
-			"Invalid BatchErrors returned by batch handlers, as the listener reports them: a record named that was not in the batch, or a record named twice. A bug in the handler.",
+			"Records that a batch handler's BatchErrors named wrongly: not in the batch, or named twice. A bug in the handler.",
 			"topic", "role"),
 	}
 	m.watcher = newWatcher(m)
@@ -267,26 +267,6 @@ func (s *topicSet) batch() *topicSet {
 	return s
 }
 
-// The event kinds of batch handler calls, looked up by their names.
-// listener.EventKind's String names them (commit a33b9c5) but the
-// listener package does not export their constants yet; once it does,
-// these become listener.EventBatch and listener.EventBatchErrorsInvalid.
-// TestBatchEventKinds fails if a name is not found.
-var (
-	eventBatch              = eventKindNamed("batch")
-	eventBatchErrorsInvalid = eventKindNamed("batch-errors-invalid")
-)
-
-// eventKindNamed returns the listener.EventKind whose String is name, or 0.
-func eventKindNamed(name string) listener.EventKind {
-	for k := listener.EventKind(1); k.String() != "unknown"; k++ {
-		if k.String() == name {
-			return k
-		}
-	}
-	return 0
-}
-
 // OnEvent counts e; it implements listener.Hook. It is called on the
 // listener's goroutines and does not allocate once its topic (and its
 // reason or target) has been seen.
@@ -297,7 +277,7 @@ func eventKindNamed(name string) listener.EventKind {
 // Partition events (assigned, revoked, paused, resumed) are not counted:
 // Watch reads the partitions' state instead.
 //
-// A batch handler call (its batch event) is observed once, in
+// A batch handler call (EventBatch) is observed once, in
 // kretry_batch_records and kretry_batch_duration_seconds. The outcome
 // events of the records of a batch (Event.Batch > 0) count each record's
 // outcome and lateness as for any record, but not its run time: that is
@@ -307,16 +287,16 @@ func (m *Metrics) OnEvent(e listener.Event) {
 	switch e.Kind {
 	case listener.EventHandled, listener.EventRetried, listener.EventDeadLettered,
 		listener.EventDropped, listener.EventForwardFailed, listener.EventDLTHandlerFailed, listener.EventSkipped,
-		eventBatch, eventBatchErrorsInvalid:
+		listener.EventBatch, listener.EventBatchErrorsInvalid:
 	default:
 		return
 	}
 	s := m.set(e.Topic, e.Role)
 	switch e.Kind {
-	case eventBatch:
+	case listener.EventBatch:
 		s.batch().batchRecords.Observe(float64(e.Batch))
 		s.batchTime.Observe(e.Latency.Seconds())
-	case eventBatchErrorsInvalid:
+	case listener.EventBatchErrorsInvalid:
 		s.batch().batchInvalid.Inc()
 	case listener.EventHandled:
 		s.handled.Inc()

@@ -196,14 +196,14 @@ func TestReasonsAreBounded(t *testing.T) {
 // named a record twice; and a batch of one from the tier. The records'
 // events carry the batch's run time, as Event.Latency, and its size.
 var batchEvents = []listener.Event{
-	{Kind: eventBatch, Topic: mainTopic, Role: strategy.RoleMain, Offset: 10, Batch: 3, Latency: 750 * time.Millisecond,
+	{Kind: listener.EventBatch, Topic: mainTopic, Role: strategy.RoleMain, Offset: 10, Batch: 3, Latency: 750 * time.Millisecond,
 		Err: errors.New("1 record failed")},
-	{Kind: eventBatchErrorsInvalid, Topic: mainTopic, Role: strategy.RoleMain, Offset: 11, Batch: 3},
+	{Kind: listener.EventBatchErrorsInvalid, Topic: mainTopic, Role: strategy.RoleMain, Offset: 11, Batch: 3},
 	{Kind: listener.EventHandled, Topic: mainTopic, Role: strategy.RoleMain, Offset: 10, Attempt: 1, Batch: 3, Latency: 750 * time.Millisecond},
 	{Kind: listener.EventRetried, Topic: mainTopic, Role: strategy.RoleMain, Offset: 11, Attempt: 1, Batch: 3, Latency: 750 * time.Millisecond,
 		Target: tierTopic},
 	{Kind: listener.EventHandled, Topic: mainTopic, Role: strategy.RoleMain, Offset: 12, Attempt: 1, Batch: 3, Latency: 750 * time.Millisecond},
-	{Kind: eventBatch, Topic: tierTopic, Role: strategy.RoleTier, Offset: 4, Batch: 1, Latency: 2 * time.Second},
+	{Kind: listener.EventBatch, Topic: tierTopic, Role: strategy.RoleTier, Offset: 4, Batch: 1, Latency: 2 * time.Second},
 	{Kind: listener.EventDeadLettered, Topic: tierTopic, Role: strategy.RoleTier, Offset: 4, Attempt: 2, Batch: 1, Latency: 2 * time.Second,
 		Late: 250 * time.Millisecond, Target: dltTopic, Reason: "exhausted"},
 }
@@ -245,7 +245,7 @@ kretry_batch_duration_seconds_bucket{role="tier",topic="orders-retry-1000",le="1
 kretry_batch_duration_seconds_bucket{role="tier",topic="orders-retry-1000",le="+Inf"} 1
 kretry_batch_duration_seconds_sum{role="tier",topic="orders-retry-1000"} 2
 kretry_batch_duration_seconds_count{role="tier",topic="orders-retry-1000"} 1
-# HELP kretry_batch_errors_invalid_total Invalid BatchErrors returned by batch handlers, as the listener reports them: a record named that was not in the batch, or a record named twice. A bug in the handler.
+# HELP kretry_batch_errors_invalid_total Records that a batch handler's BatchErrors named wrongly: not in the batch, or named twice. A bug in the handler.
 # TYPE kretry_batch_errors_invalid_total counter
 kretry_batch_errors_invalid_total{role="main",topic="orders"} 1
 kretry_batch_errors_invalid_total{role="tier",topic="orders-retry-1000"} 0
@@ -299,25 +299,6 @@ func TestNoBatchSeriesWithoutBatches(t *testing.T) {
 		if n := testutil.CollectAndCount(c); n != 0 {
 			t.Errorf("%s: %d series, want none", name, n)
 		}
-	}
-}
-
-// The batch event kinds are found among the listener's, and are neither
-// each other nor a kind counted otherwise.
-func TestBatchEventKinds(t *testing.T) {
-	for _, c := range []struct {
-		kind listener.EventKind
-		name string
-	}{{eventBatch, "batch"}, {eventBatchErrorsInvalid, "batch-errors-invalid"}} {
-		if c.kind == 0 || c.kind.String() != c.name {
-			t.Errorf("event kind %q: found %d (%s)", c.name, c.kind, c.kind)
-		}
-		if c.kind <= listener.EventSkipped {
-			t.Errorf("event kind %q is %d, one of the record and partition kinds", c.name, c.kind)
-		}
-	}
-	if eventBatch == eventBatchErrorsInvalid {
-		t.Errorf("both batch kinds are %d", eventBatch)
 	}
 }
 
