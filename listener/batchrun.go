@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,7 @@ type batchItem struct {
 	derr  error       // tierCorrupt: why its headers are refused
 	err   error       // after the call: the record's failure, nil if handled
 	named bool        // a BatchErrors named it
-	at    int         // its index in the handler's slice (tierDue only)
+	at    int         // its index in the handler's slice (tierDue only), for BatchTracer's record
 }
 
 // batchScratch is a part's reusable memory for batches: one worker runs a
@@ -179,35 +180,21 @@ func (p *part) assignBatchErrors(be *BatchErrors) int {
 	return failed
 }
 
-// batchIndex returns the index in the scratch's items of the handed record
-// with rec's topic, partition and offset, or -1.
+// batchIndex returns the index in the scratch's items (which are in
+// offset order) of the record handed to the handler with rec's topic,
+// partition and offset, or -1.
 func (p *part) batchIndex(rec *kgo.Record) int {
 	sc := &p.scratch
 	if rec == nil || rec.Topic != p.topic || rec.Partition != p.partition {
 		return -1
 	}
-	j, found := slices.BinarySearchFunc(sc.recs, rec.Offset, func(r *kgo.Record, off int64) int {
-		return cmpInt64(r.Offset, off)
+	i, found := slices.BinarySearchFunc(sc.items, rec.Offset, func(it batchItem, off int64) int {
+		return cmp.Compare(it.rec.Offset, off)
 	})
-	if !found {
+	if !found || sc.items[i].check != tierDue {
 		return -1
 	}
-	for i := range sc.items {
-		if sc.items[i].check == tierDue && sc.items[i].at == j {
-			return i
-		}
-	}
-	return -1
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return i
 }
 
 // invalidBatchErrors reports a BatchErrors mistake: a log line and an
