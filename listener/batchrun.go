@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"slices"
 	"time"
 
@@ -88,7 +87,7 @@ func (p *part) processBatch(window []*kgo.Record) (res result, taken int, until 
 	}
 	taken = len(sc.items)
 	if len(sc.recs) == 0 {
-		return p.settleBatch(nil, nil, 0, now, 0), taken, time.Time{}
+		return p.settleBatch(p.c.handlerCtx, nil, 0, now, 0), taken, time.Time{}
 	}
 
 	// The call.
@@ -293,16 +292,6 @@ func (p *part) settleBatch(ctx context.Context, record func(int) context.Context
 
 // callBatch runs the batch handler for recs with the configured timeout
 // and panics recovered as a *PanicError.
-func (l *Listener) callBatch(ctx context.Context, recs []*kgo.Record) (err error) {
-	if l.cfg.handlerTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, l.cfg.handlerTimeout)
-		defer cancel()
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
-		}
-	}()
-	return l.batch.HandleBatch(ctx, recs)
+func (l *Listener) callBatch(ctx context.Context, recs []*kgo.Record) error {
+	return l.invoke(ctx, nil, recs, nil)
 }

@@ -311,10 +311,21 @@ func (l *Listener) decode(headers []kgo.RecordHeader, deadLetter bool) (retry.St
 // given *st — with st in its context (nil on a first delivery, where
 // retry.FromContext finds none), the configured timeout, and panics
 // recovered as a *PanicError.
-func (l *Listener) call(ctx context.Context, rec *kgo.Record, st *retry.State, deadLetter bool) (err error) {
+func (l *Listener) call(ctx context.Context, rec *kgo.Record, st *retry.State, deadLetter bool) error {
 	if st != nil {
 		ctx = retry.WithState(ctx, *st)
 	}
+	if deadLetter {
+		return l.invoke(ctx, rec, nil, st)
+	}
+	return l.invoke(ctx, rec, nil, nil)
+}
+
+// invoke is every handler call: the batch handler for recs when it is not
+// nil, else the DLT handler for rec given *dead when that is not nil, else
+// the handler for rec; under the configured timeout, with panics recovered
+// as a *PanicError.
+func (l *Listener) invoke(ctx context.Context, rec *kgo.Record, recs []*kgo.Record, dead *retry.State) (err error) {
 	if l.cfg.handlerTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, l.cfg.handlerTimeout)
@@ -325,8 +336,11 @@ func (l *Listener) call(ctx context.Context, rec *kgo.Record, st *retry.State, d
 			err = &PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
-	if deadLetter {
-		return l.dltHandler.HandleDLT(ctx, rec, *st)
+	switch {
+	case recs != nil:
+		return l.batch.HandleBatch(ctx, recs)
+	case dead != nil:
+		return l.dltHandler.HandleDLT(ctx, rec, *dead)
 	}
 	return l.handler.Handle(ctx, rec)
 }
