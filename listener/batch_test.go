@@ -618,3 +618,159 @@ func TestNewBatchRefusals(t *testing.T) {
 		t.Errorf("BatchSize(0) gives %d, want the default %d", got, listener.DefaultBatchSize)
 	}
 }
+
+// On a tier, a batch ends before the first record not yet due; another
+// group's record and a record with corrupt headers in the window are not
+// handed to the handler (skipped; dead-lettered) and the records around
+// them are.
+func TestBatchTierWindowEndsAtFirstRecordNotDue(t *testing.T) {
+	f := newFixture(t, 1)
+	s := newBatchScript(failTimes(nil))
+	l := f.batchListener(t, s, listener.BatchSize(50), listener.Attempts(3),
+		listener.Backoff(strategy.FixedBackoff(5*time.Second)))
+	for _, topic := range l.Plan().Topics()[1:] {
+		f.c.CreateTopic(topic, 1)
+	}
+	tier := l.Plan().Tiers[0].Topic
+	now := time.Now()
+	inject := func(key string, due time.Time, group string) *kgo.Record {
+		st := hostileState(f.topic, 2, due)
+		st.Group = group
+		r := rec(tier, key)
+		r.Headers = st.Append(nil, 1<<20)
+		return r
+	}
+	corrupt := rec(tier, "corrupt")
+	corrupt.Headers = []kgo.RecordHeader{{Key: retry.HeaderAttempt, Value: []byte("x")}}
+	later := now.Add(1500 * time.Millisecond)
+	f.c.Produce(
+		inject("due-1", now.Add(-time.Second), ""),
+		inject("foreign", now.Add(time.Hour), "someone-else"),
+		corrupt,
+		inject("due-2", now.Add(-time.Second), f.group),
+		inject("later", later, ""),
+		inject("due-3", now.Add(-time.Second), ""), // due before the record ahead of it: jitter
+	)
+	stop := started(t, l)
+	kafkatest.Eventually(t, waitFor, func() bool { return committedSum(f, tier) == 6 }, "every tier record settled")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	calls := s.callList()
+	var got [][]string
+	for _, c := range calls {
+		var keys []string
+		for _, r := range c.recs {
+			keys = append(keys, r.key)
+		}
+		got = append(got, keys)
+	}
+	if want := [][]string{{"due-1", "due-2"}, {"later", "due-3"}}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("batches %v, want %v", got, want)
+	}
+	if calls[1].at.Before(later) {
+		t.Errorf("the second batch was handed %v before its head was due", later.Sub(calls[1].at))
+	}
+	if n := len(s.eventsOf(listener.EventSkipped)); n != 1 {
+		t.Errorf("%d skipped events, want 1 (the other group's record)", n)
+	}
+	dl := f.c.ReadAll(l.Plan().DLT)
+	if len(dl) != 1 || string(dl[0].Key) != "corrupt" {
+		t.Fatalf("DLT holds %d records, want the corrupt one", len(dl))
+	}
+	if st, _, _ := retry.Decode(dl[0].Headers); !strings.HasPrefix(st.Reason, retry.ReasonCorruptHeaders) {
+		t.Errorf("corrupt record dead-lettered with reason %q", st.Reason)
+	}
+}
+
+// batchTracer records StartBatch calls and the outcomes finish gets, and
+// tags the context of each record published for recs[i] with its key.
+type batchTracer struct {
+	mu       sync.Mutex
+	starts   [][]listener.Delivery
+	outcomes [][]listener.Outcome
+}
+
+type tracedKey struct{}
+
+func (bt *batchTracer) StartDelivery(ctx context.Context, _ *kgo.Record, _ listener.Delivery) (context.Context, func(listener.Outcome)) {
+	return ctx, func(listener.Outcome) {}
+}
+
+func (bt *batchTracer) StartBatch(ctx context.Context, recs []*kgo.Record, ds []listener.Delivery) (context.Context, func(int) context.Context, func([]listener.Outcome)) {
+	keys := make([]string, len(recs))
+	for i, r := range recs {
+		keys[i] = string(r.Key)
+	}
+	bt.mu.Lock()
+	bt.starts = append(bt.starts, slices.Clone(ds))
+	bt.mu.Unlock()
+	record := func(i int) context.Context { return context.WithValue(ctx, tracedKey{}, keys[i]) }
+	return ctx, record, func(outs []listener.Outcome) {
+		bt.mu.Lock()
+		bt.outcomes = append(bt.outcomes, slices.Clone(outs))
+		bt.mu.Unlock()
+	}
+}
+
+// publishedContexts is a producer hook that notes, for every record
+// published with a traced context, the key the tracer put there.
+type publishedContexts struct {
+	mu   sync.Mutex
+	keys map[string]string // record key -> key found in its context
+}
+
+func (h *publishedContexts) OnProduceRecordBuffered(r *kgo.Record) {
+	if r.Context == nil {
+		return
+	}
+	if k, ok := r.Context.Value(tracedKey{}).(string); ok {
+		h.mu.Lock()
+		h.keys[string(r.Key)] = k
+		h.mu.Unlock()
+	}
+}
+
+// A BatchTracer starts one span per batch with every record's delivery,
+// gives each forwarded record its own context, and gets each record's
+// outcome in order.
+func TestBatchTracerSeesEveryBatch(t *testing.T) {
+	f := newFixture(t, 1)
+	s := newBatchScript(failTimes(map[string]int{"x001": 1, "x003": 9}))
+	bt := &batchTracer{}
+	pub := &publishedContexts{keys: map[string]string{}}
+	l := f.batchListener(t, s, listener.BatchSize(10), listener.Attempts(2), listener.Tracing(bt),
+		listener.Backoff(strategy.FixedBackoff(100*time.Millisecond)), listener.ClientOpts(kgo.WithHooks(pub)))
+	produceKeys(f, "x", 5, 1)
+	stop := started(t, l)
+	kafkatest.Eventually(t, waitFor, func() bool { return len(s.dltOf("x003")) == 1 && s.count("x001") == 2 },
+		"x001 retried and handled, x003 dead-lettered")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	bt.mu.Lock()
+	defer bt.mu.Unlock()
+	if len(bt.starts) < 2 || len(bt.starts) != len(bt.outcomes) {
+		t.Fatalf("%d batches started, %d finished; want at least 2, each finished", len(bt.starts), len(bt.outcomes))
+	}
+	first, outs := bt.starts[0], bt.outcomes[0]
+	if len(first) != 5 || first[0].Role != strategy.RoleMain || first[0].Attempt != 1 || first[0].Group != f.group {
+		t.Fatalf("first batch deliveries %+v, want 5 first deliveries of the main topic", first)
+	}
+	wantKinds := []listener.EventKind{listener.EventHandled, listener.EventRetried, listener.EventHandled, listener.EventRetried, listener.EventHandled}
+	for i, o := range outs {
+		if o.Kind != wantKinds[i] {
+			t.Errorf("outcome %d: %v, want %v", i, o.Kind, wantKinds[i])
+		}
+	}
+	if retried := bt.starts[1]; len(retried) != 2 || retried[0].Role != strategy.RoleTier || retried[0].Attempt != 2 || retried[0].Due.IsZero() {
+		t.Errorf("retry batch deliveries %+v, want 2 tier deliveries on attempt 2 with their due time", retried)
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	for _, k := range []string{"x001", "x003"} {
+		if pub.keys[k] != k {
+			t.Errorf("the record published for %s carried the context of %q", k, pub.keys[k])
+		}
+	}
+}
