@@ -28,10 +28,12 @@
 //
 // # How outcomes are seen
 //
-// A Recorder wraps the listener's handler (Recorder.Wrap) and its DLT
-// handler (Recorder.WrapDLT) and records each call by record key: the
-// topic, partition and offset, the attempt, the retry state and the
-// result. A key reaches Handled(n) when the handler returns nil on
+// A Recorder wraps the listener's handler (Recorder.Wrap, or
+// Recorder.WrapBatch for a batch handler) and its DLT handler
+// (Recorder.WrapDLT) and records each call by record key: the topic,
+// partition and offset, the attempt, the retry state and the result — for
+// a batch, each record's own result, as the listener reads the batch's
+// error. A key reaches Handled(n) when the handler returns nil on
 // delivery n, Retried(tier) when it is delivered from that retry tier, and
 // DeadLettered(reason) when the DLT handler receives it with that reason.
 // Cluster.Read reads a topic back with each record's decoded retry state,

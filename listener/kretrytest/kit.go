@@ -71,6 +71,11 @@ func (k *Kit) Name(base string) string { return k.cluster.Name(base) }
 // to listener.New so that Require sees each delivery.
 func (k *Kit) Wrap(h listener.Handler) listener.HandlerFunc { return k.rec.Wrap(h) }
 
+// WrapBatch returns h wrapped by the kit's Recorder (Recorder.WrapBatch):
+// pass it to listener.NewBatch so that Require sees each record of each
+// batch.
+func (k *Kit) WrapBatch(h listener.BatchHandler) listener.BatchHandlerFunc { return k.rec.WrapBatch(h) }
+
 // WrapDLT returns h (nil: acknowledge every record) wrapped by the kit's
 // Recorder (Recorder.WrapDLT): pass it to listener.DLTHandler so that
 // Require sees dead-lettered keys.

@@ -110,6 +110,52 @@ func TestKitOutcomes(t *testing.T) {
 	}
 }
 
+// A batch listener's records reach their outcomes per key through
+// WrapBatch: the records a BatchErrors names fail on their own, the
+// others are handled.
+func TestKitBatch(t *testing.T) {
+	k := kretrytest.New(t, brokers())
+	topic := k.Name("orders")
+	k.CreateTopics(topic)
+	h := listener.BatchHandlerFunc(func(ctx context.Context, recs []*kgo.Record) error {
+		var errs listener.BatchErrors
+		for _, rec := range recs {
+			_, retried, _ := retry.Decode(rec.Headers)
+			switch {
+			case string(rec.Key) == "empty":
+				errs.Add(rec, strategy.Permanent(errors.New("order has no items")))
+			case string(rec.Key) == "flaky" && !retried:
+				errs.Add(rec, errors.New("stock service down"))
+			}
+		}
+		return errs.Err()
+	})
+	l, err := listener.NewBatch(k.Seeds(), topic, k.WrapBatch(h), listener.Group(k.Name("billing")),
+		listener.BatchSize(10), listener.Backoff(strategy.FixedBackoff(10*time.Millisecond)),
+		listener.DLTHandler(k.WrapDLT(nil)), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.CreateTopics(l.Plan().Topics()...)
+	k.Run(l)
+	k.Produce(
+		&kgo.Record{Topic: topic, Key: []byte("fine")},
+		&kgo.Record{Topic: topic, Key: []byte("flaky")},
+		&kgo.Record{Topic: topic, Key: []byte("empty")},
+	)
+	if ds := k.Require("fine", kretrytest.Handled(1)); len(ds) != 1 || ds[0].Batch < 1 {
+		t.Errorf("fine: deliveries %v, want one, in a batch", ds)
+	}
+	tier := l.Plan().Tiers[0].Topic
+	if ds := k.Require("flaky", kretrytest.Handled(2)); len(ds) != 2 || ds[0].Err == nil || ds[1].Topic != tier || ds[1].State.Attempt != 2 {
+		t.Errorf("flaky: deliveries %v, want a failure, then handled from %s with retry state attempt 2", ds, tier)
+	}
+	ds := k.Require("empty", kretrytest.DeadLettered(retry.ReasonPermanent))
+	if len(ds) != 2 || ds[0].Err == nil || !strings.Contains(ds[1].State.Error, "order has no items") {
+		t.Errorf("empty: deliveries %v, want its own failure, then the DLT handler", ds)
+	}
+}
+
 // fakeT stands in for a test whose failure is the point: it records
 // Fatalf and Errorf instead of failing the real test, and hands
 // everything else (Context, Cleanup, Name) to it.

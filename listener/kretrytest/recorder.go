@@ -2,6 +2,7 @@ package kretrytest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -30,22 +31,32 @@ type Delivery struct {
 	Attempt int32
 	// DeadLetter is true for a call of the DLT handler (Recorder.WrapDLT).
 	DeadLetter bool
+	// Batch is, for a call of a batch handler (Recorder.WrapBatch), the
+	// number of records the call was given; 0 for a handler of one
+	// record.
+	Batch int
 	// State is the retry state the call received: zero on a first
 	// delivery; on a DLT handler call, State.Reason says why the record
-	// was dead-lettered.
+	// was dead-lettered. For a batch handler it is the state read from
+	// the record's headers.
 	State retry.State
 	// Err is what the handler returned: nil when it handled the record.
-	// A panic is recorded as an error and panics on.
+	// For a batch handler it is the record's own error (see
+	// Recorder.WrapBatch). A panic is recorded as an error and panics on.
 	Err error
 }
 
 // String describes the delivery on one line, as failure messages list
 // them: "attempt 1 from orders[0]@3: failed: stock service down",
-// "attempt 2 from orders-retry[0]@0: handled", "DLT handler from
+// "attempt 2 from orders-retry[0]@0: handled", "attempt 1 from
+// orders[1]@4 in a batch of 10: handled", "DLT handler from
 // orders-dlt[0]@0: reason \"exhausted\" after 3 deliveries, last error:
 // stock service down".
 func (d Delivery) String() string {
 	where := fmt.Sprintf("%s[%d]@%d", d.Topic, d.Partition, d.Offset)
+	if d.Batch > 0 {
+		where += fmt.Sprintf(" in a batch of %d", d.Batch)
+	}
 	if d.DeadLetter {
 		s := fmt.Sprintf("DLT handler from %s: reason %q after %d deliveries", where, d.State.Reason, d.Attempt)
 		if d.Attempt == 1 {
@@ -67,7 +78,7 @@ func (d Delivery) String() string {
 
 // Recorder records, by key, every call of the handlers it wraps, and
 // waits for a key to reach an Outcome. Wrap the listener's handler with
-// Wrap and its DLT handler with WrapDLT. A Recorder is safe for
+// Wrap (a batch handler with WrapBatch) and its DLT handler with WrapDLT. A Recorder is safe for
 // concurrent use; its zero value is ready to use.
 type Recorder struct {
 	mu      sync.Mutex
@@ -84,13 +95,13 @@ func NewRecorder() *Recorder { return new(Recorder) }
 // handler field declared for listener.Register.
 func (r *Recorder) Wrap(h listener.Handler) listener.HandlerFunc {
 	return func(ctx context.Context, rec *kgo.Record) (err error) {
-		d := delivery(rec)
+		ds := []Delivery{delivery(rec)}
 		st, ok := retry.FromContext(ctx)
 		if ok {
-			d.State = st
+			ds[0].State = st
 		}
-		d.Attempt = max(st.Attempt, 1)
-		defer r.finish(&d, &err)
+		ds[0].Attempt = max(st.Attempt, 1)
+		defer r.finish(ds, oneOutcome, &err)
 		if h == nil {
 			return nil
 		}
@@ -98,16 +109,78 @@ func (r *Recorder) Wrap(h listener.Handler) listener.HandlerFunc {
 	}
 }
 
-// finish, deferred by the wrappers, records d with the call's result err,
-// or with the panic it recovers, which then goes on.
-func (r *Recorder) finish(d *Delivery, err *error) {
+// WrapBatch returns a batch handler that calls h (a nil h handles every
+// record) and records, for each call, one delivery of each record, as
+// Wrap records one: key, topic, partition, offset, attempt and retry
+// state — read from the record's headers, as a batch's context carries
+// none (listener.BatchHandler) — the batch's size, and the record's own
+// outcome, decided as the listener decides it: a nil error handles every
+// record; a *listener.BatchErrors, returned as it is or wrapped, fails
+// the records it names (matched by topic, partition and offset; the
+// first error of a record named twice), each with its error, and handles
+// the others; any other error fails every record with it. A panic fails
+// every record and panics on. So Handled, Retried and DeadLettered are
+// reached per key, whether the key was handled alone or in a batch. The
+// result is a BatchHandlerFunc, so it can also replace a batch handler
+// field declared for listener.Register.
+func (r *Recorder) WrapBatch(h listener.BatchHandler) listener.BatchHandlerFunc {
+	return func(ctx context.Context, recs []*kgo.Record) (err error) {
+		ds := make([]Delivery, len(recs))
+		for i, rec := range recs {
+			ds[i] = delivery(rec)
+			ds[i].Batch, ds[i].Attempt = len(recs), 1
+			if st, ok, derr := retry.Decode(rec.Headers); ok && derr == nil && !st.IsDeadLetter() {
+				ds[i].State, ds[i].Attempt = st, st.Attempt
+			}
+		}
+		defer r.finish(ds, batchOutcomes, &err)
+		if h == nil {
+			return nil
+		}
+		return h.HandleBatch(ctx, recs)
+	}
+}
+
+// finish, deferred by the wrappers, gives ds their errors with outcomes
+// from the call's result err — or every one the panic it recovers, which
+// then goes on — and records them.
+func (r *Recorder) finish(ds []Delivery, outcomes func([]Delivery, error), err *error) {
 	if p := recover(); p != nil {
-		d.Err = fmt.Errorf("panic: %v", p)
-		r.add(*d)
+		perr := fmt.Errorf("panic: %v", p)
+		for i := range ds {
+			ds[i].Err = perr
+		}
+		r.add(ds...)
 		panic(p)
 	}
-	d.Err = *err
-	r.add(*d)
+	outcomes(ds, *err)
+	r.add(ds...)
+}
+
+// oneOutcome gives the single delivery of a handler call its result.
+func oneOutcome(ds []Delivery, err error) { ds[0].Err = err }
+
+// batchOutcomes gives each delivery of a batch handler call its own
+// error, as the listener reads the call's result (listener.BatchErrors).
+func batchOutcomes(ds []Delivery, err error) {
+	var be *listener.BatchErrors
+	if !errors.As(err, &be) {
+		for i := range ds {
+			ds[i].Err = err
+		}
+		return
+	}
+	for rec, rerr := range be.All() {
+		if rec == nil {
+			continue
+		}
+		i := slices.IndexFunc(ds, func(d Delivery) bool {
+			return d.Topic == rec.Topic && d.Partition == rec.Partition && d.Offset == rec.Offset
+		})
+		if i >= 0 && ds[i].Err == nil {
+			ds[i].Err = rerr
+		}
+	}
 }
 
 // WrapDLT returns a DLT handler that calls h (a nil h acknowledges every
@@ -117,9 +190,9 @@ func (r *Recorder) finish(d *Delivery, err *error) {
 // listener.DLTHandler(rec.WrapDLT(h)).
 func (r *Recorder) WrapDLT(h dlt.Handler) dlt.HandlerFunc {
 	return func(ctx context.Context, rec *kgo.Record, st retry.State) (err error) {
-		d := delivery(rec)
-		d.DeadLetter, d.State, d.Attempt = true, st, st.Attempt
-		defer r.finish(&d, &err)
+		ds := []Delivery{delivery(rec)}
+		ds[0].DeadLetter, ds[0].State, ds[0].Attempt = true, st, st.Attempt
+		defer r.finish(ds, oneOutcome, &err)
 		if h == nil {
 			return nil
 		}
@@ -131,13 +204,17 @@ func delivery(rec *kgo.Record) Delivery {
 	return Delivery{Key: string(rec.Key), Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 }
 
-func (r *Recorder) add(d Delivery) {
+// add records ds at once, so that a Wait sees every record of a batch
+// call or none.
+func (r *Recorder) add(ds ...Delivery) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.byKey == nil {
 		r.byKey = make(map[string][]Delivery)
 	}
-	r.byKey[d.Key] = append(r.byKey[d.Key], d)
+	for _, d := range ds {
+		r.byKey[d.Key] = append(r.byKey[d.Key], d)
+	}
 	if r.changed != nil {
 		close(r.changed)
 		r.changed = nil
@@ -183,7 +260,7 @@ func (e *waitError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kretrytest: key %q: wanted %v, gave up after %v: %v", e.key, e.want, e.waited.Round(time.Millisecond), e.cause)
 	if len(e.seen) == 0 {
-		b.WriteString("\n\tno delivery of this key was recorded: was it produced, and is the handler wrapped by the Recorder (Wrap)?")
+		b.WriteString("\n\tno delivery of this key was recorded: was it produced, and is the handler wrapped by the Recorder (Wrap, WrapBatch)?")
 		return b.String()
 	}
 	fmt.Fprintf(&b, "\n\tobserved %d deliveries of this key:", len(e.seen))

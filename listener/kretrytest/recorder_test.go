@@ -3,6 +3,7 @@ package kretrytest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -225,4 +226,141 @@ func TestWrapDLTRecords(t *testing.T) {
 	if err != nil || len(ds) != 1 || ds[0].String() != want || ds[0].State != st {
 		t.Errorf("Wait: %q, %v; want one delivery %q with the state", ds, err, want)
 	}
+}
+
+// A batch call records one delivery per record, each with its attempt and
+// state from its headers and its own outcome, as the listener reads the
+// batch's error.
+func TestWrapBatchOutcomes(t *testing.T) {
+	down := errors.New("database down")
+	tier := &kgo.Record{Key: []byte("b"), Topic: "orders-retry", Partition: 1, Offset: 4, Headers: tierState().Append(nil, 0)}
+	batch := func() []*kgo.Record {
+		return []*kgo.Record{{Key: []byte("a"), Topic: "orders-retry", Partition: 1, Offset: 3}, tier,
+			{Key: []byte("c"), Topic: "orders-retry", Partition: 1, Offset: 5}}
+	}
+	named := func(recs []*kgo.Record) error {
+		var errs listener.BatchErrors
+		errs.Add(recs[1], down)
+		errs.Add(&kgo.Record{Key: []byte("x"), Topic: "orders-retry", Partition: 1, Offset: 99}, errors.New("not in the batch"))
+		errs.Add(recs[1], errors.New("named twice"))
+		errs.Add(recs[2], nil)
+		return errs.Err()
+	}
+	for _, c := range []struct {
+		name string
+		h    listener.BatchHandler
+		want [3]error // a, b, c
+	}{
+		{"nil handler", nil, [3]error{}},
+		{"nil error", listener.BatchHandlerFunc(func(context.Context, []*kgo.Record) error { return nil }), [3]error{}},
+		{"BatchErrors", listener.BatchHandlerFunc(func(_ context.Context, recs []*kgo.Record) error { return named(recs) }),
+			[3]error{nil, down, nil}},
+		{"wrapped BatchErrors", listener.BatchHandlerFunc(func(_ context.Context, recs []*kgo.Record) error {
+			return fmt.Errorf("bulk insert: %w", named(recs))
+		}), [3]error{nil, down, nil}},
+		{"empty BatchErrors", listener.BatchHandlerFunc(func(context.Context, []*kgo.Record) error {
+			return &listener.BatchErrors{}
+		}), [3]error{}},
+		{"plain error", listener.BatchHandlerFunc(func(context.Context, []*kgo.Record) error { return down }),
+			[3]error{down, down, down}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := kretrytest.NewRecorder()
+			recs := batch()
+			got := r.WrapBatch(c.h)(context.Background(), recs)
+			if c.h != nil {
+				if want := c.h.HandleBatch(context.Background(), recs); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("wrapped batch handler returned %v, want its handler's %v", got, want)
+				}
+			}
+			for i, key := range []string{"a", "b", "c"} {
+				ds := recorded(r, key)
+				if len(ds) != 1 {
+					t.Fatalf("%s: %d deliveries recorded, want 1: %v", key, len(ds), ds)
+				}
+				d := ds[0]
+				if d.Err != c.want[i] || d.Batch != 3 || d.Topic != "orders-retry" || d.Offset != recs[i].Offset {
+					t.Errorf("%s: delivery %v (error %v), want error %v in a batch of 3 at offset %d", key, d, d.Err, c.want[i], recs[i].Offset)
+				}
+				wantAttempt := int32(1)
+				if key == "b" {
+					wantAttempt = 2
+				}
+				if d.Attempt != wantAttempt || (key == "b") != (d.State.OriginalTopic == "orders") {
+					t.Errorf("%s: attempt %d, state %+v; want attempt %d, with the state decoded from b's headers only", key, d.Attempt, d.State, wantAttempt)
+				}
+			}
+			if _, ok := waitNow(r, "x", kretrytest.Handled(0)); ok {
+				t.Error("a record named by BatchErrors but not in the batch was recorded")
+			}
+		})
+	}
+}
+
+// Outcomes are reached per key: a record handled in a batch is Handled,
+// one retried from a tier in a batch is Retried, whichever its
+// neighbours' outcomes.
+func TestWrapBatchReaches(t *testing.T) {
+	r := kretrytest.NewRecorder()
+	h := r.WrapBatch(listener.BatchHandlerFunc(func(_ context.Context, recs []*kgo.Record) error {
+		var errs listener.BatchErrors
+		errs.Add(recs[0], errors.New("constraint violated"))
+		return errs.Err()
+	}))
+	_ = h(context.Background(), []*kgo.Record{{Key: []byte("bad"), Topic: "orders"}, {Key: []byte("good"), Topic: "orders", Offset: 1}})
+	_ = h(context.Background(), []*kgo.Record{{Key: []byte("other"), Topic: "orders-retry"},
+		{Key: []byte("late"), Topic: "orders-retry", Offset: 1, Headers: tierState().Append(nil, 0)}})
+	for _, c := range []struct {
+		key  string
+		want kretrytest.Outcome
+		ok   bool
+	}{
+		{"good", kretrytest.Handled(1), true},
+		{"bad", kretrytest.Handled(0), false},
+		{"late", kretrytest.Handled(2), true},
+		{"late", kretrytest.Retried("orders-retry"), true},
+		{"other", kretrytest.Retried(""), false},
+	} {
+		if ds, ok := waitNow(r, c.key, c.want); ok != c.ok {
+			t.Errorf("%s reaches %v: %v, want %v (deliveries %v)", c.key, c.want, ok, c.ok, ds)
+		}
+	}
+	want := "attempt 1 from orders[0]@0 in a batch of 2: failed: constraint violated"
+	if ds := recorded(r, "bad"); len(ds) != 1 || ds[0].String() != want {
+		t.Errorf("bad: deliveries %q, want %q", ds, want)
+	}
+}
+
+// A panic fails every record of the batch and goes on to the listener.
+func TestWrapBatchPanic(t *testing.T) {
+	r := kretrytest.NewRecorder()
+	h := r.WrapBatch(listener.BatchHandlerFunc(func(context.Context, []*kgo.Record) error { panic("boom") }))
+	func() {
+		defer func() {
+			if p := recover(); p != "boom" {
+				t.Errorf("recovered %v, want the handler's panic", p)
+			}
+		}()
+		_ = h(context.Background(), []*kgo.Record{{Key: []byte("a")}, {Key: []byte("b"), Offset: 1}})
+	}()
+	for _, key := range []string{"a", "b"} {
+		if ds := recorded(r, key); len(ds) != 1 || ds[0].Err == nil || ds[0].Err.Error() != "panic: boom" {
+			t.Errorf("%s: deliveries %v, want one failed with panic: boom", key, ds)
+		}
+	}
+}
+
+// waitNow reports whether key has reached want already, and its
+// deliveries.
+func waitNow(r *kretrytest.Recorder, key string, want kretrytest.Outcome) ([]kretrytest.Delivery, bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ds, err := r.Wait(ctx, key, want)
+	return ds, err == nil
+}
+
+// recorded returns key's deliveries so far.
+func recorded(r *kretrytest.Recorder, key string) []kretrytest.Delivery {
+	ds, _ := waitNow(r, key, kretrytest.Outcome{})
+	return ds
 }
