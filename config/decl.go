@@ -35,6 +35,15 @@ func (d *Decl) DLT() string { return d.dlt }
 // position of the defaults or listener entry in its file.
 func (d *Decl) Pos() Pos { return d.pos }
 
+// Setting reports whether the declaration sets key (a Field key other
+// than "topic"), and if so where: the position of its value and its key
+// path for errors, as in "batch" for a tag or "listeners[1].batch" for a
+// policy file entry.
+func (d *Decl) Setting(key string) (at Pos, path string, ok bool) {
+	v, ok := d.vals[key]
+	return v.pos, v.path, ok
+}
+
 // ErrorNames returns the error names the declaration uses in include,
 // exclude and routes, sorted, each once.
 func (d *Decl) ErrorNames() []string {
@@ -110,8 +119,10 @@ func Resolve(base Spec, reg *Registry, decls ...*Decl) (Spec, error) {
 		errs = append(errs, d.applyTo(&s, reg, org)...)
 	}
 	errs = append(errs, crossCheck(&s, org)...)
+	errs = append(errs, batchProblems(s.Batch, org)...)
 	s.Policy = s.Policy.Normalize()
 	s.Topics = s.Topics.normalize()
+	s.Batch = s.Batch.normalize()
 	if len(errs) == 0 {
 		// What the layers' rules cannot see, such as an invalid value
 		// given in Go, is reported where the value came from.
@@ -252,6 +263,23 @@ func policyProblems(err error, org map[string]origin) []*Error {
 		}
 		errs = append(errs, &Error{Pos: o.pos, Key: o.path + rest, Err: se.Err})
 	}
+	return errs
+}
+
+// batchProblems checks the batch settings no declaration set, as given in
+// Go, by the rules of their keys (a declared value was checked when it was
+// parsed).
+func batchProblems(b BatchSettings, org map[string]origin) []*Error {
+	var errs []*Error
+	check := func(key string, v value) {
+		if _, declared := org[key]; !declared {
+			if err := fieldByKey[key].check(&v); err != nil {
+				errs = append(errs, &Error{Key: key, Err: err})
+			}
+		}
+	}
+	check("batch", value{num: int64(b.Size)})
+	check("batchWait", value{dur: b.Wait})
 	return errs
 }
 

@@ -2,7 +2,8 @@
 // policies: in struct tags on handler fields, in YAML policy files, and (for
 // the kretry CLI) in flags. Every surface uses the same keys (Fields) and
 // the same rules, and resolves to the same Spec — topic, group, retry
-// policy and topic settings — as the listener package's Go options.
+// policy, topic settings and batch settings — as the listener package's
+// Go options. The batch settings (BatchKeys) apply to batch handlers only.
 //
 //	type Handlers struct {
 //		Orders    listener.HandlerFunc `kretry:"topic=orders,group=billing,attempts=4,delay=1s,multiplier=2,maxDelay=10s,exclude=validation|notfound"`
@@ -45,7 +46,7 @@
 // One rule holds for every number and duration, on every surface: 0 (0s)
 // means the setting's documented default, as an unset field of the Go
 // structs does ("attempts: 0" is 3 attempts, "partitions: 0" the main
-// topic's count). The entries of delays are values and mean what they
+// topic's count, "batch: 0" DefaultBatchSize). The entries of delays are values and mean what they
 // say: "delays: [0s]" retries without wait.
 //
 // # Errors

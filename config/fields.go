@@ -31,7 +31,7 @@ type Field struct {
 }
 
 // Fields returns every setting, in the order of the documentation:
-// identity, backoff, naming, errors, DLT, topic creation. The same keys are
+// identity, backoff, naming, errors, DLT, topic creation, batches. The same keys are
 // accepted in struct tags and in policy files (where "topic" is allowed
 // only in listener entries); struct tags also take "dlt" on DLT handler
 // fields, which is not a setting and not listed.
@@ -246,6 +246,28 @@ var fields = []*field{
 			}
 			s.Topics.Configs = c
 		}},
+	{key: "batch", kind: kInt, path: "Batch.Size", syntax: "integer >= 1", def: strconv.Itoa(DefaultBatchSize),
+		doc:   "most records a batch handler is given at once; batch handlers only",
+		check: atLeastOrDefault(1),
+		set:   func(s *Spec, v *value) { s.Batch.Size = int(v.num) }},
+	{key: "batchWait", kind: kDuration, path: "Batch.Wait", syntax: "duration", def: "0s (no wait)",
+		doc:   "how long a partition's records may wait for a batch to fill; batch handlers only",
+		check: nonNegative,
+		set:   func(s *Spec, v *value) { s.Batch.Wait = v.dur }},
+}
+
+// BatchKeys returns the keys of the settings that size a batch handler's
+// batches (Spec.Batch), in table order: "batch" and "batchWait". They
+// apply to batch handlers only, so listener.Register refuses them in the
+// tag or policy file entry of a single-record handler.
+func BatchKeys() []string {
+	var keys []string
+	for _, f := range fields {
+		if strings.HasPrefix(f.path, "Batch.") {
+			keys = append(keys, f.key)
+		}
+	}
+	return keys
 }
 
 // fieldByKey indexes fields.
@@ -540,6 +562,21 @@ func countOrDefault(lo, hi int64) func(v *value) error {
 	return func(v *value) error {
 		if v.num != 0 && (v.num < lo || v.num > hi) {
 			return fmt.Errorf("must be >= %d and <= %d, or 0 for the default, got %d", lo, hi, v.num)
+		}
+		return nil
+	}
+}
+
+// atLeastOrDefault is the rule for a count with a default and no upper
+// bound but a Go int's: 0 is unset and means the default, anything else
+// must be >= lo. The words are the listener options' (BatchSize).
+func atLeastOrDefault(lo int64) func(v *value) error {
+	return func(v *value) error {
+		switch {
+		case v.num != 0 && v.num < lo:
+			return fmt.Errorf("must be >= %d, or 0 for the default, got %d", lo, v.num)
+		case int64(int(v.num)) != v.num: // only where an int has 32 bits
+			return fmt.Errorf("must be <= %d, got %d", math.MaxInt, v.num)
 		}
 		return nil
 	}

@@ -94,6 +94,8 @@ var samples = map[string]struct{ tag, yaml string }{
 	"partitions":         {"12", "12"},
 	"replicationFactor":  {"3", "3"},
 	"topicConfigs":       {"retention.ms:1000|cleanup.policy:compact", "{retention.ms: 1000, cleanup.policy: compact}"},
+	"batch":              {"500", "500"},
+	"batchWait":          {"20ms", "20ms"},
 }
 
 // Every key reaches its field from a struct tag and from a policy file,

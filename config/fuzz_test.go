@@ -80,6 +80,8 @@ func FuzzParseTag(f *testing.F) {
 		"topic=orders,createTopics=false,partitions=3,replicationFactor=-1,dltStrategy=none",
 		`topic=orders,group=a\=b\|c`,
 		"topic=orders,attempts=0,delay=-1s",
+		"topic=orders,batch=500,batchWait=20ms",
+		"topic=orders,batch=-1,batchWait=-1s",
 		"topic=orders,,=",
 		`topic=orders,group=\`,
 	} {
@@ -137,6 +139,7 @@ func FuzzParse(f *testing.F) {
 		"a: &a [*a]\n",
 		"version: 1\n---\nversion: 1\n",
 		"listeners: [{topic: orders, group: \"\\u00e9\", jitter: 1.0, createTopics: true}]\n",
+		"defaults:\n  batchWait: 20ms\nlisteners:\n  - topic: orders\n    batch: 1\n  - topic: payments\n    batch: 0\n",
 	} {
 		f.Add([]byte(s))
 	}

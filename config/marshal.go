@@ -22,6 +22,9 @@ type fileDoc struct {
 // backoff kind are left out, and so are empty lists and a false
 // groupTopics (so that files without per-group names stay readable by
 // kretry versions before groupTopics, whose loader rejects unknown keys).
+// The batch settings are left out when they are the defaults, for the
+// same reason and because listener.Register refuses them in the entry of a
+// single-record handler.
 type specDoc struct {
 	Topic              string             `yaml:"topic" json:"topic"`
 	Group              string             `yaml:"group" json:"group"`
@@ -49,6 +52,8 @@ type specDoc struct {
 	Partitions         int32              `yaml:"partitions" json:"partitions"`
 	ReplicationFactor  int16              `yaml:"replicationFactor" json:"replicationFactor"`
 	TopicConfigs       map[string]*string `yaml:"topicConfigs,omitempty" json:"topicConfigs,omitempty"`
+	Batch              int                `yaml:"batch,omitempty" json:"batch,omitempty"`
+	BatchWait          string             `yaml:"batchWait,omitempty" json:"batchWait,omitempty"`
 }
 
 type routeDoc struct {
@@ -58,8 +63,9 @@ type routeDoc struct {
 
 // MarshalYAML writes specs as a policy file (version 1, one listener entry
 // per spec, every setting explicit but groupTopics, written only when
-// true) that Parse reads back to the same specs. Policies are normalized first. It fails for a spec whose enums
-// are out of range.
+// true, and batch and batchWait, written only when not their defaults)
+// that Parse reads back to the same specs. Policies are normalized first.
+// It fails for a spec whose enums are out of range.
 func MarshalYAML(specs ...Spec) ([]byte, error) {
 	doc, err := document(specs)
 	if err != nil {
@@ -160,6 +166,12 @@ func specDocOf(s Spec) (specDoc, error) {
 	}
 	if len(s.Topics.Configs) > 0 {
 		d.TopicConfigs = s.Topics.Configs
+	}
+	if b := s.Batch.normalize(); b.Size != DefaultBatchSize {
+		d.Batch = b.Size
+	}
+	if s.Batch.Wait != 0 {
+		d.BatchWait = s.Batch.Wait.String()
 	}
 	return d, nil
 }

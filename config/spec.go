@@ -73,15 +73,16 @@ type TopicSettings struct {
 const DefaultGroupPrefix = "kretry-"
 
 // DefaultSpec returns the built-in defaults for topic: group
-// "kretry-<topic>", the normalized zero retry.Policy, and topics created
+// "kretry-<topic>", the normalized zero retry.Policy, topics created
 // with the main topic's partition count and the broker's replication
-// factor.
+// factor, and batches of up to DefaultBatchSize records without a wait.
 func DefaultSpec(topic string) Spec {
 	return Spec{
 		Topic:  topic,
 		Group:  DefaultGroupPrefix + topic,
 		Policy: retry.Policy{}.Normalize(),
 		Topics: TopicSettings{Create: true, Partitions: -1, ReplicationFactor: -1},
+		Batch:  BatchSettings{Size: DefaultBatchSize},
 	}
 }
 

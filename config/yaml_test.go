@@ -43,12 +43,14 @@ func TestLoadAllKeys(t *testing.T) {
 		}
 		s.Topics = TopicSettings{Create: false, Partitions: 6, ReplicationFactor: 3,
 			Configs: map[string]*string{"retention.ms": new("604800000"), "cleanup.policy": new("compact,delete")}}
+		s.Batch = BatchSettings{Size: 500, Wait: 20 * time.Millisecond}
 	})
 	payments := DefaultSpec("payments")
 	payments.Group = "payments"
 	payments.Policy.Attempts = 5
 	payments.Policy.Backoff = strategy.Backoff{Kind: strategy.List, Delays: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}, Jitter: 0.1}
 	payments.Policy.Timeout = 10 * time.Minute
+	payments.Batch.Wait = 5 * time.Millisecond
 	m, _ := reg.Lookup("timeout")
 	payments.Policy.Classifier.Include = []strategy.Matcher{m}
 	if len(specs) != 2 {

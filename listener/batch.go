@@ -161,6 +161,8 @@ type BatchTracer interface {
 	// it is called only for failed records, and may return nil for the
 	// batch context without cancellation. finish is called exactly once,
 	// with each record's outcome in the order of recs, once kretry has
-	// decided them; it must not block.
+	// decided them (a zero Kind: abandoned at shutdown, to be delivered
+	// again); it must not block. Neither recs, ds nor the outcomes may be
+	// kept after the call that received them returns.
 	StartBatch(ctx context.Context, recs []*kgo.Record, ds []Delivery) (_ context.Context, record func(i int) context.Context, finish func([]Outcome))
 }

@@ -144,6 +144,7 @@ type crashChildConfig struct {
 	Ledger      string
 	Incarnation int
 	Cluster     bool // the three-node cluster: RF 3, min ISR 2
+	Batch       bool // a batch handler (NewBatch) instead of a single-record one
 }
 
 // crashListenerOpts are the listener's options, shared by the child (which
@@ -170,6 +171,11 @@ func crashListenerOpts(cfg crashChildConfig) []listener.Opt {
 		listener.Backoff(crashBackoff),
 		listener.FetchMaxWait(50 * time.Millisecond),
 		listener.ShutdownTimeout(15 * time.Second),
+	}
+	if cfg.Batch {
+		// Batches up to 50; a partition holding fewer waits up to 10 ms
+		// for more, so the fill wait is killed in too.
+		opts = append(opts, listener.BatchSize(50), listener.BatchWait(10*time.Millisecond))
 	}
 	if cfg.Cluster {
 		opts = append(opts, listener.ReplicationFactor(3),
@@ -217,7 +223,12 @@ func TestCrashLoopChild(t *testing.T) {
 				st.Attempt, st.Reason, time.Now().UnixNano())
 			return dltLog.HandleDLT(ctx, rec, st)
 		})))
-	l, err := listener.New(cfg.Seeds, cfg.Topic, w, opts...)
+	var l *listener.Listener
+	if cfg.Batch {
+		l, err = listener.NewBatch(cfg.Seeds, cfg.Topic, listener.BatchHandlerFunc(w.HandleBatch), opts...)
+	} else {
+		l, err = listener.New(cfg.Seeds, cfg.Topic, w, opts...)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,6 +283,32 @@ func (w *crashLedgerWriter) Handle(ctx context.Context, rec *kgo.Record) error {
 	if st, ok := retry.FromContext(ctx); ok { // absent on the main topic
 		attempt, dueMs = st.Attempt, st.Due.UnixMilli()
 	}
+	return w.call(rec, attempt, dueMs, at)
+}
+
+// HandleBatch is the batch handler under test: it records a call of each
+// record, and fails those whose key's fate for their attempt is a failure
+// through a BatchErrors.
+func (w *crashLedgerWriter) HandleBatch(_ context.Context, recs []*kgo.Record) error {
+	at := time.Now()
+	var errs listener.BatchErrors
+	for _, rec := range recs {
+		attempt, dueMs := int32(1), int64(0)
+		st, ok, err := retry.Decode(rec.Headers)
+		if err != nil {
+			return fmt.Errorf("crash-loop child: %s[%d]@%d handed with corrupt headers: %w", rec.Topic, rec.Partition, rec.Offset, err)
+		}
+		if ok { // absent on the main topic
+			attempt, dueMs = st.Attempt, st.Due.UnixMilli()
+		}
+		errs.Add(rec, w.call(rec, attempt, dueMs, at))
+	}
+	return errs.Err()
+}
+
+// call records a call of rec on attempt, due at dueMs (0 on the main
+// topic), made at at, and returns its key's fate.
+func (w *crashLedgerWriter) call(rec *kgo.Record, attempt int32, dueMs int64, at time.Time) error {
 	var err error
 	if i, ok := crashIndex(string(rec.Key)); ok {
 		err = crashFateOf(i).err(string(rec.Key), attempt)
@@ -953,6 +990,16 @@ func TestCrashLoop(t *testing.T) {
 	r.run()
 }
 
+// TestCrashLoopBatch runs the crash loop with a batch handler (NewBatch,
+// batches of up to 50 records): the same kills, the same verdict.
+func TestCrashLoopBatch(t *testing.T) {
+	c := kafkatest.New(t)
+	r := newCrashRun(t, c, nil, crashSizeFor(false))
+	r.cfg.Batch = true
+	c.CreateTopic(r.cfg.Topic, r.size.partitions)
+	r.run()
+}
+
 // TestClusterCrashLoopBrokerKilled runs the crash loop on the three-node
 // cluster (RF 3, min ISR 2) and SIGKILLs the leader of a tier partition a
 // third of the way through, restarting it three incarnations later.
@@ -1372,8 +1419,12 @@ func (r *crashRun) verify() crashVerdict {
 // summary is the run's one-line report: the figures of docs/reliability.md.
 func (r *crashRun) summary(v crashVerdict, took time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "crash loop: %d records on %d partitions (%d attempts, tiers %v); %d SIGKILLs, %d incarnations; %s",
-		len(r.keys), r.size.partitions, crashAttempts, tierDelays(r.plan), len(r.kills), len(r.children), r.brokerNote)
+	mode := ""
+	if r.cfg.Batch {
+		mode = ", batch handler"
+	}
+	fmt.Fprintf(&b, "crash loop: %d records on %d partitions (%d attempts, tiers %v%s); %d SIGKILLs, %d incarnations; %s",
+		len(r.keys), r.size.partitions, crashAttempts, tierDelays(r.plan), mode, len(r.kills), len(r.children), r.brokerNote)
 	fmt.Fprintf(&b, "outcomes: %d handled (%d first try, %d after retries), %d dead-lettered (%d permanent, %d exhausted), %d without an outcome; ",
 		v.handledFirst+v.handledRetried, v.handledFirst, v.handledRetried, v.deadPermanent+v.deadExhausted, v.deadPermanent, v.deadExhausted, v.noOutcome)
 	fmt.Fprintf(&b, "%d handler calls, %d DLT handler calls, %d tier records, %d DLT records; ", v.calls, v.dltCalls, v.tierN, v.dltN)

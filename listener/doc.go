@@ -27,6 +27,32 @@
 // operators can change a policy without a rebuild: see Register, PolicyFile
 // and docs/configuration.md.
 //
+// # Batch handlers
+//
+// A BatchHandler (NewBatch, or a handler field of that type with Register)
+// takes many records in one call, for bulk writes. A batch holds one
+// partition's records in offset order, up to BatchSize (default 100), all
+// from the main topic or all from one retry tier, tier records only once
+// due; BatchWait lets a partition wait for a batch to fill. The handler
+// returns nil when every record was handled, a *BatchErrors naming the
+// records that failed, each with its own error, or any other error to fail
+// them all. Only the failed records are forwarded, each routed on its own as
+// a single record would be; the others are committed and never handed to
+// the handler again:
+//
+//	l, err := listener.NewBatch(seeds, "orders", listener.BatchHandlerFunc(
+//		func(ctx context.Context, recs []*kgo.Record) error {
+//			var errs listener.BatchErrors
+//			for rec, err := range db.InsertAll(ctx, recs) { // your bulk insert's per-row errors
+//				errs.Add(rec, err)
+//			}
+//			return errs.Err()
+//		}), listener.BatchSize(500))
+//
+// The guarantees below hold for batches as for single records: a batch's
+// offsets are committed only once each failed record's forward is
+// acknowledged.
+//
 // # Observing and interoperating
 //
 // Hooks receive an Event for every outcome, failed publish, pause and

@@ -19,6 +19,7 @@ import (
 // consumer's forwarder. rec stays pending in the part's commit ledger
 // (nothing is committed past it) until the forwarder settles it.
 func (p *part) forward(d *delivery, rec *kgo.Record, st retry.State, ev Event) {
+	ev.Batch = d.batchSize()
 	h := &forwarding{entry: entry{rec: rec}, p: p, ev: ev}
 	p.c.stamp(&h.out, rec, ev.Target, st)
 	h.out.Context = d.recordContext()

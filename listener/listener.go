@@ -117,6 +117,10 @@ func newListener(seeds []string, topic string, batch bool, h Handler, bh BatchHa
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if batch {
+		// Room for every worker's batch and the next one behind it.
+		c.maxHeld = max(c.maxHeld, 2*c.concurrency*c.batchSize)
+	}
 	log := c.logger
 	if log == nil {
 		log = slog.Default()

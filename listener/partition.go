@@ -82,6 +82,12 @@ type part struct {
 	// lock held; emitting is set while one goroutine does.
 	outbox   []Event
 	emitting bool
+
+	// A batch listener's part: filling is set while the part waits (in
+	// the due timers) for its queue to fill a batch, since fillSince.
+	filling   bool
+	fillSince time.Time
+	scratch   batchScratch // the worker's memory for batches
 }
 
 // queueEventLocked queues a partition event for flushEvents.
@@ -147,6 +153,11 @@ func (p *part) add(recs []*kgo.Record) {
 	p.queue.push(recs)
 	if !p.pause.paused() {
 		p.c.held.Add(int64(len(recs)))
+	}
+	if p.filling && p.queue.len() >= p.c.cfg.batchSize {
+		// A full batch does not wait for BatchWait.
+		p.filling, p.waiting = false, false
+		p.c.timers.Disarm(p)
 	}
 	// A hog's records still buffered in the client come before the other
 	// partitions' (see pauseIfHog). They do not count towards the poll
@@ -272,7 +283,7 @@ func (p *part) wake() {
 		p.mu.Unlock()
 		return
 	}
-	p.waiting = false
+	p.waiting, p.filling = false, false
 	if p.pause.has(pauseDue) {
 		p.queueEventLocked(Event{Kind: EventResumed, Topic: p.topic, Partition: p.partition, Offset: -1})
 	}
@@ -335,31 +346,61 @@ func (p *part) run() {
 	var waitUntil time.Time
 	popped := 0
 	budget := p.c.cfg.maxPollRecords
-	for n := 0; ; n++ {
+	batched := p.c.batch != nil && p.role != strategy.RoleDLT
+	for n := 0; ; {
 		if p.gone || p.queue.len() == 0 || p.c.stopping.Load() {
 			break
 		}
 		if p.commits.full(p.c.cfg.maxPending) {
 			break
 		}
-		if n == budget {
+		if n >= budget {
 			break // let other partitions run; scheduleLocked below requeues us
 		}
-		rec := p.queue.head()
-		p.mu.Unlock()
+		var (
+			res   result
+			until time.Time
+			taken = 1
+			rec   *kgo.Record
+		)
+		if batched {
+			if p.waitForBatchLocked() {
+				break
+			}
+			p.scratch.window = p.queue.peek(p.scratch.window[:0], p.c.cfg.batchSize)
+			p.fillSince = time.Time{}
+			p.mu.Unlock()
 
-		res, until := p.process(rec)
+			res, taken, until = p.processBatch(p.scratch.window)
 
-		p.mu.Lock()
+			p.mu.Lock()
+		} else {
+			rec = p.queue.head()
+			p.mu.Unlock()
+
+			res, until = p.process(rec)
+
+			p.mu.Lock()
+		}
 		p.pause.examined = true
 		if p.gone {
 			// Revoked, lost or stopped while the handler ran: the queue
 			// is gone. A final outcome may still be marked: the revoke
-			// commits it, and otherwise the client ignores the mark.
-			if res == resultDone {
+			// commits it, and otherwise the client ignores the mark. (A
+			// batch's outcomes are in the ledger already.)
+			if res == resultDone && rec != nil {
 				p.commits.complete(rec)
 			}
 			break
+		}
+		if batched && taken > 0 {
+			// processBatch settled the records it took, even when it
+			// then stopped (resultAbandon) or found a record to wait for.
+			p.queue.popN(taken)
+			if !p.pause.paused() {
+				popped += taken
+			}
+			n += taken
 		}
 		if res == resultAbandon {
 			break
@@ -380,6 +421,10 @@ func (p *part) run() {
 			p.c.timers.Arm(p, until)
 			break
 		}
+		if batched {
+			continue
+		}
+		n++
 		p.queue.pop()
 		if !p.pause.paused() {
 			popped++
@@ -424,6 +469,29 @@ func (p *part) run() {
 	}
 }
 
+// waitForBatchLocked arms the due timers for the end of BatchWait and
+// reports true when the part should wait for more records to fill a
+// batch: it holds fewer than BatchSize, and BatchWait has not passed since
+// a worker first found it so. A poll that fills the batch (add), or the
+// timer (wake), schedules it again.
+func (p *part) waitForBatchLocked() bool {
+	wait := p.c.cfg.batchWait
+	if wait <= 0 || p.queue.len() >= p.c.cfg.batchSize {
+		return false
+	}
+	now := time.Now()
+	if p.fillSince.IsZero() {
+		p.fillSince = now
+	}
+	until := p.fillSince.Add(wait)
+	if !now.Before(until) {
+		return false
+	}
+	p.waiting, p.filling, p.dueAt = true, true, until
+	p.c.timers.Arm(p, until)
+	return true
+}
+
 // markDone marks the records a worker turn has finished but not yet
 // marked, for a commit that cannot wait for the turn to end (shutdown,
 // revoke). Marks only ever move forward, so marking again is harmless.
@@ -454,7 +522,7 @@ func (p *part) stop() {
 	}
 	p.queue.reset()
 	waiting := p.waiting
-	p.waiting = false
+	p.waiting, p.filling = false, false
 	p.cond.Broadcast()
 	p.mu.Unlock()
 	if waiting {

@@ -117,24 +117,14 @@ func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
 }
 
 func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
-	if owner, foreign := retry.ForeignGroup(rec.Headers, p.c.cfg.group); foreign {
-		return p.skip(rec, owner), time.Time{}
-	}
-	st, ok, derr := p.c.decode(rec.Headers, false)
-	if derr == nil && !ok {
-		derr = retry.NewDecodeError(retry.HeaderAttempt, retry.ErrMissingHeader,
-			" missing: the retry topic record carries no kretry headers")
-	}
-	if derr != nil {
-		return p.corrupt(rec, derr), time.Time{}
-	}
 	now := time.Now()
-	if ahead := st.Due.Sub(now); ahead > p.c.dueLimit {
-		return p.corrupt(rec, retry.NewDecodeError(retry.HeaderDue, retry.ErrCorruptHeader, fmt.Sprintf(
-			": %s is %v ahead, further than this listener ever sets (%v: its longest tier delay or MaxRequestedDelay, plus DueAllowance %v)",
-			st.Due.Format(time.RFC3339Nano), ahead.Round(time.Millisecond), p.c.dueLimit, DueAllowance))), time.Time{}
-	}
-	if now.Before(st.Due) {
+	st, check, owner, derr := p.checkTier(rec, now)
+	switch check {
+	case tierSkip:
+		return p.skip(rec, owner), time.Time{}
+	case tierCorrupt:
+		return p.corrupt(rec, derr), time.Time{}
+	case tierWait:
 		return resultWait, st.Due
 	}
 	d := p.c.startDelivery(rec, strategy.RoleTier, st.Attempt, st.Due)
@@ -155,6 +145,43 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	}
 	now = time.Now()
 	return p.fail(&d, rec, st.Attempt, st.Advance(time.Time{}, "", ""), err, now, now.Sub(start), late), time.Time{}
+}
+
+// tierCheck is what a retry-tier record's headers say before any handler
+// call (part.checkTier).
+type tierCheck int
+
+const (
+	tierDue     tierCheck = iota // due: hand it to the handler
+	tierWait                     // not due yet: wait for st.Due
+	tierSkip                     // another group's record: skip it
+	tierCorrupt                  // missing or corrupt headers: dead-letter it
+)
+
+// checkTier reads a retry-tier record's headers at now: its state, and
+// whether it is due, must wait, is another group's (owner) or is corrupt
+// (derr says why).
+func (p *part) checkTier(rec *kgo.Record, now time.Time) (st retry.State, check tierCheck, owner string, derr error) {
+	if owner, foreign := retry.ForeignGroup(rec.Headers, p.c.cfg.group); foreign {
+		return st, tierSkip, owner, nil
+	}
+	st, ok, derr := p.c.decode(rec.Headers, false)
+	if derr == nil && !ok {
+		derr = retry.NewDecodeError(retry.HeaderAttempt, retry.ErrMissingHeader,
+			" missing: the retry topic record carries no kretry headers")
+	}
+	if derr != nil {
+		return st, tierCorrupt, "", derr
+	}
+	if ahead := st.Due.Sub(now); ahead > p.c.dueLimit {
+		return st, tierCorrupt, "", retry.NewDecodeError(retry.HeaderDue, retry.ErrCorruptHeader, fmt.Sprintf(
+			": %s is %v ahead, further than this listener ever sets (%v: its longest tier delay or MaxRequestedDelay, plus DueAllowance %v)",
+			st.Due.Format(time.RFC3339Nano), ahead.Round(time.Millisecond), p.c.dueLimit, DueAllowance))
+	}
+	if now.Before(st.Due) {
+		return st, tierWait, "", nil
+	}
+	return st, tierDue, "", nil
 }
 
 // skip passes over a record another consumer group forwarded to a topic
@@ -222,7 +249,7 @@ func (p *part) deadLetter(d *delivery, rec *kgo.Record, st retry.State, dec deci
 			slog.Int64("offset", rec.Offset), slog.String("reason", reason), slog.String("error", st.Error))
 		d.decided(EventDropped, err, "", reason)
 		p.c.emit(Event{Kind: EventDropped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-			Role: p.role, Attempt: st.Attempt, Reason: reason, Err: err, Latency: latency, Late: late})
+			Role: p.role, Attempt: st.Attempt, Reason: reason, Err: err, Latency: latency, Late: late, Batch: d.batchSize()})
 		return resultDone
 	}
 	d.decided(EventDeadLettered, err, dec.topic, reason)

@@ -27,6 +27,29 @@ func (q *recQueue) push(recs []*kgo.Record) {
 // head returns the first record; the queue must not be empty.
 func (q *recQueue) head() *kgo.Record { return q.batches[0][q.off] }
 
+// peek appends up to n records from the head, in order, to dst.
+func (q *recQueue) peek(dst []*kgo.Record, n int) []*kgo.Record {
+	off := q.off
+	for _, b := range q.batches {
+		for _, r := range b[off:] {
+			if n == 0 {
+				return dst
+			}
+			dst = append(dst, r)
+			n--
+		}
+		off = 0
+	}
+	return dst
+}
+
+// popN drops the first n records; the queue must hold at least n.
+func (q *recQueue) popN(n int) {
+	for ; n > 0; n-- {
+		q.pop()
+	}
+}
+
 // pop drops the first record; the queue must not be empty.
 func (q *recQueue) pop() {
 	q.n--

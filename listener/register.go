@@ -16,8 +16,8 @@ import (
 )
 
 // RegisterOpt configures Register. Every Opt is a RegisterOpt, applied to
-// each registered listener; NamedErrors and PolicyFile apply to
-// registration only.
+// each registered listener (BatchSize and BatchWait to batch handler
+// fields only); NamedErrors and PolicyFile apply to registration only.
 type RegisterOpt interface {
 	applyRegister(*regCfg)
 }
@@ -58,14 +58,25 @@ func PolicyFile(f *config.File) RegisterOpt {
 // RunAll.
 //
 // A handler field holds a Handler (or a func(context.Context, *kgo.Record)
-// error) and its tag names the topic and any policy settings:
+// error), or a BatchHandler (or a func(context.Context, []*kgo.Record)
+// error), and its tag names the topic and any policy settings:
 //
 //	type Handlers struct {
-//		Orders    listener.HandlerFunc `kretry:"topic=orders,group=billing,attempts=4,delay=1s,multiplier=2,maxDelay=10s,exclude=validation|notfound"`
-//		OrdersDLT dlt.HandlerFunc      `kretry:"dlt=orders"`
-//		Payments  *PaymentService      `kretry:"topic=payments"`
-//		db        *sql.DB              // fields without a kretry tag are ignored
+//		Orders    listener.HandlerFunc      `kretry:"topic=orders,group=billing,attempts=4,delay=1s,multiplier=2,maxDelay=10s,exclude=validation|notfound"`
+//		OrdersDLT dlt.HandlerFunc           `kretry:"dlt=orders"`
+//		Payments  *PaymentService           `kretry:"topic=payments"`
+//		Clicks    listener.BatchHandlerFunc `kretry:"topic=clicks,batch=500,batchWait=20ms"`
+//		db        *sql.DB                   // fields without a kretry tag are ignored
 //	}
+//
+// A field whose type is a Handler is built with New, one whose type is a
+// BatchHandler with NewBatch; a type that is both is an error (register
+// one method, as in listener.BatchHandlerFunc(x.HandleBatch)). The batch
+// settings, batch and batchWait (BatchSize and BatchWait in Go), apply to
+// batch handlers only: in the tag of a single-record handler field, or in
+// a policy file's entry for its topic, they are an error; from the Go
+// options given to Register and from a policy file's defaults they apply
+// to the batch handler fields and are not applied to the others.
 //
 // A DLT handler field holds a dlt.Handler (or a func(context.Context,
 // *kgo.Record, retry.State) error) and its tag is "dlt=<topic>", the main
@@ -85,7 +96,8 @@ func PolicyFile(f *config.File) RegisterOpt {
 // file:line:column): invalid values and policies, unknown keys, unregistered
 // error names, two handlers for one topic, topics that collide across
 // listeners, a DLT handler for a topic no field consumes, policy file
-// entries for topics no field consumes, nil or mistyped fields.
+// entries for topics no field consumes, batch settings for a single-record
+// handler, nil or mistyped fields.
 func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, error) {
 	var rc regCfg
 	for _, o := range opts {
@@ -129,8 +141,12 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 	}
 	for _, file := range rc.files {
 		for _, entry := range file.Listeners {
-			if topicsKnown && byTopic[entry.Topic()] == nil {
+			f := byTopic[entry.Topic()]
+			switch {
+			case topicsKnown && f == nil:
 				errs = append(errs, &config.Error{Pos: entry.Pos(), Key: "topic", Err: fmt.Errorf("listener entry for topic %q matches no handler field (consumed: %s)", entry.Topic(), topicList(byTopic))})
+			case f != nil && f.batch == nil:
+				errs = append(errs, batchSettingErrors(entry, "field "+f.pos.Struct+"."+f.pos.Field, "from this entry")...)
 			}
 		}
 	}
@@ -143,6 +159,9 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 		for _, o := range rc.opts {
 			o.apply(&c)
 		}
+		if f.batch == nil {
+			dropBatch(&c)
+		}
 		decls := []*config.Decl{f.decl}
 		for _, file := range rc.files {
 			decls = append(decls, file.Layers(topic)...)
@@ -151,6 +170,11 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if f.batch == nil {
+			// A file's defaults may size batches; a single-record
+			// handler has none.
+			s.Batch = config.DefaultSpec(topic).Batch
 		}
 		specs[i] = s
 	}
@@ -163,21 +187,35 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 
 	ls := make([]*Listener, 0, len(consumers))
 	for i, f := range consumers {
-		lopts := append(slices.Clone(rc.opts), FromSpec(specs[i]))
+		lopts := slices.Clone(rc.opts)
+		var primary any = f.handler
+		method, adapter := "Handle", "listener.HandlerFunc(x.Handle)"
+		if f.batch != nil {
+			primary, method, adapter = f.batch, "HandleBatch", "listener.BatchHandlerFunc(x.HandleBatch)"
+		} else {
+			lopts = append(lopts, opt(dropBatch))
+		}
+		lopts = append(lopts, FromSpec(specs[i]))
 		d := dltFor[specs[i].Topic]
-		both, isBoth := f.handler.(dlt.Handler)
+		both, isBoth := primary.(dlt.Handler)
 		switch {
 		case d != nil && isBoth:
 			errs = append(errs, &config.Error{Pos: f.pos, Err: fmt.Errorf("%w DLT handler for topic %q: the field's type %T has a HandleDLT method, "+
 				"which serves as the topic's DLT handler, and field %s is one too; remove the %s field, or register only the "+
-				"Handle method here (listener.HandlerFunc(x.Handle))", config.ErrDuplicate, specs[i].Topic, f.handler, d.pos.Field, d.pos.Field)})
+				"%s method here (%s)", config.ErrDuplicate, specs[i].Topic, primary, d.pos.Field, d.pos.Field, method, adapter)})
 			continue
 		case d != nil:
 			lopts = append(lopts, DLTHandler(d.dlt))
 		case isBoth:
 			lopts = append(lopts, DLTHandler(both))
 		}
-		l, err := New(seeds, specs[i].Topic, f.handler, lopts...)
+		var l *Listener
+		var err error
+		if f.batch != nil {
+			l, err = NewBatch(seeds, specs[i].Topic, f.batch, lopts...)
+		} else {
+			l, err = New(seeds, specs[i].Topic, f.handler, lopts...)
+		}
 		if err != nil {
 			errs = append(errs, &config.Error{Pos: f.pos, Err: err})
 			continue
@@ -190,17 +228,37 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 	return ls, nil
 }
 
+// dropBatch removes the batch settings the options given to Register set:
+// they apply to batch handler fields only, and New refuses them.
+func dropBatch(c *cfg) { c.batchSize, c.batchWait, c.batchSet = DefaultBatchSize, 0, false }
+
+// batchSettingErrors reports each batch setting of d, a declaration for
+// the single-record handler of field; from says where to remove it.
+func batchSettingErrors(d *config.Decl, field, from string) []error {
+	var errs []error
+	for _, key := range config.BatchKeys() {
+		if at, path, ok := d.Setting(key); ok {
+			errs = append(errs, &config.Error{Pos: at, Key: path, Err: fmt.Errorf("applies to batch handlers, but %s holds a single-record handler: "+
+				"make it a listener.BatchHandler (func(ctx, []*kgo.Record) error), or remove %s %s", field, key, from)})
+		}
+	}
+	return errs
+}
+
 // handlerField is a tagged field of the struct given to Register.
 type handlerField struct {
 	pos     config.Pos
 	decl    *config.Decl
-	handler Handler     // for a handler field
-	dlt     dlt.Handler // for a DLT handler field
+	handler Handler      // for a single-record handler field
+	batch   BatchHandler // for a batch handler field
+	dlt     dlt.Handler  // for a DLT handler field
 }
 
 var (
 	handlerType     = reflect.TypeFor[Handler]()
 	handlerFuncType = reflect.TypeFor[HandlerFunc]()
+	batchType       = reflect.TypeFor[BatchHandler]()
+	batchFuncType   = reflect.TypeFor[BatchHandlerFunc]()
 	dltHandlerType  = reflect.TypeFor[dlt.Handler]()
 	dltFuncType     = reflect.TypeFor[dlt.HandlerFunc]()
 )
@@ -249,45 +307,72 @@ func handlerFields(handlers any) ([]*handlerField, []error) {
 		}
 		hf := &handlerField{pos: pos, decl: d}
 		fv := v.Field(i)
+		if isNil(fv) {
+			what := "handler field"
+			if d.DLT() != "" {
+				what = "DLT handler field"
+			}
+			fail("a %s is nil; set it before calling Register", what)
+			continue
+		}
 		if d.DLT() != "" {
-			h, err := convert[dlt.Handler](fv, dltHandlerType, dltFuncType)
-			if err != nil {
-				fail("a DLT handler field %v", err)
+			h, ok := as[dlt.Handler](fv, dltHandlerType, dltFuncType)
+			if !ok {
+				fail("a DLT handler field must implement %s or be a %s, got %s", dltHandlerType, funcSignature(dltFuncType), fv.Type())
 				continue
 			}
 			hf.dlt = h
-		} else {
-			h, err := convert[Handler](fv, handlerType, handlerFuncType)
-			if err != nil {
-				fail("a handler field %v", err)
+			out = append(out, hf)
+			continue
+		}
+		h, single := as[Handler](fv, handlerType, handlerFuncType)
+		b, batch := as[BatchHandler](fv, batchType, batchFuncType)
+		switch {
+		case single && batch:
+			fail("a handler field must be either a %s or a %s, but %s is both; register one method, as in "+
+				"listener.HandlerFunc(x.Handle) or listener.BatchHandlerFunc(x.HandleBatch)", handlerType, batchType, fv.Type())
+			continue
+		case batch:
+			hf.batch = b
+		case single:
+			hf.handler = h
+			if e := batchSettingErrors(d, "the field", "from the tag"); len(e) > 0 {
+				errs = append(errs, e...)
 				continue
 			}
-			hf.handler = h
+		default:
+			fail("a handler field must implement %s or %s, or be a %s or a %s, got %s",
+				handlerType, batchType, funcSignature(handlerFuncType), funcSignature(batchFuncType), fv.Type())
+			continue
 		}
 		out = append(out, hf)
 	}
 	return out, errs
 }
 
-// convert returns fv as a T: a value implementing iface (or whose address
-// does), or a func convertible to fn.
-func convert[T any](fv reflect.Value, iface, fn reflect.Type) (T, error) {
-	var zero T
+// isNil reports whether fv is a nil pointer, interface, func, map, slice
+// or channel.
+func isNil(fv reflect.Value) bool {
 	switch fv.Kind() {
 	case reflect.Pointer, reflect.Interface, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan:
-		if fv.IsNil() {
-			return zero, fmt.Errorf("is nil; set it before calling Register")
-		}
+		return fv.IsNil()
 	}
+	return false
+}
+
+// as returns fv as a T: a value implementing iface (or whose address
+// does), or a func convertible to fn. fv is not nil.
+func as[T any](fv reflect.Value, iface, fn reflect.Type) (T, bool) {
 	switch {
 	case fv.Type().Implements(iface):
-		return fv.Interface().(T), nil
+		return fv.Interface().(T), true
 	case fv.CanAddr() && reflect.PointerTo(fv.Type()).Implements(iface):
-		return fv.Addr().Interface().(T), nil
+		return fv.Addr().Interface().(T), true
 	case fv.Kind() == reflect.Func && fv.Type().ConvertibleTo(fn):
-		return fv.Convert(fn).Interface().(T), nil
+		return fv.Convert(fn).Interface().(T), true
 	}
-	return zero, fmt.Errorf("must implement %s or be a %s, got %s", iface, funcSignature(fn), fv.Type())
+	var zero T
+	return zero, false
 }
 
 // funcSignature spells a func type without its name, as in
@@ -369,7 +454,8 @@ func (c *cfg) spec() config.Spec {
 }
 
 // Spec returns the listener's resolved settings — topic, group, normalized
-// retry policy and topic settings — as a config.Spec, for logging or for
+// retry policy, topic settings and batch settings (the defaults for a
+// single-record handler) — as a config.Spec, for logging or for
 // config.MarshalYAML.
 func (l *Listener) Spec() config.Spec {
 	s := l.cfg.spec()

@@ -63,7 +63,7 @@ func TestRegisterErrors(t *testing.T) {
 	_, err := listener.Register(offlineSeeds, &badTags{Orders: nopHandler, Payments: nopHandler, Lost: nopDLTHandler}, listener.NamedErrors(namedErrors(t)))
 	wantErrLines(t, err,
 		pre+`Orders (kretry tag): attempts: must be >= 1 and <= 32767, or 0 for the default, got -1`,
-		pre+`Refunds (kretry tag): a handler field must implement listener.Handler or be a func(context.Context, *kgo.Record) error, got string`,
+		pre+`Refunds (kretry tag): a handler field must implement listener.Handler or listener.BatchHandler, or be a func(context.Context, *kgo.Record) error or a func(context.Context, []*kgo.Record) error, got string`,
 		pre+`Unset (kretry tag): a handler field is nil; set it before calling Register`,
 		pre+`hidden (kretry tag): field must be exported to be registered`,
 	)
@@ -198,7 +198,7 @@ func TestRegisterHandlerKinds(t *testing.T) {
 	}
 	// A value whose pointer implements Handler needs an addressable struct.
 	_, err = listener.Register(offlineSeeds, *h)
-	wantErrLines(t, err, "listener_test.kinds.Value (kretry tag): a handler field must implement listener.Handler or be a func(context.Context, *kgo.Record) error, got listener_test.orderService")
+	wantErrLines(t, err, "listener_test.kinds.Value (kretry tag): a handler field must implement listener.Handler or listener.BatchHandler, or be a func(context.Context, *kgo.Record) error or a func(context.Context, []*kgo.Record) error, got listener_test.orderService")
 }
 
 func TestFromSpec(t *testing.T) {

@@ -45,6 +45,17 @@ func namedErrors(t testing.TB) *config.Registry {
 
 var nopHandler = listener.HandlerFunc(func(context.Context, *kgo.Record) error { return nil })
 
+var regNopBatch = listener.BatchHandlerFunc(func(context.Context, []*kgo.Record) error { return nil })
+
+// regBuild makes the listener of topic for h, a Handler (with New) or a
+// BatchHandler (with NewBatch).
+func regBuild(topic string, h any, opts ...listener.Opt) (*listener.Listener, error) {
+	if b, ok := h.(listener.BatchHandler); ok {
+		return listener.NewBatch(offlineSeeds, topic, b, opts...)
+	}
+	return listener.New(offlineSeeds, topic, h.(listener.Handler), opts...)
+}
+
 var nopDLTHandler = dlt.HandlerFunc(func(context.Context, *kgo.Record, retry.State) error { return nil })
 
 // tf is one field of a struct built at run time, so tests can vary tags.
@@ -95,13 +106,20 @@ func registerOne(t testing.TB, handlers any, opts ...listener.RegisterOpt) *list
 // struct tag, and a policy file over a tag that names only the topic.
 func surfaces(t *testing.T, topic string, opts []listener.Opt, tag, doc string) (fromGo, fromTag, fromFile *listener.Listener) {
 	t.Helper()
+	return surfacesFor(t, topic, nopHandler, opts, tag, doc)
+}
+
+// surfacesFor is surfaces for h, a Handler or a BatchHandler (built with
+// NewBatch).
+func surfacesFor(t *testing.T, topic string, h any, opts []listener.Opt, tag, doc string) (fromGo, fromTag, fromFile *listener.Listener) {
+	t.Helper()
 	var err error
-	fromGo, err = listener.New(offlineSeeds, topic, nopHandler, opts...)
+	fromGo, err = regBuild(topic, h, opts...)
 	if err != nil {
 		t.Fatalf("Go options: %v", err)
 	}
-	fromTag = registerOne(t, tagged(tf{"Handler", tag, nopHandler}), listener.NamedErrors(namedErrors(t)))
-	fromFile = registerOne(t, tagged(tf{"Handler", "topic=" + topic, nopHandler}),
+	fromTag = registerOne(t, tagged(tf{"Handler", tag, h}), listener.NamedErrors(namedErrors(t)))
+	fromFile = registerOne(t, tagged(tf{"Handler", "topic=" + topic, h}),
 		listener.NamedErrors(namedErrors(t)), listener.PolicyFile(parsePolicy(t, doc)))
 	return fromGo, fromTag, fromFile
 }
@@ -251,6 +269,8 @@ func valueAt(v any, path string) any {
 }
 
 // reach says how each surface sets one field to a non-default value.
+// The fields of config.Spec.Batch apply to batch handlers: their rows are
+// checked with one.
 type reach struct {
 	opt  listener.Opt // nil for Topic, which is New's argument
 	tag  string       // tag settings after topic=orders
@@ -287,10 +307,13 @@ var reachable = map[string]reach{
 	"Topics.Partitions":          {listener.TopicPartitions(12), "partitions=12", "partitions: 12"},
 	"Topics.ReplicationFactor":   {listener.ReplicationFactor(3), "replicationFactor=3", "replicationFactor: 3"},
 	"Topics.Configs":             {listener.TopicConfigs(map[string]*string{"retention.ms": new("1000")}), "topicConfigs=retention.ms:1000", "topicConfigs: {retention.ms: \"1000\"}"},
+	"Batch.Size":                 {listener.BatchSize(500), "batch=500", "batch: 500"},
+	"Batch.Wait":                 {listener.BatchWait(20 * time.Millisecond), "batchWait=20ms", "batchWait: 20ms"},
 }
 
 // Every field of config.Spec (so every field of retry.Policy) can be set
-// from Go options, struct tags and policy files, and the three agree.
+// from Go options, struct tags and policy files, and the three agree; the
+// batch settings for a batch handler (NewBatch, a BatchHandler field).
 func TestEveryPolicyFieldReachable(t *testing.T) {
 	leaves := leafPaths(reflect.TypeFor[config.Spec](), "")
 	if len(leaves) < 20 {
@@ -313,7 +336,11 @@ func TestEveryPolicyFieldReachable(t *testing.T) {
 				}
 				return
 			}
-			fromGo, fromTag, fromFile := surfaces(t, "orders", []listener.Opt{r.opt},
+			var h any = nopHandler
+			if strings.HasPrefix(path, "Batch.") {
+				h = regNopBatch
+			}
+			fromGo, fromTag, fromFile := surfacesFor(t, "orders", h, []listener.Opt{r.opt},
 				"topic=orders,"+r.tag, "listeners:\n  - topic: orders\n    "+r.yaml+"\n")
 			sameListener(t, "struct tag vs Go options", fromTag, fromGo)
 			sameListener(t, "policy file vs Go options", fromFile, fromGo)

@@ -53,6 +53,16 @@ type delivery struct {
 	traced bool
 	finish func(Outcome)
 	out    Outcome
+	batch  int // the size of the record's batch; 0 for a single-record delivery
+}
+
+// batchSize returns the size of d's batch: 0 for a single-record delivery
+// or none.
+func (d *delivery) batchSize() int {
+	if d == nil {
+		return 0
+	}
+	return d.batch
 }
 
 // startDelivery begins a delivery of rec; without a Tracer it costs

@@ -41,7 +41,7 @@ func (s *specSource) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.errors, "errors", "", "")
 	s.values = map[string]string{}
 	s.flagNames = map[string]string{}
-	for _, f := range config.Fields() {
+	for _, f := range settingFlags() {
 		name := kebab(f.Key)
 		s.flagNames[f.Key] = name
 		fs.Func(name, "", func(v string) error {

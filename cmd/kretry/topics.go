@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -32,6 +33,13 @@ func kebab(key string) string {
 	return b.String()
 }
 
+// settingFlags returns the settings that have a flag: every one but the
+// batch settings, which size a program's batches and change no topic.
+func settingFlags() []config.Field {
+	batch := config.BatchKeys()
+	return slices.DeleteFunc(config.Fields(), func(f config.Field) bool { return slices.Contains(batch, f.Key) })
+}
+
 func planHelp() string {
 	var b strings.Builder
 	b.WriteString(`Usage: kretry topics plan --file FILE [--group G] [--errors NAMES] [--json]
@@ -55,7 +63,7 @@ Flags:
 
 Setting flags (see docs/configuration.md):
 `)
-	for _, f := range config.Fields() {
+	for _, f := range settingFlags() {
 		fmt.Fprintf(&b, "  --%s %s\n        %s (default: %s)\n", kebab(f.Key), f.Syntax, f.Doc, f.Default)
 	}
 	b.WriteString(`

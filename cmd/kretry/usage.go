@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kretry/kretry/config"
 	"github.com/kretry/kretry/internal/suggest"
 )
 
@@ -117,6 +118,12 @@ func orList(names []string) string {
 func flagError(fs *flag.FlagSet, err error) error {
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		for _, key := range config.BatchKeys() {
+			if name == kebab(key) {
+				return fmt.Errorf("unknown flag --%s: %s sizes a program's batches and changes no topic, so no command takes it; "+
+					"set it in the policy file or the handler's tag", name, key)
+			}
+		}
 		var names []string
 		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 		if best := closest(name, names); best != "" {

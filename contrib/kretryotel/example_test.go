@@ -141,3 +141,65 @@ func ExampleTracer_StartDelivery() {
 	//   link kretry.link=previous-hop: b7ad6b7169203331
 	//   link kretry.link=origin: 00f067aa0ba902b7
 }
+
+// StartBatch, as a batch listener calls it for two records of a retry
+// tier that failed together in one main-topic batch: one span for the
+// batch, linked to each record's previous hop and, once, to their shared
+// origin; one record fails again.
+func ExampleTracer_StartBatch() {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t := kretryotel.New(kretryotel.TracerProvider(tp), kretryotel.Propagator(propagation.TraceContext{}))
+
+	// The main-topic batch's process span, the origin of both records.
+	origin := []byte("00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01")
+	recs := []*kgo.Record{
+		{Topic: "orders-retry", Offset: 7, Headers: []kgo.RecordHeader{
+			{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")},
+			{Key: "kretry-trace-origin", Value: origin},
+		}},
+		{Topic: "orders-retry", Offset: 8, Headers: []kgo.RecordHeader{
+			{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-c4e1d22b09a3f5e6-01")},
+			{Key: "kretry-trace-origin", Value: origin},
+		}},
+	}
+	ds := []listener.Delivery{
+		{Group: "orders-group", Role: strategy.RoleTier, Attempt: 2},
+		{Group: "orders-group", Role: strategy.RoleTier, Attempt: 3},
+	}
+	ctx, record, finish := t.StartBatch(context.Background(), recs, ds)
+	_ = ctx // the batch handler runs with ctx; trace.SpanFromContext(ctx) is the batch's span
+	// The listener publishes the failed record, recs[1], with Context
+	// record(1): its publish span is a child of the batch's span, and it
+	// keeps recs[1]'s origin.
+	_ = record(1)
+	finish([]listener.Outcome{
+		{Kind: listener.EventHandled},
+		{Kind: listener.EventDeadLettered, Err: errors.New("stock service down"), Target: "orders-dlt", Reason: "exhausted"},
+	})
+
+	s := spans.Ended()[0]
+	fmt.Println(s.Name(), s.SpanKind(), "new root:", !s.Parent().IsValid())
+	for _, kv := range s.Attributes() {
+		switch kv.Key {
+		case "messaging.batch.message_count", kretryotel.AttemptMinKey, kretryotel.AttemptMaxKey,
+			kretryotel.HandledCountKey, kretryotel.DeadLetteredCountKey:
+			fmt.Printf("  %s=%s\n", kv.Key, kv.Value.String())
+		}
+	}
+	for _, l := range s.Links() {
+		fmt.Printf("  link %s: %s\n", l.Attributes[0].Value.AsString(), l.SpanContext.SpanID())
+	}
+	fmt.Printf("  %s: %s\n", s.Status().Code, s.Status().Description)
+	// Output:
+	// orders-retry process consumer new root: true
+	//   messaging.batch.message_count=2
+	//   kretry.attempt.min=2
+	//   kretry.attempt.max=3
+	//   kretry.batch.handled=1
+	//   kretry.batch.dead_lettered=1
+	//   link previous-hop: b7ad6b7169203331
+	//   link origin: 00f067aa0ba902b7
+	//   link previous-hop: c4e1d22b09a3f5e6
+	//   Error: 1 of 2 records failed; first: stock service down
+}

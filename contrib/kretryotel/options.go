@@ -22,6 +22,8 @@ type cfg struct {
 	clientID     string
 	keyFormatter func(*kgo.Record) (string, error)
 	linkSpans    bool
+
+	batchLinkLimit int
 }
 
 // TracerProvider sets the provider of the process spans and of kotel's
@@ -65,3 +67,11 @@ func KeyFormatter(fn func(*kgo.Record) (string, error)) Opt {
 // and to the original processing span are made either way. Default: off,
 // every hop of a record is in the trace of its first delivery.
 func LinkSpans() Opt { return opt(func(c *cfg) { c.linkSpans = true }) }
+
+// BatchLinkLimit sets the most links the process span of a batch
+// (StartBatch) gets: the distinct spans its records link to, in record
+// order, each record's previous hop before its origin. The spans beyond
+// it are counted in LinksDroppedKey. Raise it together with the SDK's
+// SpanLimits.LinkCountLimit, which otherwise discards the earliest links.
+// n <= 0 restores the default, DefaultBatchLinkLimit (128).
+func BatchLinkLimit(n int) Opt { return opt(func(c *cfg) { c.batchLinkLimit = n }) }

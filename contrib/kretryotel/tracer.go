@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.18.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/kretry/kretry/listener"
 	"github.com/kretry/kretry/strategy"
@@ -83,9 +84,10 @@ var (
 )
 
 // Tracer traces a kretry listener with OpenTelemetry: it is a
-// listener.Tracer, whose process spans wrap every delivery, and its
-// ClientOpts add franz-go's kotel hooks, whose publish and receive spans
-// carry the trace from hop to hop. Make one with New; a Tracer is safe
+// listener.Tracer, whose process spans wrap every delivery, and a
+// listener.BatchTracer, whose process spans wrap every batch handler call;
+// its ClientOpts add franz-go's kotel hooks, whose publish and receive
+// spans carry the trace from hop to hop. Make one with New; a Tracer is safe
 // for concurrent use and may serve several listeners.
 type Tracer struct {
 	tracer       trace.Tracer
@@ -95,6 +97,9 @@ type Tracer struct {
 	clientID     string
 	keyFormatter func(*kgo.Record) (string, error)
 	linkSpans    bool
+
+	batchLinkLimit int
+	noop           bool // the provider makes no spans: StartBatch reads no headers
 }
 
 var _ listener.Tracer = (*Tracer)(nil)
@@ -122,14 +127,21 @@ func New(opts ...Opt) *Tracer {
 	if c.linkSpans {
 		kopts = append(kopts, kotel.LinkSpans())
 	}
+	if c.batchLinkLimit <= 0 {
+		c.batchLinkLimit = DefaultBatchLinkLimit
+	}
+	tracer := c.provider.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL))
+	_, isNoop := tracer.(noop.Tracer)
 	return &Tracer{
-		tracer:       c.provider.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
-		propagator:   c.propagator,
-		kotel:        kotel.NewTracer(kopts...),
-		hook:         &originHook{propagator: c.propagator},
-		clientID:     c.clientID,
-		keyFormatter: c.keyFormatter,
-		linkSpans:    c.linkSpans,
+		tracer:         tracer,
+		propagator:     c.propagator,
+		kotel:          kotel.NewTracer(kopts...),
+		hook:           &originHook{propagator: c.propagator},
+		clientID:       c.clientID,
+		keyFormatter:   c.keyFormatter,
+		linkSpans:      c.linkSpans,
+		batchLinkLimit: c.batchLinkLimit,
+		noop:           isNoop,
 	}
 }
 
@@ -229,15 +241,11 @@ func (t *Tracer) StartDelivery(ctx context.Context, rec *kgo.Record, d listener.
 // sampler may decide on. The others are set by moreAttrs once the span is
 // known to be recorded, so an unsampled delivery does not pay for them.
 func startAttrs(rec *kgo.Record, d listener.Delivery) []attribute.KeyValue {
-	role := RoleKey.String(d.Role.String())
-	if int(d.Role) >= 0 && int(d.Role) < len(roleAttrs) {
-		role = roleAttrs[d.Role]
-	}
 	return []attribute.KeyValue{
 		messagingSystem,
 		semconv.MessagingOperationProcess,
 		semconv.MessagingSourceName(rec.Topic),
-		role,
+		roleAttr(d.Role),
 		AttemptKey.Int(int(d.Attempt)),
 	}
 }

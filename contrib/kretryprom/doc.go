@@ -6,7 +6,9 @@
 //
 //   - As a listener.Hook it counts every record's outcome (handled, retried,
 //     dead-lettered, dropped), publish failures and DLT handler failures,
-//     and times handler calls and the lateness of retry-tier deliveries.
+//     and times handler calls and the lateness of retry-tier deliveries;
+//     for a batch handler (listener.NewBatch), the size and run time of
+//     each batch.
 //   - Watch reads the state of a listener's partitions (owned, paused,
 //     records held, publishes not yet acknowledged) each time the registry
 //     is gathered; with the TierLag option it also reports the records
@@ -49,11 +51,22 @@
 //	kretry_dropped_total{topic,role,reason}           records ended without a DLT
 //	kretry_forward_failures_total{topic,target}       failed publishes to a tier or DLT (each is retried)
 //	kretry_dlt_handler_failures_total{topic}          DLT handler calls that returned an error
+//	kretry_batch_errors_invalid_total{topic,role}     records a BatchErrors named wrongly: not in the batch, or twice
 //
 // Histograms, from events:
 //
-//	kretry_handler_duration_seconds{topic,role}  handler and DLT handler run time
+//	kretry_handler_duration_seconds{topic,role}  handler and DLT handler run time, one record at a time
 //	kretry_delivery_lateness_seconds{topic}      how long after its due time a retry-tier delivery started
+//	kretry_batch_records{topic,role}             records given to each batch handler call
+//	kretry_batch_duration_seconds{topic,role}    batch handler run time
+//
+// A batch handler call is timed once, in kretry_batch_duration_seconds;
+// the records of a batch each count their outcome in the counters and
+// their lateness, but not in kretry_handler_duration_seconds, which
+// therefore only times calls of one record. The batch series of a topic
+// appear with its first batch, so listeners that handle one record at a
+// time have none. (A retry tier's records are batched as the main topic's
+// are; DLT records are handled one at a time.)
 //
 // Gauges, read from watched listeners when the registry is gathered:
 //

@@ -52,6 +52,39 @@ func Example() {
 	// kretry_records_total{outcome="retried",role="tier",topic="orders-retry-1000"} 0
 }
 
+// A batch listener (listener.NewBatch) reports each batch handler call
+// once, with its size and run time, and then each record's outcome; here
+// the events of one batch of three records, one of which failed, stand in
+// for it. The batch's run time is in kretry_batch_duration_seconds only.
+func Example_batch() {
+	reg := prometheus.NewRegistry()
+	m, err := kretryprom.New(reg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	m.OnEvent(listener.Event{Kind: listener.EventBatch, Topic: "orders", Role: strategy.RoleMain, Offset: 40,
+		Batch: 3, Latency: 80 * time.Millisecond})
+	for off := int64(40); off < 43; off++ {
+		e := listener.Event{Kind: listener.EventHandled, Topic: "orders", Role: strategy.RoleMain, Offset: off, Attempt: 1,
+			Batch: 3, Latency: 80 * time.Millisecond}
+		if off == 41 {
+			e.Kind, e.Target = listener.EventRetried, "orders-retry-1000"
+		}
+		m.OnEvent(e)
+	}
+	scrape(reg, "kretry_batch_records_sum")
+	scrape(reg, "kretry_batch_records_count")
+	scrape(reg, "kretry_batch_duration_seconds_count")
+	scrape(reg, "kretry_handler_duration_seconds_count")
+	scrape(reg, `kretry_records_total{outcome="handled"`)
+	// Output:
+	// kretry_batch_records_sum{role="main",topic="orders"} 3
+	// kretry_batch_records_count{role="main",topic="orders"} 1
+	// kretry_batch_duration_seconds_count{role="main",topic="orders"} 1
+	// kretry_handler_duration_seconds_count{role="main",topic="orders"} 0
+	// kretry_records_total{outcome="handled",role="main",topic="orders"} 2
+}
+
 // The three lines that wire a listener in: its events, its Kafka client,
 // and its partitions. Watch reports every topic of the plan, at zero until
 // the listener runs.

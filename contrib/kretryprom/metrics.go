@@ -28,6 +28,9 @@ type Metrics struct {
 	dltHandlerFailures *prometheus.CounterVec
 	handlerDuration    *prometheus.HistogramVec
 	lateness           *prometheus.HistogramVec
+	batchRecords       *prometheus.HistogramVec
+	batchDuration      *prometheus.HistogramVec
+	batchInvalid       *prometheus.CounterVec
 
 	sets    cowMap[setKey, *topicSet]
 	watcher *watcher
@@ -78,11 +81,21 @@ func New(reg prometheus.Registerer, opts ...Opt) (*Metrics, error) {
 			"DLT handler calls that returned an error, by DLT.",
 			"topic"),
 		handlerDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "handler_duration_seconds",
-			Help:    "Run time of handler calls (role main and tier) and DLT handler calls (role dlt), successful or not.",
+			Help: "Run time of handler calls (role main and tier) and DLT handler calls (role dlt), successful or not; " +
+				"batch handler calls are in batch_duration_seconds.",
 			Buckets: c.handlerBuckets}, []string{"topic", "role"}),
 		lateness: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "delivery_lateness_seconds",
 			Help:    "How long after its due time a record from a retry tier was handed to the handler.",
 			Buckets: c.latenessBuckets}, []string{"topic"}),
+		batchRecords: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "batch_records",
+			Help:    "Records given to each batch handler call, by the topic they were read from and its role (main, tier).",
+			Buckets: c.batchBuckets}, []string{"topic", "role"}),
+		batchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "batch_duration_seconds",
+			Help:    "Run time of batch handler calls, successful or not, by topic and role (main, tier).",
+			Buckets: c.handlerBuckets}, []string{"topic", "role"}),
+		batchInvalid: counter("batch_errors_invalid_total",
+			"Records that a batch handler's BatchErrors named wrongly: not in the batch, or named twice. A bug in the handler.",
+			"topic", "role"),
 	}
 	m.watcher = newWatcher(m)
 	cols := []struct {
@@ -92,6 +105,8 @@ func New(reg prometheus.Registerer, opts ...Opt) (*Metrics, error) {
 		{"records_total", m.records}, {"dead_lettered_total", m.deadLettered}, {"dropped_total", m.dropped},
 		{"forward_failures_total", m.forwardFailures}, {"dlt_handler_failures_total", m.dltHandlerFailures},
 		{"handler_duration_seconds", m.handlerDuration}, {"delivery_lateness_seconds", m.lateness},
+		{"batch_records", m.batchRecords}, {"batch_duration_seconds", m.batchDuration},
+		{"batch_errors_invalid_total", m.batchInvalid},
 		{"partition and tier gauges", m.watcher},
 	}
 	for i, c := range cols {
@@ -169,6 +184,12 @@ type topicSet struct {
 	once        sync.Once
 	dltFailures prometheus.Counter // resolved on first use: DLTs only
 
+	// Resolved on the first batch event, so that topics read one record at
+	// a time get no batch series.
+	batchOnce               sync.Once
+	batchRecords, batchTime prometheus.Observer
+	batchInvalid            prometheus.Counter
+
 	dead  cowMap[dltReason, prometheus.Counter]
 	drops cowMap[string, prometheus.Counter]
 	fwd   cowMap[string, prometheus.Counter]
@@ -236,6 +257,16 @@ func (s *topicSet) dltFailure() prometheus.Counter {
 	return s.dltFailures
 }
 
+// batch resolves the batch metrics of the topic on first use.
+func (s *topicSet) batch() *topicSet {
+	s.batchOnce.Do(func() {
+		s.batchRecords = s.m.batchRecords.WithLabelValues(s.topic, s.role)
+		s.batchTime = s.m.batchDuration.WithLabelValues(s.topic, s.role)
+		s.batchInvalid = s.m.batchInvalid.WithLabelValues(s.topic, s.role)
+	})
+	return s
+}
+
 // OnEvent counts e; it implements listener.Hook. It is called on the
 // listener's goroutines and does not allocate once its topic (and its
 // reason or target) has been seen.
@@ -245,15 +276,28 @@ func (s *topicSet) dltFailure() prometheus.Counter {
 // carry it; lateness (Event.Late) for every delivery from a retry tier.
 // Partition events (assigned, revoked, paused, resumed) are not counted:
 // Watch reads the partitions' state instead.
+//
+// A batch handler call (EventBatch) is observed once, in
+// kretry_batch_records and kretry_batch_duration_seconds. The outcome
+// events of the records of a batch (Event.Batch > 0) count each record's
+// outcome and lateness as for any record, but not its run time: that is
+// the batch's, observed once already, and counting it again for every
+// record would weigh kretry_handler_duration_seconds by batch size.
 func (m *Metrics) OnEvent(e listener.Event) {
 	switch e.Kind {
 	case listener.EventHandled, listener.EventRetried, listener.EventDeadLettered,
-		listener.EventDropped, listener.EventForwardFailed, listener.EventDLTHandlerFailed, listener.EventSkipped:
+		listener.EventDropped, listener.EventForwardFailed, listener.EventDLTHandlerFailed, listener.EventSkipped,
+		listener.EventBatch, listener.EventBatchErrorsInvalid:
 	default:
 		return
 	}
 	s := m.set(e.Topic, e.Role)
 	switch e.Kind {
+	case listener.EventBatch:
+		s.batch().batchRecords.Observe(float64(e.Batch))
+		s.batchTime.Observe(e.Latency.Seconds())
+	case listener.EventBatchErrorsInvalid:
+		s.batch().batchInvalid.Inc()
 	case listener.EventHandled:
 		s.handled.Inc()
 		s.delivered(e, true)
@@ -288,7 +332,7 @@ func (s *topicSet) delivered(e listener.Event, ran bool) {
 	if !ran {
 		return
 	}
-	if e.Latency > 0 || e.Kind == listener.EventHandled || e.Kind == listener.EventRetried {
+	if e.Batch == 0 && (e.Latency > 0 || e.Kind == listener.EventHandled || e.Kind == listener.EventRetried) {
 		s.duration.Observe(e.Latency.Seconds())
 	}
 	if s.lateness != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ kretry_forward_failures_total{target="orders-retry-1000",topic="orders"} 1
 # HELP kretry_dlt_handler_failures_total DLT handler calls that returned an error, by DLT.
 # TYPE kretry_dlt_handler_failures_total counter
 kretry_dlt_handler_failures_total{topic="orders-dlt"} 1
-# HELP kretry_handler_duration_seconds Run time of handler calls (role main and tier) and DLT handler calls (role dlt), successful or not.
+# HELP kretry_handler_duration_seconds Run time of handler calls (role main and tier) and DLT handler calls (role dlt), successful or not; batch handler calls are in batch_duration_seconds.
 # TYPE kretry_handler_duration_seconds histogram
 kretry_handler_duration_seconds_bucket{role="main",topic="orders",le="0.2"} 1
 kretry_handler_duration_seconds_bucket{role="main",topic="orders",le="1"} 3
@@ -190,13 +191,125 @@ func TestReasonsAreBounded(t *testing.T) {
 	}
 }
 
-// Once a topic has been seen, counting an event allocates nothing.
-func TestOnEventDoesNotAllocate(t *testing.T) {
+// batchEvents are what a batch listener reports: a batch of three from
+// the main topic, one of whose records is retried and whose BatchErrors
+// named a record twice; and a batch of one from the tier. The records'
+// events carry the batch's run time, as Event.Latency, and its size.
+var batchEvents = []listener.Event{
+	{Kind: listener.EventBatch, Topic: mainTopic, Role: strategy.RoleMain, Offset: 10, Batch: 3, Latency: 750 * time.Millisecond,
+		Err: errors.New("1 record failed")},
+	{Kind: listener.EventBatchErrorsInvalid, Topic: mainTopic, Role: strategy.RoleMain, Offset: 11, Batch: 3},
+	{Kind: listener.EventHandled, Topic: mainTopic, Role: strategy.RoleMain, Offset: 10, Attempt: 1, Batch: 3, Latency: 750 * time.Millisecond},
+	{Kind: listener.EventRetried, Topic: mainTopic, Role: strategy.RoleMain, Offset: 11, Attempt: 1, Batch: 3, Latency: 750 * time.Millisecond,
+		Target: tierTopic},
+	{Kind: listener.EventHandled, Topic: mainTopic, Role: strategy.RoleMain, Offset: 12, Attempt: 1, Batch: 3, Latency: 750 * time.Millisecond},
+	{Kind: listener.EventBatch, Topic: tierTopic, Role: strategy.RoleTier, Offset: 4, Batch: 1, Latency: 2 * time.Second},
+	{Kind: listener.EventDeadLettered, Topic: tierTopic, Role: strategy.RoleTier, Offset: 4, Attempt: 2, Batch: 1, Latency: 2 * time.Second,
+		Late: 250 * time.Millisecond, Target: dltTopic, Reason: "exhausted"},
+}
+
+// A batch is observed once, by size and run time; its records count their
+// outcomes and lateness but not the batch's run time, in
+// kretry_handler_duration_seconds, which only a single-record call feeds.
+func TestOnEventBatch(t *testing.T) {
+	m, reg := newTestMetrics(t, HandlerBuckets(1, 10), LatenessBuckets(1, 10), BatchSizeBuckets(1, 2, 5))
+	for _, e := range batchEvents {
+		m.OnEvent(e)
+	}
+	// One record of the main topic handled on its own.
+	m.OnEvent(listener.Event{Kind: listener.EventHandled, Topic: mainTopic, Role: strategy.RoleMain, Attempt: 1, Latency: 125 * time.Millisecond})
+	want := `
+# HELP kretry_batch_records Records given to each batch handler call, by the topic they were read from and its role (main, tier).
+# TYPE kretry_batch_records histogram
+kretry_batch_records_bucket{role="main",topic="orders",le="1"} 0
+kretry_batch_records_bucket{role="main",topic="orders",le="2"} 0
+kretry_batch_records_bucket{role="main",topic="orders",le="5"} 1
+kretry_batch_records_bucket{role="main",topic="orders",le="+Inf"} 1
+kretry_batch_records_sum{role="main",topic="orders"} 3
+kretry_batch_records_count{role="main",topic="orders"} 1
+kretry_batch_records_bucket{role="tier",topic="orders-retry-1000",le="1"} 1
+kretry_batch_records_bucket{role="tier",topic="orders-retry-1000",le="2"} 1
+kretry_batch_records_bucket{role="tier",topic="orders-retry-1000",le="5"} 1
+kretry_batch_records_bucket{role="tier",topic="orders-retry-1000",le="+Inf"} 1
+kretry_batch_records_sum{role="tier",topic="orders-retry-1000"} 1
+kretry_batch_records_count{role="tier",topic="orders-retry-1000"} 1
+# HELP kretry_batch_duration_seconds Run time of batch handler calls, successful or not, by topic and role (main, tier).
+# TYPE kretry_batch_duration_seconds histogram
+kretry_batch_duration_seconds_bucket{role="main",topic="orders",le="1"} 1
+kretry_batch_duration_seconds_bucket{role="main",topic="orders",le="10"} 1
+kretry_batch_duration_seconds_bucket{role="main",topic="orders",le="+Inf"} 1
+kretry_batch_duration_seconds_sum{role="main",topic="orders"} 0.75
+kretry_batch_duration_seconds_count{role="main",topic="orders"} 1
+kretry_batch_duration_seconds_bucket{role="tier",topic="orders-retry-1000",le="1"} 0
+kretry_batch_duration_seconds_bucket{role="tier",topic="orders-retry-1000",le="10"} 1
+kretry_batch_duration_seconds_bucket{role="tier",topic="orders-retry-1000",le="+Inf"} 1
+kretry_batch_duration_seconds_sum{role="tier",topic="orders-retry-1000"} 2
+kretry_batch_duration_seconds_count{role="tier",topic="orders-retry-1000"} 1
+# HELP kretry_batch_errors_invalid_total Records that a batch handler's BatchErrors named wrongly: not in the batch, or named twice. A bug in the handler.
+# TYPE kretry_batch_errors_invalid_total counter
+kretry_batch_errors_invalid_total{role="main",topic="orders"} 1
+kretry_batch_errors_invalid_total{role="tier",topic="orders-retry-1000"} 0
+# HELP kretry_records_total Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up) or skipped (a retry or DLT record of another consumer group, committed without a handler call).
+# TYPE kretry_records_total counter
+kretry_records_total{outcome="dead_lettered",role="main",topic="orders"} 0
+kretry_records_total{outcome="dropped",role="main",topic="orders"} 0
+kretry_records_total{outcome="handled",role="main",topic="orders"} 3
+kretry_records_total{outcome="retried",role="main",topic="orders"} 1
+kretry_records_total{outcome="dead_lettered",role="tier",topic="orders-retry-1000"} 1
+kretry_records_total{outcome="dropped",role="tier",topic="orders-retry-1000"} 0
+kretry_records_total{outcome="handled",role="tier",topic="orders-retry-1000"} 0
+kretry_records_total{outcome="retried",role="tier",topic="orders-retry-1000"} 0
+kretry_records_total{outcome="skipped",role="tier",topic="orders-retry-1000"} 0
+# HELP kretry_handler_duration_seconds Run time of handler calls (role main and tier) and DLT handler calls (role dlt), successful or not; batch handler calls are in batch_duration_seconds.
+# TYPE kretry_handler_duration_seconds histogram
+kretry_handler_duration_seconds_bucket{role="main",topic="orders",le="1"} 1
+kretry_handler_duration_seconds_bucket{role="main",topic="orders",le="10"} 1
+kretry_handler_duration_seconds_bucket{role="main",topic="orders",le="+Inf"} 1
+kretry_handler_duration_seconds_sum{role="main",topic="orders"} 0.125
+kretry_handler_duration_seconds_count{role="main",topic="orders"} 1
+kretry_handler_duration_seconds_bucket{role="tier",topic="orders-retry-1000",le="1"} 0
+kretry_handler_duration_seconds_bucket{role="tier",topic="orders-retry-1000",le="10"} 0
+kretry_handler_duration_seconds_bucket{role="tier",topic="orders-retry-1000",le="+Inf"} 0
+kretry_handler_duration_seconds_sum{role="tier",topic="orders-retry-1000"} 0
+kretry_handler_duration_seconds_count{role="tier",topic="orders-retry-1000"} 0
+# HELP kretry_delivery_lateness_seconds How long after its due time a record from a retry tier was handed to the handler.
+# TYPE kretry_delivery_lateness_seconds histogram
+kretry_delivery_lateness_seconds_bucket{topic="orders-retry-1000",le="1"} 1
+kretry_delivery_lateness_seconds_bucket{topic="orders-retry-1000",le="10"} 1
+kretry_delivery_lateness_seconds_bucket{topic="orders-retry-1000",le="+Inf"} 1
+kretry_delivery_lateness_seconds_sum{topic="orders-retry-1000"} 0.25
+kretry_delivery_lateness_seconds_count{topic="orders-retry-1000"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"kretry_batch_records", "kretry_batch_duration_seconds", "kretry_batch_errors_invalid_total",
+		"kretry_records_total", "kretry_handler_duration_seconds", "kretry_delivery_lateness_seconds"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Listeners that handle one record at a time leave no batch series.
+func TestNoBatchSeriesWithoutBatches(t *testing.T) {
 	m, _ := newTestMetrics(t)
 	for _, e := range eventsOfEveryKind {
 		m.OnEvent(e)
 	}
-	for _, e := range eventsOfEveryKind {
+	for name, c := range map[string]prometheus.Collector{
+		"batch_records": m.batchRecords, "batch_duration_seconds": m.batchDuration, "batch_errors_invalid_total": m.batchInvalid,
+	} {
+		if n := testutil.CollectAndCount(c); n != 0 {
+			t.Errorf("%s: %d series, want none", name, n)
+		}
+	}
+}
+
+// Once a topic has been seen, counting an event allocates nothing.
+func TestOnEventDoesNotAllocate(t *testing.T) {
+	m, _ := newTestMetrics(t)
+	all := slices.Concat(eventsOfEveryKind, batchEvents)
+	for _, e := range all {
+		m.OnEvent(e)
+	}
+	for _, e := range all {
 		if n := testing.AllocsPerRun(100, func() { m.OnEvent(e) }); n != 0 {
 			t.Errorf("OnEvent(%s from %s) allocates %v times", e.Kind, e.Topic, n)
 		}
@@ -246,6 +359,7 @@ func TestNewRejects(t *testing.T) {
 		{"namespace", prometheus.NewRegistry(), []Opt{Namespace("kretry-prod")}, `Namespace must match`},
 		{"no buckets", prometheus.NewRegistry(), []Opt{HandlerBuckets()}, "HandlerBuckets: at least one bucket"},
 		{"unsorted buckets", prometheus.NewRegistry(), []Opt{LatenessBuckets(1, 0.5)}, "LatenessBuckets: buckets must be strictly increasing, bucket 1 (0.5)"},
+		{"batch buckets", prometheus.NewRegistry(), []Opt{BatchSizeBuckets(1, 1)}, "BatchSizeBuckets: buckets must be strictly increasing, bucket 1 (1)"},
 		{"infinite bucket", prometheus.NewRegistry(), []Opt{HandlerBuckets(1, 2, math.Inf(1))}, "bucket 2 is +Inf"},
 		{"nil admin", prometheus.NewRegistry(), []Opt{TierLag(nil)}, "TierLag: the admin client must not be nil"},
 		{"interval", prometheus.NewRegistry(), []Opt{TierLag(kadm.NewClient(nil)), TierLagInterval(0)}, "TierLagInterval must be > 0, got 0s"},

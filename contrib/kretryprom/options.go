@@ -29,14 +29,18 @@ const (
 	DefaultTierLagTimeout = 5 * time.Second
 )
 
-// DefaultHandlerBuckets are the buckets of kretry_handler_duration_seconds,
-// in seconds: 1 ms to 1 min.
+// DefaultHandlerBuckets are the buckets of kretry_handler_duration_seconds
+// and kretry_batch_duration_seconds, in seconds: 1 ms to 1 min.
 var DefaultHandlerBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
 // DefaultLatenessBuckets are the buckets of kretry_delivery_lateness_seconds,
 // in seconds: 5 ms to 30 min. A healthy listener delivers within about its
 // FetchMaxWait (100 ms by default); minutes mean a backlog in the tier.
 var DefaultLatenessBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800}
+
+// DefaultBatchSizeBuckets are the buckets of kretry_batch_records, in
+// records: 1 to 1000, around the listener's default batch size of 100.
+var DefaultBatchSizeBuckets = []float64{1, 2, 5, 10, 25, 50, 75, 100, 250, 500, 1000}
 
 // Opt configures Metrics; give options to New.
 type Opt interface {
@@ -52,6 +56,7 @@ type cfg struct {
 	namespace       string
 	handlerBuckets  []float64
 	latenessBuckets []float64
+	batchBuckets    []float64
 
 	lagAdmin    *kadm.Client
 	lagReader   []kgo.Opt
@@ -65,6 +70,7 @@ func defaultCfg() cfg {
 		namespace:       DefaultNamespace,
 		handlerBuckets:  slices.Clone(DefaultHandlerBuckets),
 		latenessBuckets: slices.Clone(DefaultLatenessBuckets),
+		batchBuckets:    slices.Clone(DefaultBatchSizeBuckets),
 		lagInterval:     DefaultTierLagInterval,
 		lagMaxRead:      DefaultTierLagMaxRead,
 		lagTimeout:      DefaultTierLagTimeout,
@@ -84,6 +90,9 @@ func (c *cfg) validate() error {
 	}
 	if err := checkBuckets(c.latenessBuckets); err != nil {
 		bad("LatenessBuckets: %v", err)
+	}
+	if err := checkBuckets(c.batchBuckets); err != nil {
+		bad("BatchSizeBuckets: %v", err)
 	}
 	if c.lagInterval <= 0 {
 		bad("TierLagInterval must be > 0, got %v", c.lagInterval)
@@ -118,8 +127,8 @@ func checkBuckets(b []float64) error {
 func Namespace(ns string) Opt { return opt(func(c *cfg) { c.namespace = ns }) }
 
 // HandlerBuckets sets the upper bounds, in seconds and strictly increasing,
-// of the kretry_handler_duration_seconds buckets. Default
-// DefaultHandlerBuckets.
+// of the kretry_handler_duration_seconds buckets, and of the
+// kretry_batch_duration_seconds buckets. Default DefaultHandlerBuckets.
 func HandlerBuckets(upper ...float64) Opt {
 	return opt(func(c *cfg) { c.handlerBuckets = slices.Clone(upper) })
 }
@@ -129,6 +138,13 @@ func HandlerBuckets(upper ...float64) Opt {
 // DefaultLatenessBuckets.
 func LatenessBuckets(upper ...float64) Opt {
 	return opt(func(c *cfg) { c.latenessBuckets = slices.Clone(upper) })
+}
+
+// BatchSizeBuckets sets the upper bounds, in records and strictly
+// increasing, of the kretry_batch_records buckets. Default
+// DefaultBatchSizeBuckets.
+func BatchSizeBuckets(upper ...float64) Opt {
+	return opt(func(c *cfg) { c.batchBuckets = slices.Clone(upper) })
 }
 
 // TierLag makes Watch report the records waiting in each watched listener's

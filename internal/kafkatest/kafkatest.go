@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -287,12 +288,16 @@ func partitionsAtStart(m map[int32]int64) map[int32]kgo.Offset {
 	return out
 }
 
-// Committed returns the group's committed offsets for topic, by partition.
+// Committed returns the group's committed offsets for topic, by partition:
+// none while the group does not exist yet.
 func (c *Cluster) Committed(group, topic string) map[int32]int64 {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	resp, err := c.Admin.FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return map[int32]int64{}
+	}
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		c.t.Fatalf("fetch offsets of %s: %v", group, err)
 	}
