@@ -24,33 +24,61 @@ func (c bulkCost) ideal(workers int, batch float64) float64 {
 }
 
 // bulkStats counts a run's handler calls, the records they were given and
-// how late their waits ended, from any number of goroutines.
+// how late their waits ended, from any number of goroutines: only the calls
+// that end while timed returns true (every call if timed is nil), so that
+// they describe the same part of the run as its rate.
 type bulkStats struct {
 	calls, records, lateNs atomic.Int64
+	late                   [lateBuckets]atomic.Int64 // calls by lateness, lateBucket wide; the last holds every later one
+	timed                  func() bool
 }
+
+const (
+	lateBucket  = 10 * time.Microsecond
+	lateBuckets = 500
+)
 
 // call waits out the cost of a call with n records that started at start
 // and counts it.
 func (s *bulkStats) call(w *waiter, c bulkCost, start time.Time, n int) {
 	deadline := start.Add(c.of(n))
 	w.until(deadline)
+	late := time.Since(deadline)
+	if s.timed != nil && !s.timed() {
+		return
+	}
 	s.calls.Add(1)
 	s.records.Add(int64(n))
-	s.lateNs.Add(int64(time.Since(deadline)))
+	s.lateNs.Add(int64(late))
+	s.late[min(int(late/lateBucket), lateBuckets-1)].Add(1)
 }
 
-// bulkSample is what bulkStats counted over one run.
+// bulkSample is what bulkStats counted.
 type bulkSample struct {
 	Calls     int64
-	MeanBatch float64       // records per call
-	Late      time.Duration // mean overshoot of a call's wait past its deadline
+	MeanBatch float64 // records per call
+	// Late is the mean overshoot of a call's wait past its deadline;
+	// LateP50 and LateP99 its percentiles, rounded up to lateBucket.
+	Late, LateP50, LateP99 time.Duration
 }
 
 func (s *bulkStats) sample() bulkSample {
 	b := bulkSample{Calls: s.calls.Load()}
-	if b.Calls > 0 {
-		b.MeanBatch = float64(s.records.Load()) / float64(b.Calls)
-		b.Late = time.Duration(s.lateNs.Load() / b.Calls)
+	if b.Calls == 0 {
+		return b
+	}
+	b.MeanBatch = float64(s.records.Load()) / float64(b.Calls)
+	b.Late = time.Duration(s.lateNs.Load() / b.Calls)
+	var seen int64
+	for i := range s.late {
+		seen += s.late[i].Load()
+		if b.LateP50 == 0 && seen*2 >= b.Calls {
+			b.LateP50 = time.Duration(i+1) * lateBucket
+		}
+		if seen*100 >= b.Calls*99 {
+			b.LateP99 = time.Duration(i+1) * lateBucket
+			break
+		}
 	}
 	return b
 }

@@ -177,6 +177,10 @@ func (t *Tracker) SucceededInN(partition int32, n int) {
 	t.counts[uint32(partition)%shards].n.Add(int64(n))
 }
 
+// Timing reports whether the part of the run that Throughput times (after
+// the first tenth of the successes) has begun.
+func (t *Tracker) Timing() bool { return t.warmAt.Load() != 0 }
+
 // Done is closed once want successes have been counted.
 func (t *Tracker) Done() <-chan struct{} { return t.done }
 

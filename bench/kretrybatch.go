@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -31,9 +32,11 @@ func (s kretryBatchSystem) Name() string {
 
 func (s kretryBatchSystem) RetryHop(ctx context.Context, env *Env, in RetryHopInput) (Throughput, error) {
 	tr := NewTracker(in.Records, nil)
+	var mainCalls, tierCalls, tierRecords atomic.Int64 // every main-topic record is in the input: in.Records of them
 	h := listener.BatchHandlerFunc(func(_ context.Context, recs []*kgo.Record) error {
 		tr.Begin(string(recs[0].Key))
 		if recs[0].Topic == in.Topic { // first deliveries, told by the topic (a batch is of one topic)
+			mainCalls.Add(1)
 			if !s.each {
 				return errFail
 			}
@@ -43,6 +46,8 @@ func (s kretryBatchSystem) RetryHop(ctx context.Context, env *Env, in RetryHopIn
 			}
 			return errs.Err()
 		}
+		tierCalls.Add(1)
+		tierRecords.Add(int64(len(recs)))
 		tr.SucceededInN(recs[0].Partition, len(recs))
 		return nil
 	})
@@ -63,7 +68,9 @@ func (s kretryBatchSystem) RetryHop(ctx context.Context, env *Env, in RetryHopIn
 	if s.each {
 		fail = "a main-topic batch fails with a BatchErrors naming every record"
 	}
-	return tr.EndToEnd(fmt.Sprintf("NewBatch, BatchSize %d, 1 tier, 0 ms, acks=all; %s", size, fail)), nil
+	perCall := func(records, calls int64) float64 { return float64(records) / float64(max(calls, 1)) }
+	return tr.EndToEnd(fmt.Sprintf("NewBatch, BatchSize %d, 1 tier, 0 ms, acks=all; %s; %.1f records per call on the main topic, %.1f on the tier",
+		size, fail, perCall(int64(in.Records), mainCalls.Load()), perCall(tierRecords.Load(), tierCalls.Load()))), nil
 }
 
 // kretryBulk is S7 with a kretry listener: listener.New with a Handler
@@ -72,6 +79,7 @@ func (s kretryBatchSystem) RetryHop(ctx context.Context, env *Env, in RetryHopIn
 // defaults otherwise.
 func kretryBulk(ctx context.Context, env *Env, in bulkInput) (Throughput, error) {
 	tr := NewTracker(in.Records, nil)
+	in.Stats.timed = tr.Timing
 	opts := []listener.Opt{listener.Group(in.Group), listener.Logger(quietLogger()), listener.Concurrency(in.Concurrency)}
 	var (
 		l   *listener.Listener

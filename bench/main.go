@@ -149,7 +149,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.s2BatchSize, "s2-batch-size", 100, "S2 with a batch handler (systems kretry-batch, kretry-batch-each): its BatchSize")
 	fs.IntVar(&c.s7Partitions, "s7-partitions", 64, "S7 partitions")
 	fs.IntVar(&c.s7Concurrency, "s7-concurrency", 16, "S7 Concurrency of every system (most handler calls at a time)")
-	fs.IntVar(&c.s7Records, "s7-records", 2_000_000, "S7 records in the topic: the most a run reads (each reads what -s7-rep takes at its ideal rate)")
+	fs.IntVar(&c.s7Records, "s7-records", 5_000_000, "S7 records in the topic: the most a run reads (each reads what -s7-rep takes at its ideal rate)")
 	s7Batches := fs.String("s7-batch", "10,100,500", "S7 batch sizes (BatchSize of kretry's batch handler, the most records per call of raw's)")
 	fs.DurationVar(&c.s7Call, "s7-call", 2*time.Millisecond, "S7 handler cost per call (a wait)")
 	fs.DurationVar(&c.s7Record, "s7-record", 5*time.Microsecond, "S7 handler cost per record of a call (a wait)")

@@ -149,7 +149,7 @@ func plotS7(path string, r *Results) error {
 		p.Add(target)
 		p.Legend.Add("target: 20 × kretry single-record", target)
 	}
-	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.Top, p.Legend.Left = false, false // the rates rise to the right: the bottom right is free
 	return savePlots(path, [][]*plot.Plot{{p}}, 14*vg.Centimeter, 10*vg.Centimeter)
 }
 

@@ -27,7 +27,7 @@ type bulkInput struct {
 	BatchWait   time.Duration // kretry's BatchWait; raw hands over what a partition holds
 	Cost        bulkCost
 	Wait        *waiter
-	Stats       *bulkStats
+	Stats       *bulkStats // the run sets its timed to its Tracker's Timing
 	// onCall, if not nil, is given the records of each call as it starts
 	// (tests check batches against it).
 	onCall func(recs []*kgo.Record)
@@ -58,6 +58,7 @@ func rawBulk(ctx context.Context, env *Env, in bulkInput) (Throughput, error) {
 	defer cl.Close()
 	tr := NewTracker(in.Records, nil)
 	defer tr.Close()
+	in.Stats.timed = tr.Timing
 	pctx, cancel := untilDone(ctx, tr)
 	defer cancel()
 	batch := max(1, in.Batch)

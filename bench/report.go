@@ -133,7 +133,7 @@ func printS7(w io.Writer, r *Results) {
 	s := r.Settings
 	fmt.Fprintf(w, "### S7 batch handler, bulk-write cost (%v per call + %v per record, waited), %v partitions, Concurrency %v\n\n",
 		s["s7_call"], s["s7_record"], s["s7_partitions"], s["s7_concurrency"])
-	fmt.Fprintf(w, "| system | records per call (most) | records | median records/s | × single-record, same side (median, range; summed) | × raw, same batch (median, range; summed) | ideal | of ideal | mean records per call | wait late per call | of ideal at that batch and wait | bare waits | of bare waits |\n")
+	fmt.Fprintf(w, "| system | records per call (most) | records | median records/s | × single-record, same side (median, range; summed) | × raw, same batch (median, range; summed) | ideal | of ideal | mean records per call | wait late per call (mean; p50, p99) | of ideal at that batch and wait | bare waits | of bare waits |\n")
 	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	ratio := func(per []float64, med, sum float64) string {
 		if len(per) == 0 {
@@ -152,9 +152,10 @@ func printS7(w io.Writer, r *Results) {
 		if b.Bare > 0 {
 			bare = fmt.Sprintf("%.0f (%.0f µs late)", b.Bare, b.BareLateUs)
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %.0f | %s | %s | %.0f | %s | %.1f | %.0f µs | %s | %s | %s |\n", b.System, b.Batch, b.Records, b.MedianRate,
+		fmt.Fprintf(w, "| %s | %d | %d | %.0f | %s | %s | %.0f | %s | %.1f | %.0f µs (%.0f, %.0f) | %s | %s | %s |\n", b.System, b.Batch, b.Records, b.MedianRate,
 			ratio(b.VsSingle, b.VsSingleMedian, b.VsSingleSum), ratio(b.VsRaw, b.VsRawMedian, b.VsRawSum),
-			b.Ideal, of(b.MedianRate, b.Ideal), median(b.MeanBatch), median(b.LateUs), of(b.MedianRate, b.Achievable), bare, of(b.MedianRate, b.Bare))
+			b.Ideal, of(b.MedianRate, b.Ideal), median(b.MeanBatch), median(b.LateUs), median(b.LateP50Us), median(b.LateP99Us),
+			of(b.MedianRate, b.Achievable), bare, of(b.MedianRate, b.Bare))
 	}
 	fmt.Fprintln(w)
 	for _, b := range r.S7 {

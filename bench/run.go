@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -619,6 +620,6 @@ func settings(cfg config) map[string]any {
 		"s2_batch_size": cfg.s2BatchSize,
 		"s7_partitions": cfg.s7Partitions, "s7_concurrency": cfg.s7Concurrency, "s7_records": cfg.s7Records, "s7_batch": cfg.s7Batches,
 		"s7_call": cfg.s7Call.String(), "s7_record": cfg.s7Record.String(), "s7_rep": cfg.s7Rep.String(), "s7_bare": cfg.s7Bare.String(),
-		"s7_batch_wait": cfg.s7BatchWait.String(), "s7_systems": keys(cfg.s7Systems),
+		"s7_batch_wait": cfg.s7BatchWait.String(), "s7_systems": slices.Sorted(maps.Keys(cfg.s7Systems)),
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -84,10 +85,13 @@ type BatchResult struct {
 	Elapsed    []float64 `json:"elapsed_s"`
 	Timed      []int     `json:"timed"`
 	// MeanBatch is the records per call and LateUs the mean overshoot of
-	// a call's wait past its deadline (µs), per repetition, over all the
-	// run's calls.
+	// a call's wait past its deadline (µs), LateP50Us and LateP99Us its
+	// percentiles, per repetition, over the calls that ended in the
+	// timed part of the run.
 	MeanBatch []float64 `json:"mean_batch"`
 	LateUs    []float64 `json:"late_us"`
+	LateP50Us []float64 `json:"late_p50_us"`
+	LateP99Us []float64 `json:"late_p99_us"`
 	// Ideal is workers × Batch / cost(Batch): every worker busy all the
 	// time with full batches, every wait exact. Achievable is the same at
 	// the median MeanBatch with the median overshoot added to the cost.
@@ -115,7 +119,7 @@ func (b *bench) s7(ctx context.Context, _ []System) error {
 	cfg := b.cfg
 	systems := s7Systems(cfg)
 	if len(systems) == 0 {
-		return fmt.Errorf("-s7-systems %v names none of kretry-single, kretry-batch, raw-single, raw-batch", keys(cfg.s7Systems))
+		return fmt.Errorf("-s7-systems %v names none of kretry-single, kretry-batch, raw-single, raw-batch", slices.Sorted(maps.Keys(cfg.s7Systems)))
 	}
 	cost, workers := cfg.s7Cost(), cfg.s7Workers()
 	need := 0
@@ -147,8 +151,8 @@ func (b *bench) s7(ctx context.Context, _ []System) error {
 			}
 			r, st := bareWaits(w, cost, workers, n, cfg.s7Bare)
 			bares[n] = bare{r, st.Late}
-			fmt.Fprintf(os.Stderr, "bench: s7 bare waits, %d records per call: %.0f rec/s (ideal %.0f), %.1f µs late per call\n",
-				n, r, cost.ideal(workers, float64(n)), us(st.Late))
+			fmt.Fprintf(os.Stderr, "bench: s7 bare waits, %d records per call: %.0f rec/s (ideal %.0f), late by %.0f µs (p50 %.0f, p99 %.0f)\n",
+				n, r, cost.ideal(workers, float64(n)), us(st.Late), us(st.LateP50), us(st.LateP99))
 		}
 	}
 	samples := map[string][]bulkSample{}
@@ -170,7 +174,8 @@ func (b *bench) s7(ctx context.Context, _ []System) error {
 			if err == nil {
 				sm := st.sample()
 				samples[s.Name()] = append(samples[s.Name()], sm)
-				fmt.Fprintf(os.Stderr, "bench: s7 rep %d %s: %.1f records per call, %.1f µs late per call\n", rep+1, s.Name(), sm.MeanBatch, us(sm.Late))
+				fmt.Fprintf(os.Stderr, "bench: s7 rep %d %s: %.1f records per call, waits late by %.0f µs (p50 %.0f, p99 %.0f)\n",
+					rep+1, s.Name(), sm.MeanBatch, us(sm.Late), us(sm.LateP50), us(sm.LateP99))
 			}
 			return t, err
 		})
@@ -202,6 +207,8 @@ func s7Results(cfg config, systems []s7System, runs []ThroughputResult, samples 
 		for _, sm := range samples[s.Name()] {
 			r.MeanBatch = append(r.MeanBatch, sm.MeanBatch)
 			r.LateUs = append(r.LateUs, us(sm.Late))
+			r.LateP50Us = append(r.LateP50Us, us(sm.LateP50))
+			r.LateP99Us = append(r.LateP99Us, us(sm.LateP99))
 		}
 		if len(r.MeanBatch) > 0 {
 			mb, late := median(r.MeanBatch), median(r.LateUs)
@@ -244,12 +251,3 @@ func summedRate(t ThroughputResult) float64 {
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-
-func keys(m map[string]bool) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
