@@ -94,7 +94,8 @@ type BatchResult struct {
 	LateP99Us []float64 `json:"late_p99_us"`
 	// Ideal is workers × Batch / cost(Batch): every worker busy all the
 	// time with full batches, every wait exact. Achievable is the same at
-	// the median MeanBatch with the median overshoot added to the cost.
+	// the repetitions' median MeanBatch, with their median LateUs added to
+	// the cost of a call.
 	Ideal      float64 `json:"ideal"`
 	Achievable float64 `json:"ideal_at_achieved"`
 	// Bare is the rate of the same waits made back to back by bare
