@@ -171,6 +171,16 @@ func (t *Tracker) Succeeded(key string) { t.counts[shardOf(key)].n.Add(1) }
 // several goroutines handle partitions at once.
 func (t *Tracker) SucceededIn(partition int32) { t.counts[uint32(partition)%shards].n.Add(1) }
 
+// SucceededInN is SucceededIn for n records of the partition at once: a
+// batch handler's.
+func (t *Tracker) SucceededInN(partition int32, n int) {
+	t.counts[uint32(partition)%shards].n.Add(int64(n))
+}
+
+// Timing reports whether the part of the run that Throughput times (after
+// the first tenth of the successes) has begun.
+func (t *Tracker) Timing() bool { return t.warmAt.Load() != 0 }
+
 // Done is closed once want successes have been counted.
 func (t *Tracker) Done() <-chan struct{} { return t.done }
 

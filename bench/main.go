@@ -52,6 +52,13 @@ type config struct {
 	s6Concurrency                    []int
 	s6PerWorker, s6Partitions        int
 	s6Wait                           time.Duration
+	s2BatchSize                      int
+	s7Partitions, s7Concurrency      int
+	s7Records                        int
+	s7Batches                        []int
+	s7Call, s7Record                 time.Duration
+	s7Rep, s7Bare, s7BatchWait       time.Duration
+	s7Systems                        map[string]bool
 }
 
 func main() {
@@ -98,9 +105,10 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var c config
 	brokers := fs.String("brokers", "", "comma-separated seed brokers of a real cluster (default: embedded kfake)")
-	scenarios := fs.String("scenarios", "s1,s2,s2b,s3,s4,s5,s6", "scenarios to run")
+	scenarios := fs.String("scenarios", "s1,s2,s2b,s3,s4,s5,s6,s7", "scenarios to run")
 	systems := fs.String("systems", "kretry,raw,watermill,konsumer,spring",
-		"systems to run (S1-S3); raw-variants adds every variant of the raw franz-go pipeline (raw-<poll>-<clients>-<commit>)")
+		"systems to run (S1-S3); raw-variants adds every variant of the raw franz-go pipeline (raw-<poll>-<clients>-<commit>); "+
+			"kretry-batch and kretry-batch-each run S2 with a batch handler (not in the default; S7 has -s7-systems)")
 	fs.IntVar(&c.reps, "reps", 9, "repetitions of S1, S2 and S2b, each system going first in turn (ratios are the median over them)")
 	fs.StringVar(&c.out, "out", "results", "directory for results.json and the PNG plots")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound on each system's run of one scenario")
@@ -138,6 +146,18 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.s6PerWorker, "s6-per-worker", 250, "S6 records per unit of concurrency")
 	fs.IntVar(&c.s6Partitions, "s6-partitions", 64, "S6 partitions")
 	fs.DurationVar(&c.s6Wait, "s6-wait", 2*time.Millisecond, "S6 handler wait per record")
+	fs.IntVar(&c.s2BatchSize, "s2-batch-size", 100, "S2 with a batch handler (systems kretry-batch, kretry-batch-each): its BatchSize")
+	fs.IntVar(&c.s7Partitions, "s7-partitions", 64, "S7 partitions")
+	fs.IntVar(&c.s7Concurrency, "s7-concurrency", 16, "S7 Concurrency of every system (most handler calls at a time)")
+	fs.IntVar(&c.s7Records, "s7-records", 5_000_000, "S7 records in the topic: the most a run reads (each reads what -s7-rep takes at its ideal rate)")
+	s7Batches := fs.String("s7-batch", "10,100,500", "S7 batch sizes (BatchSize of kretry's batch handler, the most records per call of raw's)")
+	fs.DurationVar(&c.s7Call, "s7-call", 2*time.Millisecond, "S7 handler cost per call (a wait)")
+	fs.DurationVar(&c.s7Record, "s7-record", 5*time.Microsecond, "S7 handler cost per record of a call (a wait)")
+	fs.DurationVar(&c.s7Rep, "s7-rep", 3*time.Second, "S7 sizes each system's run to last this long at its ideal rate")
+	fs.DurationVar(&c.s7Bare, "s7-bare", time.Second, "S7: how long bare goroutines make the same waits, no Kafka, per batch size (0: not measured)")
+	fs.DurationVar(&c.s7BatchWait, "s7-batch-wait", 0, "S7 BatchWait of kretry's batch handler")
+	s7Systems := fs.String("s7-systems", "kretry-single,kretry-batch,raw-single,raw-batch",
+		"S7 systems: kretry-single (Handler), kretry-batch (BatchHandler at each -s7-batch), raw-single and raw-batch (franz-go, one record per call and at each -s7-batch)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -169,6 +189,21 @@ func parseFlags(args []string) (config, error) {
 	if c.s6Concurrency, err = ints(*s6Conc); err != nil {
 		return c, fmt.Errorf("-s6-concurrency: %w", err)
 	}
+	if c.s7Batches, err = ints(*s7Batches); err != nil {
+		return c, fmt.Errorf("-s7-batch: %w", err)
+	}
+	for _, n := range c.s7Batches {
+		if n < 1 {
+			return c, fmt.Errorf("-s7-batch: sizes must be >= 1, got %d", n)
+		}
+	}
+	if c.s7Partitions < 1 || c.s7Concurrency < 1 {
+		return c, fmt.Errorf("-s7-partitions and -s7-concurrency must be >= 1, got %d and %d", c.s7Partitions, c.s7Concurrency)
+	}
+	if c.s7Call+c.s7Record <= 0 {
+		return c, fmt.Errorf("-s7-call + -s7-record must be > 0, got %v", c.s7Call+c.s7Record)
+	}
+	c.s7Systems = set(*s7Systems)
 	if c.reps < 1 {
 		return c, fmt.Errorf("-reps must be >= 1, got %d", c.reps)
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"os"
+	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -84,6 +87,69 @@ func plotS6(path string, r *Results) error {
 		return err
 	}
 	p.Legend.Top, p.Legend.Left = true, true
+	return savePlots(path, [][]*plot.Plot{{p}}, 14*vg.Centimeter, 10*vg.Centimeter)
+}
+
+// plotS7 draws records/s against the most records per call, both axes
+// logarithmic: kretry (its single-record handler at 1, its batch handler at
+// each batch size), raw franz-go the same way, the ideal, and the target of
+// 20 times kretry's single-record handler.
+func plotS7(path string, r *Results) error {
+	if len(r.S7) == 0 {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("S7 bulk-write handler (%v + %v per record), Concurrency %v", r.Settings["s7_call"], r.Settings["s7_record"], r.Settings["s7_concurrency"])
+	p.X.Label.Text = "records per call (1: single-record handler; else BatchSize)"
+	p.Y.Label.Text = "records/s"
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	p.Add(plotter.NewGrid())
+	var kretry, raw, ideal plotter.XYs
+	var single float64
+	seen := map[int]bool{}
+	for _, b := range r.S7 {
+		if !seen[b.Batch] {
+			seen[b.Batch] = true
+			ideal = append(ideal, plotter.XY{X: float64(b.Batch), Y: b.Ideal})
+		}
+		pt := plotter.XY{X: float64(b.Batch), Y: b.MedianRate}
+		if strings.HasPrefix(b.System, "raw-") {
+			raw = append(raw, pt)
+			continue
+		}
+		kretry = append(kretry, pt)
+		if b.System == "kretry-single" {
+			single = b.MedianRate
+		}
+	}
+	byX := func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) }
+	slices.SortFunc(kretry, byX)
+	slices.SortFunc(raw, byX)
+	slices.SortFunc(ideal, byX)
+	var lines []any
+	for _, l := range []struct {
+		name string
+		xys  plotter.XYs
+	}{{"kretry", kretry}, {"raw franz-go", raw}, {"ideal (Concurrency × batch / cost)", ideal}} {
+		if len(l.xys) > 0 {
+			lines = append(lines, l.name, l.xys)
+		}
+	}
+	if err := plotutil.AddLinePoints(p, lines...); err != nil {
+		return err
+	}
+	if single > 0 && len(kretry) > 1 {
+		lo, hi := kretry[0].X, kretry[len(kretry)-1].X
+		target, err := plotter.NewLine(plotter.XYs{{X: lo, Y: 20 * single}, {X: hi, Y: 20 * single}})
+		if err != nil {
+			return err
+		}
+		target.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(target)
+		p.Legend.Add("target: 20 × kretry single-record", target)
+	}
+	p.Legend.Top, p.Legend.Left = false, false // the rates rise to the right: the bottom right is free
 	return savePlots(path, [][]*plot.Plot{{p}}, 14*vg.Centimeter, 10*vg.Centimeter)
 }
 

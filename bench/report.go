@@ -109,6 +109,9 @@ func printReport(w io.Writer, r *Results) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(r.S7) > 0 {
+		printS7(w, r)
+	}
 	if len(r.Skipped) > 0 {
 		fmt.Fprintf(w, "### Not run\n\n")
 		keys := make([]string, 0, len(r.Skipped))
@@ -121,6 +124,48 @@ func printReport(w io.Writer, r *Results) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// printS7 writes S7's table: each system's rate, its ratios to the
+// single-record handler and to raw at the same batch size (median of the
+// repetitions, range, ratio of summed times), and to the ideal.
+func printS7(w io.Writer, r *Results) {
+	s := r.Settings
+	fmt.Fprintf(w, "### S7 batch handler, bulk-write cost (%v per call + %v per record, waited), %v partitions, Concurrency %v\n\n",
+		s["s7_call"], s["s7_record"], s["s7_partitions"], s["s7_concurrency"])
+	fmt.Fprintf(w, "| system | records per call (most) | records | median records/s | × single-record, same side (median, range; summed) | × raw, same batch (median, range; summed) | ideal | of ideal | mean records per call | wait late per call (mean; p50, p99) | of ideal at that batch and wait | bare waits | of bare waits |\n")
+	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	ratio := func(per []float64, med, sum float64) string {
+		if len(per) == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f (%.2f–%.2f; %.2f)", med, slices.Min(per), slices.Max(per), sum)
+	}
+	of := func(x, ref float64) string {
+		if ref <= 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f", x/ref)
+	}
+	for _, b := range r.S7 {
+		bare := "—"
+		if b.Bare > 0 {
+			bare = fmt.Sprintf("%.0f (%.0f µs late)", b.Bare, b.BareLateUs)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %.0f | %s | %s | %.0f | %s | %.1f | %.0f µs (%.0f, %.0f) | %s | %s | %s |\n", b.System, b.Batch, b.Records, b.MedianRate,
+			ratio(b.VsSingle, b.VsSingleMedian, b.VsSingleSum), ratio(b.VsRaw, b.VsRawMedian, b.VsRawSum),
+			b.Ideal, of(b.MedianRate, b.Ideal), median(b.MeanBatch), median(b.LateUs), median(b.LateP50Us), median(b.LateP99Us),
+			of(b.MedianRate, b.Achievable), bare, of(b.MedianRate, b.Bare))
+	}
+	fmt.Fprintln(w)
+	for _, b := range r.S7 {
+		var reps []string
+		for _, x := range b.Rates {
+			reps = append(reps, fmt.Sprintf("%.0f", x))
+		}
+		fmt.Fprintf(w, "- %s: %s records/s; %s\n", b.System, strings.Join(reps, ", "), b.Note)
+	}
+	fmt.Fprintln(w)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
@@ -142,6 +187,9 @@ func writeOutputs(dir string, r *Results) error {
 	}
 	if err := plotS6(filepath.Join(dir, "s6-concurrency.png"), r); err != nil {
 		return fmt.Errorf("plot S6: %w", err)
+	}
+	if err := plotS7(filepath.Join(dir, "s7-batch.png"), r); err != nil {
+		return fmt.Errorf("plot S7: %w", err)
 	}
 	var t strings.Builder
 	printReport(&t, r)

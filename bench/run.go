@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,6 +26,7 @@ type Results struct {
 	S4       []MemoryResult      `json:"s4,omitempty"`
 	S5       []ScaleResult       `json:"s5,omitempty"`
 	S6       []ConcurrencyResult `json:"s6,omitempty"`
+	S7       []BatchResult       `json:"s7,omitempty"`
 	Skipped  map[string]string   `json:"skipped,omitempty"` // "s3/konsumer" -> why
 	Merged   []time.Time         `json:"merged_from_runs_started,omitempty"`
 	Settings map[string]any      `json:"settings"`
@@ -110,7 +112,7 @@ func run(ctx context.Context, cfg config) error {
 			if err := json.Unmarshal(b, &old); err != nil {
 				return fmt.Errorf("-merge: %s: %w", filepath.Join(cfg.out, "results.json"), err)
 			}
-			res.S1, res.S2, res.S2b, res.S3, res.S4, res.S5, res.S6 = old.S1, old.S2, old.S2b, old.S3, old.S4, old.S5, old.S6
+			res.S1, res.S2, res.S2b, res.S3, res.S4, res.S5, res.S6, res.S7 = old.S1, old.S2, old.S2b, old.S3, old.S4, old.S5, old.S6, old.S7
 			for k, v := range old.Skipped {
 				res.Skipped[k] = v
 			}
@@ -128,7 +130,7 @@ func run(ctx context.Context, cfg config) error {
 		name string
 		fn   func(context.Context, []System) error
 	}{
-		{"s1", b.s1}, {"s2", b.s2}, {"s2b", b.s2b}, {"s3", b.s3}, {"s4", b.s4}, {"s5", b.s5}, {"s6", b.s6},
+		{"s1", b.s1}, {"s2", b.s2}, {"s2b", b.s2b}, {"s3", b.s3}, {"s4", b.s4}, {"s5", b.s5}, {"s6", b.s6}, {"s7", b.s7},
 	} {
 		if !cfg.scenarios[s.name] {
 			continue
@@ -169,6 +171,8 @@ func (b *bench) reset(scenario string) {
 		r.S5 = nil
 	case "s6":
 		r.S6 = nil
+	case "s7":
+		r.S7 = nil
 	}
 	for k := range r.Skipped {
 		if strings.HasPrefix(k, scenario+"/") {
@@ -613,5 +617,9 @@ func settings(cfg config) map[string]any {
 		"s5_partitions": cfg.s5Partitions, "s5_per_partition": cfg.s5PerPartition, "s5_idle": cfg.s5Idle.String(),
 		"s5_fetch_max_wait": cfg.s5FetchMaxWait.String(), "s5_cpuprofile": cfg.s5CPUProf, "s5_raw": cfg.s5Raw,
 		"s6_concurrency": cfg.s6Concurrency, "s6_per_worker": cfg.s6PerWorker, "s6_partitions": cfg.s6Partitions, "s6_wait": cfg.s6Wait.String(),
+		"s2_batch_size": cfg.s2BatchSize,
+		"s7_partitions": cfg.s7Partitions, "s7_concurrency": cfg.s7Concurrency, "s7_records": cfg.s7Records, "s7_batch": cfg.s7Batches,
+		"s7_call": cfg.s7Call.String(), "s7_record": cfg.s7Record.String(), "s7_rep": cfg.s7Rep.String(), "s7_bare": cfg.s7Bare.String(),
+		"s7_batch_wait": cfg.s7BatchWait.String(), "s7_systems": slices.Sorted(maps.Keys(cfg.s7Systems)),
 	}
 }

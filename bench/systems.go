@@ -12,6 +12,9 @@ func allSystems() []System {
 	// Nor are the variants of the raw pipeline ("raw-variants" names them
 	// all; docs/benchmarks.md, "Raw franz-go baselines").
 	all = append(all, rawVariants()...)
+	// Nor kretry with a batch handler in S2 (docs/benchmarks.md, "Batch
+	// handlers"); selectSystems sets its BatchSize.
+	all = append(all, kretryBatchSystem{}, kretryBatchSystem{each: true})
 	// raw-headers is raw writing and reading kretry's headers: what the
 	// wire format costs, apart from the listener (docs/benchmarks.md).
 	return append(all, rawHeaders())
@@ -21,6 +24,10 @@ func selectSystems(cfg config) []System {
 	var out []System
 	for _, s := range allSystems() {
 		if cfg.systems[s.Name()] || cfg.systems["raw-variants"] && strings.HasPrefix(s.Name(), "raw-") && s.Name() != "raw-headers" {
+			if k, ok := s.(kretryBatchSystem); ok {
+				k.size = cfg.s2BatchSize
+				s = k
+			}
 			out = append(out, s)
 		}
 	}
