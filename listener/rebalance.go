@@ -76,6 +76,13 @@ func (c *consumer) release(ctx context.Context, cl *kgo.Client, tps map[string][
 			}
 		}
 	}
+	if commit && c.eos != nil {
+		// Exactly once, offsets are committed only with a transaction,
+		// and a revoke aborts the one in progress (the session sees to
+		// it): the new owner reads these partitions from their last
+		// transaction's commit.
+		commit = false
+	}
 	if commit {
 		for _, p := range ps {
 			p.markDone()

@@ -1,0 +1,223 @@
+package listener_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kretry/kretry/internal/kafkatest"
+	"github.com/kretry/kretry/listener"
+	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/strategy"
+)
+
+// outputHandler is a handler that produces one output record per call with
+// listener.Produce, then fails or panics as plan says for the key's call n.
+type outputHandler struct {
+	out   string
+	// onMain fails these keys whenever they come from the main topic,
+	// however often that is
+	onMain map[string]bool
+	plan  func(key string, n int) error
+	panic func(key string, n int) bool
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (h *outputHandler) Handle(ctx context.Context, rec *kgo.Record) error {
+	h.mu.Lock()
+	h.calls[string(rec.Key)]++
+	n := h.calls[string(rec.Key)]
+	h.mu.Unlock()
+	if err := listener.Produce(ctx, &kgo.Record{Topic: h.out, Key: rec.Key, Value: fmt.Appendf(nil, "call %d", n)}); err != nil {
+		return fmt.Errorf("test: Produce: %w", err)
+	}
+	if h.panic != nil && h.panic(string(rec.Key), n) {
+		panic("after producing its output")
+	}
+	if _, retried := retry.FromContext(ctx); !retried && h.onMain[string(rec.Key)] {
+		return fmt.Errorf("%s from the main topic: %w", rec.Key, errBoom)
+	}
+	return h.plan(string(rec.Key), n)
+}
+
+func (h *outputHandler) count(key string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls[key]
+}
+
+// keyCounts counts records by key.
+func keyCounts(recs []*kgo.Record) map[string]int {
+	m := map[string]int{}
+	for _, r := range recs {
+		m[string(r.Key)]++
+	}
+	return m
+}
+
+// Exactly once, a handler's outputs are visible (read_committed) once per
+// success, never for a failed or panicked call; forwards are in the tier
+// once per failure; offsets are committed.
+func TestExactlyOnceOutputsOncePerSuccess(t *testing.T) {
+	f := newFixture(t, 2)
+	out := f.c.Name("out")
+	f.c.CreateTopic(out, 1)
+	h := &outputHandler{out: out, calls: map[string]int{},
+		plan: func(key string, n int) error {
+			if key == "e001" && n == 1 || key == "e003" {
+				return fmt.Errorf("%s call %d: %w", key, n, errBoom)
+			}
+			return nil
+		},
+		panic: func(key string, n int) bool { return key == "e002" && n == 1 },
+	}
+	s := newScript(nil)
+	l := f.listener(t, h, listener.ExactlyOnce(f.c.Name("txn")), listener.Attempts(2),
+		listener.Backoff(strategy.FixedBackoff(100*time.Millisecond)), listener.DLTHandler(s), listener.Hooks(s))
+	keys := produceKeys(f, "e", 6, 2)
+	stop := started(t, l)
+	kafkatest.Eventually(t, waitFor, func() bool {
+		return committedSum(f, f.topic) == 6 && len(s.dltOf("e003")) == 1 && h.count("e001") == 2 && h.count("e002") == 2
+	}, "every record settled")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	got := keyCounts(f.c.ReadCommitted(out))
+	for _, k := range keys {
+		want := 1
+		if k == "e003" {
+			want = 0 // failed on both calls: no output
+		}
+		if got[k] != want {
+			t.Errorf("output of %s visible %d times, want %d", k, got[k], want)
+		}
+	}
+	tier := keyCounts(f.c.ReadCommitted(l.Plan().Tiers[0].Topic))
+	for _, k := range []string{"e001", "e002", "e003"} {
+		if tier[k] != 1 {
+			t.Errorf("%s in the tier %d times, want 1", k, tier[k])
+		}
+	}
+	if n := len(f.c.ReadCommitted(l.Plan().DLT)); n != 1 {
+		t.Errorf("DLT holds %d records, want 1", n)
+	}
+	if got := committedSum(f, l.Plan().Tiers[0].Topic); got != 3 {
+		t.Errorf("tier committed to %d, want 3", got)
+	}
+}
+
+// Produce outside a handler's context, or after the handler returned, is
+// an error.
+func TestProduceOutsideAHandler(t *testing.T) {
+	err := listener.Produce(context.Background(), &kgo.Record{Topic: "x"})
+	if err == nil {
+		t.Fatal("Produce with a background context succeeded")
+	}
+	if want := "not the context of a handler call"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want it to say %q", err, want)
+	}
+}
+
+
+// A forward that fails aborts the transaction: every partition is read
+// again from its last commit, and read_committed still sees each output
+// and each tier copy once.
+func TestExactlyOnceAbortsOnAFailedPublish(t *testing.T) {
+	faultKfakeOnly(t)
+	f := newFixture(t, 2)
+	out := f.c.Name("out")
+	f.c.CreateTopic(out, 1)
+	fails := map[string]bool{}
+	for i := range 20 {
+		if i%4 == 0 {
+			fails[fmt.Sprintf("a%03d", i)] = true
+		}
+	}
+	h := &outputHandler{out: out, calls: map[string]int{}, plan: failTimes(nil), onMain: fails}
+	logs := &logSink{}
+	l := f.listener(t, h, listener.ExactlyOnce(f.c.Name("txn")), listener.Attempts(2),
+		listener.Backoff(strategy.FixedBackoff(100*time.Millisecond)), listener.Logger(logs.logger()))
+	tier := l.Plan().Tiers[0].Topic
+	fault := f.c.Fake.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: tier, Err: kerr.TopicAuthorizationFailed, Count: 1})
+	keys := produceKeys(f, "a", 20, 2)
+	stop := started(t, l)
+	kafkatest.Eventually(t, waitFor, func() bool {
+		return committedSum(f, f.topic) == 20 && committedSum(f, tier) == int64(len(fails))
+	}, "every record settled")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if fault.Hits() != 1 {
+		t.Fatalf("the fault hit %d times, want 1", fault.Hits())
+	}
+	if _, ok := logs.find("aborting the exactly-once transaction"); !ok {
+		t.Error("no log line for the aborted transaction")
+	}
+	got := keyCounts(f.c.ReadCommitted(out))
+	for _, k := range keys {
+		if got[k] != 1 {
+			t.Errorf("output of %s visible %d times, want 1", k, got[k])
+		}
+	}
+	inTier := keyCounts(f.c.ReadCommitted(tier))
+	for k := range fails {
+		if inTier[k] != 1 {
+			t.Errorf("%s in the tier %d times (read_committed), want 1", k, inTier[k])
+		}
+	}
+	redelivered := 0
+	for _, k := range keys {
+		want := 1
+		if fails[k] {
+			want = 2
+		}
+		if h.count(k) > want {
+			redelivered++
+		}
+	}
+	t.Logf("the abort redelivered %d of 20 records to the handler", redelivered)
+}
+
+// Two instances with one transactional ID: the newer fences the older,
+// whose Run returns ErrFenced; the newer carries on alone.
+func TestExactlyOnceFencedByANewerInstance(t *testing.T) {
+	f := newFixture(t, 1)
+	out := f.c.Name("out")
+	f.c.CreateTopic(out, 1)
+	h := &outputHandler{out: out, calls: map[string]int{}, plan: failTimes(nil)}
+	id := f.c.Name("txn")
+	a := f.listener(t, h, listener.ExactlyOnce(id))
+	ctxA, cancelA := context.WithCancel(context.Background())
+	defer cancelA()
+	doneA := make(chan error, 1)
+	go func() { doneA <- a.Run(ctxA) }()
+	produceKeys(f, "f", 5, 1)
+	kafkatest.Eventually(t, waitFor, func() bool { return committedSum(f, f.topic) == 5 }, "the first instance commits")
+	// The newer instance, same transactional ID, another group (so both
+	// keep their partitions): its start fences the older's producer.
+	b, err := listener.New(f.c.Seeds, f.topic, h, listener.Group(f.c.Name("other")), listener.ExactlyOnce(id),
+		listener.Logger(quiet(t)), listener.FetchMaxWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started(t, b)
+	produceKeys(f, "g", 5, 1)
+	select {
+	case err := <-doneA:
+		if !errors.Is(err, listener.ErrFenced) {
+			t.Fatalf("the fenced instance's Run returned %v, want ErrFenced", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the older instance was not fenced")
+	}
+}
