@@ -115,10 +115,20 @@ func (e *eos) nextDue() time.Time {
 // the producer is fenced or the client closed.
 func (e *eos) commit(ctx context.Context, final bool) error {
 	e.gate.Lock()
-	defer e.gate.Unlock()
+	ev, err := e.commitLocked(ctx, final)
+	e.gate.Unlock()
+	if ev.Kind != 0 {
+		e.c.emit(ev) // with no lock held
+	}
+	return err
+}
+
+// commitLocked is commit under the gate's write lock; it returns the event
+// to report.
+func (e *eos) commitLocked(ctx context.Context, final bool) (Event, error) {
 	c := e.c
 	if err := c.client.Flush(ctx); err != nil {
-		return fmt.Errorf("listener: exactly-once: waiting for the transaction's publishes: %w", err)
+		return Event{}, fmt.Errorf("listener: exactly-once: waiting for the transaction's publishes: %w", err)
 	}
 	offsets := c.settledOffsets()
 	e.mu.Lock()
@@ -132,32 +142,38 @@ func (e *eos) commit(ctx context.Context, final bool) error {
 		keepSettled(req, offsets)
 		return nil
 	})
+	e.mu.Lock()
+	settled := e.settled
+	e.mu.Unlock()
+	start := time.Now()
 	committed, err := e.sess.End(ectx, try)
 	if err != nil {
 		if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
-			return fmt.Errorf("listener: exactly-once: transactional ID %q: %w: %w", e.id, ErrFenced, err)
+			return Event{}, fmt.Errorf("listener: exactly-once: transactional ID %q: %w: %w", e.id, ErrFenced, err)
 		}
-		return fmt.Errorf("listener: exactly-once: ending the transaction of %q: %w", e.id, err)
+		return Event{}, fmt.Errorf("listener: exactly-once: ending the transaction of %q: %w", e.id, err)
 	}
+	ev := Event{Kind: EventTransactionCommitted, Offset: -1, Latency: time.Since(start), Batch: settled}
 	if !committed {
-		why := "a partition was revoked or lost during it"
+		why := errors.New("a partition was revoked or lost during it")
 		if doomed != nil {
-			why = "a publish failed: " + doomed.Error()
+			why = fmt.Errorf("a publish failed: %w", doomed)
 		}
-		c.log.Warn("kretry: exactly-once transaction aborted; every partition is read again from its last commit", "transactional_id", e.id, "why", why)
+		c.log.Warn("kretry: exactly-once transaction aborted; every partition is read again from its last commit", "transactional_id", e.id, "why", why.Error())
 		c.forgetAll()
+		ev.Kind, ev.Err = EventTransactionAborted, why
 	}
 	e.mu.Lock()
 	e.doomed, e.settled, e.produced = nil, 0, false
 	e.started = time.Now()
 	e.mu.Unlock()
 	if final {
-		return nil
+		return ev, nil
 	}
 	if err := e.sess.Begin(); err != nil {
-		return fmt.Errorf("listener: exactly-once: beginning a transaction of %q: %w", e.id, err)
+		return ev, fmt.Errorf("listener: exactly-once: beginning a transaction of %q: %w", e.id, err)
 	}
-	return nil
+	return ev, nil
 }
 
 // settledOffsets returns, for every owned partition whose ledger has
