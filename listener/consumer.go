@@ -226,6 +226,14 @@ func (c *consumer) setup(ctx context.Context) error {
 		return fmt.Errorf("listener: creating admin client: %w", err)
 	}
 	defer admCl.Close()
+	if c.cfg.eos {
+		// The admin client has the user's producer options: the
+		// transaction timeout is the one the listener's client gets.
+		timeout, _ := admCl.OptValue(kgo.TransactionTimeout).(time.Duration)
+		if timeout > 0 && 3*c.cfg.txnInterval > timeout {
+			return fmt.Errorf("listener: TransactionInterval %v must be at most a third of the client's kgo.TransactionTimeout %v, or the broker may abort a transaction still open; lower it or raise the timeout", c.cfg.txnInterval, timeout)
+		}
+	}
 	adm := kadm.NewClient(admCl)
 	if err := c.ensureTopics(ctx, adm); err != nil {
 		return err

@@ -221,3 +221,138 @@ func TestExactlyOnceFencedByANewerInstance(t *testing.T) {
 		t.Fatal("the older instance was not fenced")
 	}
 }
+
+// A transaction timeout the broker refuses (above its
+// transaction.max.timeout.ms, 15 minutes by default) fails Run with the
+// broker's error, instead of leaving the listener unable to commit.
+func TestExactlyOnceTransactionTimeoutAboveTheBrokersMaximum(t *testing.T) {
+	f := newFixture(t, 1)
+	h := &outputHandler{out: f.c.Name("out"), calls: map[string]int{}, plan: failTimes(nil)}
+	l := f.listener(t, h, listener.ExactlyOnce(f.c.Name("txn")),
+		listener.ClientOpts(kgo.TransactionTimeout(20*time.Minute)))
+	produceKeys(f, "t", 1, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	err := l.Run(ctx)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Run returned %v (context %v), want the broker's refusal", err, ctx.Err())
+	}
+	if !errors.Is(err, kerr.InvalidTransactionTimeout) {
+		t.Errorf("Run: %v, want INVALID_TRANSACTION_TIMEOUT", err)
+	}
+	t.Logf("Run: %v", err)
+}
+
+// A transaction interval the client's transaction timeout does not leave
+// room for is refused at the start.
+func TestExactlyOnceIntervalAgainstTheTransactionTimeout(t *testing.T) {
+	f := newFixture(t, 1)
+	h := &outputHandler{out: f.c.Name("out"), calls: map[string]int{}, plan: failTimes(nil)}
+	l := f.listener(t, h, listener.ExactlyOnce(f.c.Name("txn")), listener.TransactionInterval(5*time.Second),
+		listener.ClientOpts(kgo.TransactionTimeout(10*time.Second)))
+	err := l.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "TransactionInterval 5s must be at most a third of the client's kgo.TransactionTimeout 10s") {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// A member whose membership is lost while its transaction is open (the
+// group moved on without it) cannot commit that transaction: it aborts,
+// and every record is still output exactly once.
+func TestExactlyOnceLostMemberCannotCommit(t *testing.T) {
+	faultKfakeOnly(t)
+	f := newFixture(t, 2)
+	out := f.c.Name("out")
+	f.c.CreateTopic(out, 1)
+	var lost sync.Once
+	lostCh := make(chan struct{})
+	h := &outputHandler{out: out, calls: map[string]int{}, plan: func(key string, n int) error {
+		if key == "m010" && n == 1 {
+			// Handled while the member is being fenced: its transaction
+			// holds this record when the loss is noticed.
+			<-lostCh
+		}
+		return nil
+	}}
+	hook := listener.HookFunc(func(e listener.Event) {
+		if e.Kind == listener.EventRevoked {
+			lost.Do(func() { close(lostCh) })
+		}
+	})
+	s := newScript(nil)
+	l := f.listener(t, h, listener.ExactlyOnce(f.c.Name("txn")), listener.Hooks(hook, s),
+		listener.ClientOpts(kgo.HeartbeatInterval(50*time.Millisecond)))
+	produceKeys(f, "m", 10, 2)
+	stop := started(t, l)
+	kafkatest.Eventually(t, waitFor, func() bool { return committedSum(f, f.topic) == 10 }, "the first records committed")
+	fault := f.c.Fake.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Heartbeat}, Err: kerr.UnknownMemberID, Count: 1})
+	var recs []*kgo.Record
+	for i := 10; i < 20; i++ {
+		r := rec(f.topic, fmt.Sprintf("m%03d", i))
+		r.Partition = 0
+		recs = append(recs, r)
+	}
+	f.c.ProduceToPartitions(recs...)
+	kafkatest.Eventually(t, waitFor, func() bool { return committedSum(f, f.topic) == 20 }, "every record committed after the member rejoined")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if fault.Hits() == 0 {
+		t.Fatal("the heartbeat fault never hit")
+	}
+	if n := len(s.eventsOf(listener.EventTransactionAborted)); n == 0 {
+		t.Error("no transaction aborted: the lost member's transaction was committed")
+	}
+	got := keyCounts(f.c.ReadCommitted(out))
+	for i := range 20 {
+		k := fmt.Sprintf("m%03d", i)
+		if got[k] != 1 {
+			t.Errorf("output of %s visible %d times, want 1", k, got[k])
+		}
+	}
+	t.Logf("m010 handled %d times", h.count("m010"))
+}
+
+// A handler still running at the shutdown timeout: the final transaction
+// commits what was settled before it, and nothing of the stuck call (its
+// output included) is visible; the next instance handles it once.
+func TestExactlyOnceShutdownTimeoutLeavesTheStuckRecord(t *testing.T) {
+	f := newFixture(t, 1)
+	out := f.c.Name("out")
+	f.c.CreateTopic(out, 1)
+	stuck := make(chan struct{})
+	var once sync.Once
+	h := &outputHandler{out: out, calls: map[string]int{}, plan: func(key string, n int) error {
+		if key == "s003" && n == 1 {
+			once.Do(func() { close(stuck) })
+			time.Sleep(3 * time.Second) // ignores its context: a misbehaving handler
+		}
+		return nil
+	}}
+	id := f.c.Name("txn")
+	l := f.listener(t, h, listener.ExactlyOnce(id), listener.ShutdownTimeout(1500*time.Millisecond))
+	produceKeys(f, "s", 6, 1)
+	stop := started(t, l)
+	<-stuck
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedSum(f, f.topic); got != 3 {
+		t.Errorf("committed %d after the shutdown, want 3 (the records before the stuck one)", got)
+	}
+	l2 := f.listener(t, h, listener.ExactlyOnce(id))
+	stop2 := started(t, l2)
+	kafkatest.Eventually(t, waitFor, func() bool { return committedSum(f, f.topic) == 6 }, "the next instance handles the rest")
+	if err := stop2(); err != nil {
+		t.Fatal(err)
+	}
+	got := keyCounts(f.c.ReadCommitted(out))
+	for i := range 6 {
+		if k := fmt.Sprintf("s%03d", i); got[k] != 1 {
+			t.Errorf("output of %s visible %d times, want 1", k, got[k])
+		}
+	}
+	if n := h.count("s003"); n != 2 {
+		t.Errorf("s003 handled %d times, want 2 (stuck, then by the next instance)", n)
+	}
+}
