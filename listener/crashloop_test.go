@@ -256,9 +256,9 @@ func TestCrashLoopChild(t *testing.T) {
 type crashLedgerWriter struct {
 	inc    int
 	output string // exactly once: the topic each call produces a record to
-	mu  sync.Mutex
-	f   *os.File
-	buf []byte
+	mu     sync.Mutex
+	f      *os.File
+	buf    []byte
 }
 
 func openCrashLedger(path string, inc int) (*crashLedgerWriter, error) {

@@ -40,16 +40,16 @@ const maxTxnRecords = 10_000
 // their outputs wait in their delivery (outputs) until they return, and
 // are published only if they succeed.
 type eos struct {
-	c       *consumer
-	sess    *kgo.GroupTransactSession
-	id      string
+	c    *consumer
+	sess *kgo.GroupTransactSession
+	id   string
 	gate sync.RWMutex
 
 	mu       sync.Mutex
 	started  time.Time // when the transaction in progress began (or was last found empty)
-	doomed   error // a publish of this transaction failed: abort it
-	settled  int   // records settled in this transaction
-	produced bool  // something was published in this transaction
+	doomed   error     // a publish of this transaction failed: abort it
+	settled  int       // records settled in this transaction
+	produced bool      // something was published in this transaction
 }
 
 // transactionalID returns the producer's transactional ID: the one

@@ -23,14 +23,14 @@ import (
 // outputHandler is a handler that produces one output record per call with
 // listener.Produce, then fails or panics as plan says for the key's call n.
 type outputHandler struct {
-	out   string
+	out string
 	// onMain fails these keys whenever they come from the main topic,
 	// however often that is
 	onMain map[string]bool
-	plan  func(key string, n int) error
-	panic func(key string, n int) bool
-	mu    sync.Mutex
-	calls map[string]int
+	plan   func(key string, n int) error
+	panic  func(key string, n int) bool
+	mu     sync.Mutex
+	calls  map[string]int
 }
 
 func (h *outputHandler) Handle(ctx context.Context, rec *kgo.Record) error {
@@ -127,7 +127,6 @@ func TestProduceOutsideAHandler(t *testing.T) {
 		t.Errorf("error %q, want it to say %q", err, want)
 	}
 }
-
 
 // A forward that fails aborts the transaction: every partition is read
 // again from its last commit, and read_committed still sees each output
