@@ -179,7 +179,7 @@ func crashListenerOpts(cfg crashChildConfig) []listener.Opt {
 		listener.ShutdownTimeout(15 * time.Second),
 	}
 	if cfg.ExactlyOnce {
-		opts = append(opts, listener.ExactlyOnce(cfg.Group+"-"+cfg.InstanceID))
+		opts = append(opts, listener.ExactlyOnce(crashTransactionalID(cfg)))
 	}
 	if cfg.Batch {
 		// Batches up to 50; a partition holding fewer waits up to 10 ms
@@ -196,6 +196,11 @@ func crashListenerOpts(cfg crashChildConfig) []listener.Opt {
 	}
 	return append(opts, listener.ClientOpts(client...))
 }
+
+// crashTransactionalID is the child's transactional ID: the same for every
+// incarnation, so that each fences its killed predecessor and aborts the
+// transaction it left open.
+func crashTransactionalID(cfg crashChildConfig) string { return cfg.Group + "-" + cfg.InstanceID }
 
 // TestCrashLoopChild is the consumer the crash-loop tests start, kill and
 // restart. It skips unless started by one of them.
@@ -799,13 +804,24 @@ func (r *crashRun) killBroker() {
 	defer cancel()
 	tier := r.plan.Tiers[0].Topic
 	victim, err := r.nodes.Leader(ctx, tier, 0)
+	what := fmt.Sprintf("leader of %s[0]", tier)
+	if r.cfg.ExactlyOnce {
+		// Exactly once, the broker that matters most is the
+		// transaction coordinator of the listener's transactional ID.
+		id := crashTransactionalID(r.cfg)
+		victim, err = -1, nil
+		for _, resp := range r.nodes.Admin.FindTxnCoordinators(ctx, id) {
+			victim, err = resp.NodeID, resp.Err
+		}
+		what = fmt.Sprintf("transaction coordinator of %q", id)
+	}
 	if err != nil || victim < 1 {
-		t.Fatalf("leader of %s[0]: %d, %v", tier, victim, err)
+		t.Fatalf("%s: %d, %v", what, victim, err)
 	}
 	r.victim, r.brokerDown = victim, time.Now()
 	r.nodes.Kill(victim)
-	t.Logf("killed node %d, leader of %s[0], during incarnation %d (%d keys outstanding)",
-		victim, tier, r.brokerKillAt, r.produced-len(r.lg.terminal))
+	t.Logf("killed node %d, %s, during incarnation %d (%d keys outstanding)",
+		victim, what, r.brokerKillAt, r.produced-len(r.lg.terminal))
 }
 
 // restartBroker starts the killed node again in the background;
@@ -1137,6 +1153,29 @@ func TestClusterCrashLoopBrokerKilled(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := nodes.Admin.DeleteTopics(ctx, r.plan.Topics()...); err != nil {
+			t.Logf("deleting the test's topics: %v", err)
+		}
+	})
+	r.brokerKillAt = max(1, r.size.kills/3)
+	r.brokerRestartAt = r.brokerKillAt + 3
+	r.run()
+}
+
+// TestClusterCrashLoopExactlyOnceCoordinatorKilled runs the exactly-once
+// crash loop on the three-node cluster and SIGKILLs the transaction
+// coordinator of the listener's transactional ID a third of the way
+// through, restarting it three incarnations later.
+func TestClusterCrashLoopExactlyOnceCoordinatorKilled(t *testing.T) {
+	nodes := kafkatest.NewNodes(t)
+	r := newCrashRun(t, nodes.Cluster, nodes, crashSizeFor(true))
+	r.cfg.ExactlyOnce, r.cfg.Output = true, nodes.Name("output")
+	isr := map[string]*string{"min.insync.replicas": new("2")}
+	nodes.CreateReplicatedTopic(r.cfg.Topic, r.size.partitions, 3, isr)
+	nodes.CreateReplicatedTopic(r.cfg.Output, r.size.partitions, 3, isr)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := nodes.Admin.DeleteTopics(ctx, append(r.plan.Topics(), r.cfg.Output)...); err != nil {
 			t.Logf("deleting the test's topics: %v", err)
 		}
 	})
