@@ -111,6 +111,10 @@ func (c *consumer) run(ctx context.Context) error {
 			return fmt.Errorf("listener: creating the exactly-once session: %w", err)
 		}
 		c.eos.sess, client = sess, sess.Client()
+		c.eos.timeout, _ = client.OptValue(kgo.TransactionTimeout).(time.Duration)
+		if c.eos.timeout <= 0 {
+			c.eos.timeout = 40 * time.Second // kgo's default
+		}
 	} else {
 		var err error
 		client, err = kgo.NewClient(c.clientOpts()...)

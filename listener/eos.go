@@ -40,10 +40,11 @@ const maxTxnRecords = 10_000
 // their outputs wait in their delivery (outputs) until they return, and
 // are published only if they succeed.
 type eos struct {
-	c    *consumer
-	sess *kgo.GroupTransactSession
-	id   string
-	gate sync.RWMutex
+	c       *consumer
+	sess    *kgo.GroupTransactSession
+	id      string
+	timeout time.Duration // the client's kgo.TransactionTimeout
+	gate    sync.RWMutex
 
 	mu       sync.Mutex
 	started  time.Time // when the transaction in progress began (or was last found empty)
@@ -128,7 +129,12 @@ func (e *eos) commit(ctx context.Context, final bool) error {
 func (e *eos) commitLocked(ctx context.Context, final bool) (Event, error) {
 	c := e.c
 	if err := c.client.Flush(ctx); err != nil {
-		return Event{}, fmt.Errorf("listener: exactly-once: waiting for the transaction's publishes: %w", err)
+		// Not acknowledged in time (a broker down, say): the transaction
+		// stays open and the commit is tried again at the poll loop's next
+		// turn, until the transaction timeout makes the broker abort it.
+		c.log.Warn("kretry: exactly-once transaction's publishes not acknowledged in time; committing it again shortly",
+			"transactional_id", e.id, "error", err)
+		return Event{}, nil
 	}
 	offsets := c.settledOffsets()
 	e.mu.Lock()

@@ -137,7 +137,7 @@ func (c *consumer) commitIfDue(ctx context.Context) error {
 	if c.eos == nil || !c.eos.due(time.Now()) {
 		return nil
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.revokeTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.eos.timeout/2)
 	defer cancel()
 	return c.eos.commit(cctx, false)
 }
