@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kretry/kretry/config"
 )
 
 // ErrFenced is in the error Run returns when, in exactly-once mode,
@@ -23,7 +25,7 @@ var ErrFenced = errors.New("listener: exactly-once: producer fenced")
 
 // DefaultTransactionInterval is how often an exactly-once listener commits
 // its transaction unless TransactionInterval says otherwise.
-const DefaultTransactionInterval = 100 * time.Millisecond
+const DefaultTransactionInterval = config.DefaultTransactionInterval
 
 // maxTxnRecords bounds the records an exactly-once transaction settles: a
 // transaction that has settled this many is committed at the poll loop's

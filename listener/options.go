@@ -172,6 +172,14 @@ func (c *cfg) validate() error {
 			bad("%s must be >= 0, got %v", d.name, d.v)
 		}
 	}
+	switch {
+	case c.eos:
+		if err := config.CheckTransactionalID(c.txnID); err != nil {
+			bad("ExactlyOnce transactional ID %v", err)
+		}
+	case c.txnInterval > 0 && c.txnInterval != DefaultTransactionInterval:
+		bad("TransactionInterval applies only to exactly-once mode, but ExactlyOnce is not given; add ExactlyOnce, or remove TransactionInterval")
+	}
 	if c.partitions < -1 {
 		bad("TopicPartitions must be >= 1, or -1 or 0 for the default, got %d", c.partitions)
 	}
@@ -192,18 +200,27 @@ func Group(name string) Opt { return opt(func(c *cfg) { c.group = name }) }
 // Default: retry.Policy{} normalized, i.e. Spring Kafka's defaults.
 func Policy(p retry.Policy) Opt { return opt(func(c *cfg) { c.policy = p }) }
 
-// FromSpec sets everything a config.Spec holds — group, retry policy and
-// topic settings — as resolved from struct tags and policy files by
-// config.Resolve or config.File.Specs (Listener.Spec returns one too).
-// Options after it change what it set. Its fields replace the listener's
-// as they are, so a zero field means its default, as for every option
-// (zero Partitions and ReplicationFactor are -1), except Group, which must
-// not be empty. s.Topic must be the listener's topic (or empty).
+// FromSpec sets everything a config.Spec holds — group, retry policy,
+// topic settings, batch settings and exactly-once settings — as resolved
+// from struct tags and policy files by config.Resolve or
+// config.File.Specs (Listener.Spec returns one too). Options after it
+// change what it set. Its fields replace the listener's as they are, so a
+// zero field means its default, as for every option (zero Partitions and
+// ReplicationFactor are -1), except Group, which must not be empty.
+// s.Topic must be the listener's topic (or empty). s.ExactlyOnce.Enabled
+// is ExactlyOnce(s.ExactlyOnce.TransactionalID); a transactional ID or an
+// interval other than the default without it is an error, as
+// TransactionInterval without ExactlyOnce is.
 func FromSpec(s config.Spec) Opt {
 	return opt(func(c *cfg) {
 		if s.Topic != "" && s.Topic != c.topic {
 			c.errs = append(c.errs, fmt.Errorf("listener: FromSpec: spec is for topic %q, the listener's topic is %q", s.Topic, c.topic))
 		}
+		e := s.ExactlyOnce
+		if !e.Enabled && e.TransactionalID != "" {
+			c.errs = append(c.errs, fmt.Errorf("listener: FromSpec: ExactlyOnce.TransactionalID %q applies only to exactly-once mode, but ExactlyOnce.Enabled is false", e.TransactionalID))
+		}
+		c.eos, c.txnID, c.txnInterval = e.Enabled, e.TransactionalID, e.Interval
 		c.group = s.Group
 		c.policy = s.Policy
 		c.createTopics = s.Topics.Create
