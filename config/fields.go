@@ -258,7 +258,7 @@ var fields = []*field{
 	{key: "exactlyOnce", kind: kBool, path: "ExactlyOnce.Enabled", syntax: "true|false", def: "false (at least once)",
 		doc: "commit forwards, handler outputs and offsets in Kafka transactions",
 		set: func(s *Spec, v *value) { s.ExactlyOnce.Enabled = v.num != 0 }},
-	{key: "transactionalId", kind: kString, path: "ExactlyOnce.TransactionalID", syntax: "text", def: "<group>-<host name>",
+	{key: "transactionalId", kind: kString, path: "ExactlyOnce.TransactionalID", syntax: "text", def: "<group>-<topic>-<host name>",
 		doc:   "the exactly-once producer's ID, unique per running instance and stable across its restarts; exactlyOnce only",
 		check: func(v *value) error { return CheckTransactionalID(v.str) },
 		set:   func(s *Spec, v *value) { s.ExactlyOnce.TransactionalID = v.str }},

@@ -53,7 +53,7 @@ type ExactlyOnceSettings struct {
 	// unique to the running instance and stable across its restarts, so
 	// that a restarted instance fences its former self. Valid UTF-8
 	// without control characters, at most MaxTransactionalIDLength
-	// bytes. Default "": "<group>-<host name>", derived when the
+	// bytes. Default "": "<group>-<topic>-<host name>", derived when the
 	// listener runs.
 	TransactionalID string
 	// Interval is how often the listener commits its transaction: at

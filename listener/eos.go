@@ -56,7 +56,8 @@ type eos struct {
 }
 
 // transactionalID returns the producer's transactional ID: the one
-// ExactlyOnce gave, or "<group>-<host name>".
+// ExactlyOnce gave, or "<group>-<topic>-<host name>" (two listeners of one
+// group on one host differ by their topic).
 func (c *consumer) transactionalID() (string, error) {
 	if c.cfg.txnID != "" {
 		return c.cfg.txnID, nil
@@ -65,7 +66,7 @@ func (c *consumer) transactionalID() (string, error) {
 	if err != nil || host == "" {
 		return "", fmt.Errorf("listener: ExactlyOnce: no transactional ID given and no host name (%v): give one, unique to this instance and stable across its restarts", err)
 	}
-	return c.cfg.group + "-" + host, nil
+	return c.cfg.group + "-" + c.cfg.topic + "-" + host, nil
 }
 
 // doom makes the transaction in progress abort at its end: a publish of it

@@ -432,7 +432,7 @@ func BatchWait(d time.Duration) Opt {
 // transactionalID identifies this instance's producer: unique to the
 // instance and stable across its restarts (a StatefulSet pod's name, say),
 // so that a restarted instance fences its former self and aborts the
-// transaction it left open. Empty: "<group>-<host name>". Default: off
+// transaction it left open. Empty: "<group>-<topic>-<host name>". Default: off
 // (at least once).
 func ExactlyOnce(transactionalID string) Opt {
 	return opt(func(c *cfg) { c.eos, c.txnID = true, transactionalID })

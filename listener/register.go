@@ -424,8 +424,8 @@ func collisions(fs []*handlerField, specs []config.Spec) []error {
 // sharedTransactionalIDs reports exactly-once listeners that would use
 // one transactional ID, and so fence each other: the same ID given (in a
 // file's defaults or an ExactlyOnce option given to Register, it is every
-// listener's), or none given in one group (both derive "<group>-<host
-// name>").
+// listener's). Derived IDs ("<group>-<topic>-<host name>") differ, since
+// Register refuses two handlers for one topic.
 func sharedTransactionalIDs(fs []*handlerField, specs []config.Spec) []error {
 	used := map[string]int{}
 	var errs []error
@@ -436,7 +436,7 @@ func sharedTransactionalIDs(fs []*handlerField, specs []config.Spec) []error {
 		}
 		id, what := e.TransactionalID, fmt.Sprintf("transactional ID %q", e.TransactionalID)
 		if id == "" {
-			id, what = s.Group+"-<host name>", fmt.Sprintf("derived transactional ID %q (group %q)", s.Group+"-<host name>", s.Group)
+			continue // derived: "<group>-<topic>-<host name>", one per topic
 		}
 		j, dup := used[id]
 		if !dup {
@@ -444,7 +444,7 @@ func sharedTransactionalIDs(fs []*handlerField, specs []config.Spec) []error {
 			continue
 		}
 		errs = append(errs, &config.Error{Pos: fs[i].pos, Key: "transactionalId", Err: fmt.Errorf("%w %s, also field %s's: "+
-			"exactly-once listeners with one transactional ID fence each other; give each its own ID, or, to derive them, its own group",
+			"exactly-once listeners with one transactional ID fence each other; give each its own ID, or leave it out to derive one per topic",
 			config.ErrDuplicate, what, fs[j].pos.Field)})
 	}
 	return errs
