@@ -573,6 +573,7 @@ type crashRun struct {
 	// the broker fault (three-node cluster only)
 	brokerKillAt, brokerRestartAt int // incarnations during which they happen
 	victim                        int32
+	victimRole                    string // what the killed node was: the leader of a tier partition, or the transaction coordinator
 	brokerDown                    time.Time
 	restarted                     chan error
 	brokerNote                    string
@@ -818,7 +819,7 @@ func (r *crashRun) killBroker() {
 	if err != nil || victim < 1 {
 		t.Fatalf("%s: %d, %v", what, victim, err)
 	}
-	r.victim, r.brokerDown = victim, time.Now()
+	r.victim, r.victimRole, r.brokerDown = victim, what, time.Now()
 	r.nodes.Kill(victim)
 	t.Logf("killed node %d, %s, during incarnation %d (%d keys outstanding)",
 		victim, what, r.brokerKillAt, r.produced-len(r.lg.terminal))
@@ -847,8 +848,8 @@ func (r *crashRun) awaitBroker() {
 	case <-time.After(4 * time.Minute):
 		r.t.Fatalf("node %d not back within 4 minutes", r.victim)
 	}
-	r.brokerNote = fmt.Sprintf("node %d (leader of %s[0]) SIGKILLed during incarnation %d, restarted during incarnation %d, back in full ISR %v after its kill; ",
-		r.victim, r.plan.Tiers[0].Topic, r.brokerKillAt, r.brokerRestartAt, time.Since(r.brokerDown).Round(100*time.Millisecond))
+	r.brokerNote = fmt.Sprintf("node %d (%s) SIGKILLed during incarnation %d, restarted during incarnation %d, back in full ISR %v after its kill; ",
+		r.victim, r.victimRole, r.brokerKillAt, r.brokerRestartAt, time.Since(r.brokerDown).Round(100*time.Millisecond))
 	r.restarted = nil
 }
 
