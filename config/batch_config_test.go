@@ -72,14 +72,9 @@ func TestBatchProblemsAlike(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
-			_, err := resolveTag(t, nil, "topic=orders,"+tt.key+"="+tt.value)
-			wantLines(t, err, tagAt.String()+": "+tt.key+": "+tt.rule)
-			_, err = resolveYAML(t, nil, "listeners:\n  - topic: orders\n    "+tt.key+": "+tt.value+"\n")
-			wantLines(t, err, "policy.yaml:3:"+tt.col+": listeners[0]."+tt.key+": "+tt.rule)
 			base := DefaultSpec("orders")
 			base.Batch = tt.goSpec
-			_, err = Resolve(base, nil)
-			wantLines(t, err, "Go options or defaults: "+tt.key+": "+tt.rule)
+			wantSameProblem(t, tt.key, tt.rule, tt.key+"="+tt.value, tt.key+": "+tt.value, "3:"+tt.col, base)
 			// A declaration that sets the key replaces the Go value.
 			if _, err := Resolve(base, nil, mustTag(t, "topic=orders,"+tt.key+"=0")); err != nil {
 				t.Errorf("a tag over a bad Go value: %v", err)

@@ -63,6 +63,9 @@ func (d *Decl) ErrorNames() []string {
 type origin struct {
 	pos  Pos
 	path string
+	// shared: from a declaration without a topic (a policy file's
+	// defaults), which applies to every listener.
+	shared bool
 }
 
 // String names the origin for messages.
@@ -119,10 +122,11 @@ func Resolve(base Spec, reg *Registry, decls ...*Decl) (Spec, error) {
 		errs = append(errs, d.applyTo(&s, reg, org)...)
 	}
 	errs = append(errs, crossCheck(&s, org)...)
-	errs = append(errs, batchProblems(s.Batch, org)...)
+	errs = append(errs, goValueProblems(s, org)...)
 	s.Policy = s.Policy.Normalize()
 	s.Topics = s.Topics.normalize()
 	s.Batch = s.Batch.normalize()
+	s.ExactlyOnce = s.ExactlyOnce.normalize()
 	if len(errs) == 0 {
 		// What the layers' rules cannot see, such as an invalid value
 		// given in Go, is reported where the value came from.
@@ -156,14 +160,14 @@ func (d *Decl) applyTo(s *Spec, reg *Registry, org map[string]origin) []*Error {
 	mul, hasMul := d.vals["multiplier"]
 	dls, hasDelays := d.vals["delays"]
 	if v, ok := d.vals["backoff"]; ok {
-		kind, kindAt, kindSet = strategy.BackoffKind(v.num), origin{v.pos, v.path}, true
+		kind, kindAt, kindSet = strategy.BackoffKind(v.num), origin{pos: v.pos, path: v.path}, true
 	} else if hasMul && hasDelays {
 		errs = append(errs, errorf(mul.pos, mul.path, "cannot be set with %s (multiplier implies exponential backoff, delays list backoff); set backoff to choose", dls.path))
 		skip["multiplier"], skip["delays"] = true, true
 	} else if hasMul {
-		kind, kindAt, kindSet = strategy.Exponential, origin{mul.pos, mul.path}, true
+		kind, kindAt, kindSet = strategy.Exponential, origin{pos: mul.pos, path: mul.path}, true
 	} else if hasDelays {
-		kind, kindAt, kindSet = strategy.List, origin{dls.pos, dls.path}, true
+		kind, kindAt, kindSet = strategy.List, origin{pos: dls.pos, path: dls.path}, true
 	}
 	if kindSet {
 		if kind != b.Kind {
@@ -229,7 +233,7 @@ func (d *Decl) applyTo(s *Spec, reg *Registry, org map[string]origin) []*Error {
 			}
 		}
 		f.set(s, &v)
-		org[f.key] = origin{v.pos, v.path}
+		org[f.key] = origin{pos: v.pos, path: v.path, shared: d.topic == ""}
 	}
 	return errs
 }
@@ -266,10 +270,11 @@ func policyProblems(err error, org map[string]origin) []*Error {
 	return errs
 }
 
-// batchProblems checks the batch settings no declaration set, as given in
-// Go, by the rules of their keys (a declared value was checked when it was
-// parsed).
-func batchProblems(b BatchSettings, org map[string]origin) []*Error {
+// goValueProblems checks the batch and exactly-once settings no
+// declaration set, as given in Go, by the rules of their keys (a declared
+// value was checked when it was parsed; the policy's are checked by
+// retry.Policy.Validate).
+func goValueProblems(s Spec, org map[string]origin) []*Error {
 	var errs []*Error
 	check := func(key string, v value) {
 		if _, declared := org[key]; !declared {
@@ -278,8 +283,10 @@ func batchProblems(b BatchSettings, org map[string]origin) []*Error {
 			}
 		}
 	}
-	check("batch", value{num: int64(b.Size)})
-	check("batchWait", value{dur: b.Wait})
+	check("batch", value{num: int64(s.Batch.Size)})
+	check("batchWait", value{dur: s.Batch.Wait})
+	check("transactionalId", value{str: s.ExactlyOnce.TransactionalID})
+	check("transactionInterval", value{dur: s.ExactlyOnce.Interval})
 	return errs
 }
 
@@ -352,6 +359,7 @@ func crossCheck(s *Spec, org map[string]origin) []*Error {
 	if len(c.Include) > 0 && len(c.Exclude) > 0 {
 		bad("exclude", "must not be set with include%s; use one list", from("include", "exclude"))
 	}
+	errs = append(errs, exactlyOnceRule(s, org, from)...)
 	n := s.Policy.Naming.Normalize()
 	if n.RetrySuffix == n.DLTSuffix {
 		key := "dltSuffix"
@@ -360,5 +368,28 @@ func crossCheck(s *Spec, org map[string]origin) []*Error {
 		}
 		bad(key, "retrySuffix and dltSuffix must differ, both are %q", n.RetrySuffix)
 	}
+	return errs
+}
+
+// exactlyOnceRule applies the rule that transactionalId and
+// transactionInterval need exactlyOnce: for a listener that is not exactly
+// once, a value its own declaration (tag, policy file entry) sets is an
+// error, and a value from the layers every listener shares (base, a
+// file's defaults) is dropped, as the batch settings of those layers are
+// for a single-record handler. from is crossCheck's.
+func exactlyOnceRule(s *Spec, org map[string]origin, from func(other, key string) string) []*Error {
+	e := &s.ExactlyOnce
+	if e.Enabled {
+		return nil
+	}
+	var errs []*Error
+	for _, key := range []string{"transactionalId", "transactionInterval"} {
+		if o, ok := org[key]; ok && !o.shared {
+			errs = append(errs, errorf(o.pos, o.path, "applies only to exactly-once mode, but exactlyOnce is false%s; set exactlyOnce to true, or remove %s",
+				from("exactlyOnce", key), key))
+		}
+		delete(org, key)
+	}
+	*e = ExactlyOnceSettings{}
 	return errs
 }

@@ -2,8 +2,10 @@
 // policies: in struct tags on handler fields, in YAML policy files, and (for
 // the kretry CLI) in flags. Every surface uses the same keys (Fields) and
 // the same rules, and resolves to the same Spec — topic, group, retry
-// policy, topic settings and batch settings — as the listener package's
-// Go options. The batch settings (BatchKeys) apply to batch handlers only.
+// policy, topic settings, batch settings and exactly-once settings — as
+// the listener package's Go options. The batch settings (BatchKeys) apply
+// to batch handlers only; transactionalId and transactionInterval
+// (ExactlyOnceKeys) to exactly-once listeners only.
 //
 //	type Handlers struct {
 //		Orders    listener.HandlerFunc `kretry:"topic=orders,group=billing,attempts=4,delay=1s,multiplier=2,maxDelay=10s,exclude=validation|notfound"`
@@ -46,8 +48,8 @@
 // One rule holds for every number and duration, on every surface: 0 (0s)
 // means the setting's documented default, as an unset field of the Go
 // structs does ("attempts: 0" is 3 attempts, "partitions: 0" the main
-// topic's count, "batch: 0" DefaultBatchSize). The entries of delays are values and mean what they
-// say: "delays: [0s]" retries without wait.
+// topic's count, "batch: 0" DefaultBatchSize). The entries of delays are
+// values and mean what they say: "delays: [0s]" retries without wait.
 //
 // # Errors
 //

@@ -31,7 +31,8 @@ type Field struct {
 }
 
 // Fields returns every setting, in the order of the documentation:
-// identity, backoff, naming, errors, DLT, topic creation, batches. The same keys are
+// identity, backoff, naming, errors, DLT, topic creation, batches,
+// exactly once. The same keys are
 // accepted in struct tags and in policy files (where "topic" is allowed
 // only in listener entries); struct tags also take "dlt" on DLT handler
 // fields, which is not a setting and not listed.
@@ -254,16 +255,37 @@ var fields = []*field{
 		doc:   "how long a partition's records may wait for a batch to fill; batch handlers only",
 		check: nonNegative,
 		set:   func(s *Spec, v *value) { s.Batch.Wait = v.dur }},
+	{key: "exactlyOnce", kind: kBool, path: "ExactlyOnce.Enabled", syntax: "true|false", def: "false (at least once)",
+		doc: "commit forwards, handler outputs and offsets in Kafka transactions",
+		set: func(s *Spec, v *value) { s.ExactlyOnce.Enabled = v.num != 0 }},
+	{key: "transactionalId", kind: kString, path: "ExactlyOnce.TransactionalID", syntax: "text", def: "<group>-<topic>-<host name>",
+		doc:   "the exactly-once producer's ID, unique per running instance and stable across its restarts; exactlyOnce only",
+		check: func(v *value) error { return CheckTransactionalID(v.str) },
+		set:   func(s *Spec, v *value) { s.ExactlyOnce.TransactionalID = v.str }},
+	{key: "transactionInterval", kind: kDuration, path: "ExactlyOnce.Interval", syntax: "duration", def: DefaultTransactionInterval.String(),
+		doc:   "how often an exactly-once listener commits its transaction; exactlyOnce only",
+		check: nonNegative,
+		set:   func(s *Spec, v *value) { s.ExactlyOnce.Interval = v.dur }},
 }
 
 // BatchKeys returns the keys of the settings that size a batch handler's
 // batches (Spec.Batch), in table order: "batch" and "batchWait". They
 // apply to batch handlers only, so listener.Register refuses them in the
 // tag or policy file entry of a single-record handler.
-func BatchKeys() []string {
+func BatchKeys() []string { return keysUnder("Batch.") }
+
+// ExactlyOnceKeys returns the keys of the exactly-once settings
+// (Spec.ExactlyOnce), in table order: "exactlyOnce", "transactionalId"
+// and "transactionInterval". They change how a program's listener
+// commits, not its topics.
+func ExactlyOnceKeys() []string { return keysUnder("ExactlyOnce.") }
+
+// keysUnder returns the keys of the fields whose Spec path starts with
+// prefix, in table order.
+func keysUnder(prefix string) []string {
 	var keys []string
 	for _, f := range fields {
-		if strings.HasPrefix(f.path, "Batch.") {
+		if strings.HasPrefix(f.path, prefix) {
 			keys = append(keys, f.key)
 		}
 	}
@@ -624,6 +646,24 @@ func checkText(s string) error {
 		}
 	}
 	return nil
+}
+
+// MaxTransactionalIDLength is the longest transactional ID, in bytes, that
+// Kafka's protocol carries (a string with a 16-bit length).
+const MaxTransactionalIDLength = math.MaxInt16
+
+// CheckTransactionalID applies the rule for a transactional ID
+// (ExactlyOnceSettings.TransactionalID, the key transactionalId,
+// listener.ExactlyOnce): valid UTF-8 without control characters, as for
+// all free text, and at most MaxTransactionalIDLength bytes. Kafka sets
+// no other rule. The empty ID passes: it means the default, one derived
+// from the group and the host name. The error states the rule and the
+// value, as in "must be at most 32767 bytes, got 40000".
+func CheckTransactionalID(id string) error {
+	if len(id) > MaxTransactionalIDLength {
+		return fmt.Errorf("must be at most %d bytes, got %d", MaxTransactionalIDLength, len(id))
+	}
+	return checkText(id)
 }
 
 // checkTopic applies Kafka's rules for a topic name.

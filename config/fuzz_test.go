@@ -82,6 +82,8 @@ func FuzzParseTag(f *testing.F) {
 		"topic=orders,attempts=0,delay=-1s",
 		"topic=orders,batch=500,batchWait=20ms",
 		"topic=orders,batch=-1,batchWait=-1s",
+		"topic=orders,exactlyOnce=true,transactionalId=orders-0,transactionInterval=250ms",
+		"topic=orders,transactionalId=orders-0,transactionInterval=-1s",
 		"topic=orders,,=",
 		`topic=orders,group=\`,
 	} {
@@ -140,6 +142,7 @@ func FuzzParse(f *testing.F) {
 		"version: 1\n---\nversion: 1\n",
 		"listeners: [{topic: orders, group: \"\\u00e9\", jitter: 1.0, createTopics: true}]\n",
 		"defaults:\n  batchWait: 20ms\nlisteners:\n  - topic: orders\n    batch: 1\n  - topic: payments\n    batch: 0\n",
+		"defaults:\n  transactionInterval: 1s\nlisteners:\n  - topic: orders\n    exactlyOnce: true\n    transactionalId: orders-0\n  - topic: payments\n    transactionalId: \"\\u0007\"\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -96,6 +96,21 @@ func wantLines(t *testing.T, err error, want ...string) {
 	}
 }
 
+// wantSameProblem checks that a bad value of key is reported with rule
+// from a tag ("topic=orders," then tag), a policy file entry ("topic:
+// orders" then the lines of yaml; fileAt is the value's "line:column") and
+// Go (base, resolved with no declaration): the same key and rule, each at
+// its own origin.
+func wantSameProblem(t *testing.T, key, rule, tag, yaml, fileAt string, base Spec) {
+	t.Helper()
+	_, err := resolveTag(t, nil, "topic=orders,"+tag)
+	wantLines(t, err, tagAt.String()+": "+key+": "+rule)
+	_, err = resolveYAML(t, nil, "listeners:\n  - topic: orders\n    "+yaml+"\n")
+	wantLines(t, err, "policy.yaml:"+fileAt+": listeners[0]."+key+": "+rule)
+	_, err = Resolve(base, nil)
+	wantLines(t, err, "Go options or defaults: "+key+": "+rule)
+}
+
 func mustEqual(t *testing.T, got, want Spec) {
 	t.Helper()
 	if !got.Equal(want) {

@@ -24,7 +24,9 @@ type fileDoc struct {
 // kretry versions before groupTopics, whose loader rejects unknown keys).
 // The batch settings are left out when they are the defaults, for the
 // same reason and because listener.Register refuses them in the entry of a
-// single-record handler.
+// single-record handler. The exactly-once settings are written for an
+// exactly-once listener only (its interval explicit), for the first
+// reason.
 type specDoc struct {
 	Topic              string             `yaml:"topic" json:"topic"`
 	Group              string             `yaml:"group" json:"group"`
@@ -54,6 +56,9 @@ type specDoc struct {
 	TopicConfigs       map[string]*string `yaml:"topicConfigs,omitempty" json:"topicConfigs,omitempty"`
 	Batch              int                `yaml:"batch,omitempty" json:"batch,omitempty"`
 	BatchWait          string             `yaml:"batchWait,omitempty" json:"batchWait,omitempty"`
+	ExactlyOnce        bool               `yaml:"exactlyOnce,omitempty" json:"exactlyOnce,omitempty"`
+	TransactionalID    string             `yaml:"transactionalId,omitempty" json:"transactionalId,omitempty"`
+	TxnInterval        string             `yaml:"transactionInterval,omitempty" json:"transactionInterval,omitempty"`
 }
 
 type routeDoc struct {
@@ -63,7 +68,8 @@ type routeDoc struct {
 
 // MarshalYAML writes specs as a policy file (version 1, one listener entry
 // per spec, every setting explicit but groupTopics, written only when
-// true, and batch and batchWait, written only when not their defaults)
+// true, batch and batchWait, written only when not their defaults, and
+// the exactly-once settings, written only for an exactly-once listener)
 // that Parse reads back to the same specs. Policies are normalized first.
 // It fails for a spec whose enums are out of range.
 func MarshalYAML(specs ...Spec) ([]byte, error) {
@@ -172,6 +178,14 @@ func specDocOf(s Spec) (specDoc, error) {
 	}
 	if s.Batch.Wait != 0 {
 		d.BatchWait = s.Batch.Wait.String()
+	}
+	// A spec that is not exactly once has no transactional ID or interval
+	// (Resolve drops them); one given anyway is written, so that reading
+	// it back reports the mistake rather than losing it.
+	e := s.ExactlyOnce.normalize()
+	d.ExactlyOnce, d.TransactionalID = e.Enabled, e.TransactionalID
+	if e.Enabled || e.Interval != DefaultTransactionInterval {
+		d.TxnInterval = e.Interval.String()
 	}
 	return d, nil
 }

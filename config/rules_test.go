@@ -33,21 +33,26 @@ func TestZeroMeansTheDefault(t *testing.T) {
 		if f.kind == kDuration {
 			zero = "0s"
 		}
+		// A setting of exactly-once mode needs the mode on.
+		def, tagCtx, yamlCtx := DefaultSpec("orders"), "", ""
+		if strings.HasPrefix(f.path, "ExactlyOnce.") {
+			def.ExactlyOnce.Enabled, tagCtx, yamlCtx = true, ",exactlyOnce=true", "\n    exactlyOnce: true"
+		}
 		t.Run(f.key, func(t *testing.T) {
-			fromTag, err := resolveTag(t, reg, "topic=orders,"+f.key+"="+zero)
+			fromTag, err := resolveTag(t, reg, "topic=orders,"+f.key+"="+zero+tagCtx)
 			if err != nil {
 				t.Fatalf("tag %s=%s: %v", f.key, zero, err)
 			}
-			mustEqual(t, fromTag, DefaultSpec("orders"))
-			fromFile, err := resolveYAML(t, reg, "listeners:\n  - topic: orders\n    "+f.key+": "+zero+"\n")
+			mustEqual(t, fromTag, def)
+			fromFile, err := resolveYAML(t, reg, "listeners:\n  - topic: orders\n    "+f.key+": "+zero+yamlCtx+"\n")
 			if err != nil {
 				t.Fatalf("file %s: %s: %v", f.key, zero, err)
 			}
-			mustEqual(t, fromFile, DefaultSpec("orders"))
+			mustEqual(t, fromFile, def)
 			// The Go struct with that field zero is the default too.
-			base := DefaultSpec("orders")
+			base := def
 			fieldAt(reflect.ValueOf(&base).Elem(), f.path).SetZero()
-			if !base.Equal(DefaultSpec("orders")) {
+			if !base.Equal(def) {
 				t.Errorf("Go %s zero: %+v is not the default spec", f.path, base)
 			}
 		})

@@ -29,6 +29,37 @@ type Spec struct {
 	// handler field that holds a listener.BatchHandler). A single-record
 	// handler has no batches: its declarations must not set it.
 	Batch BatchSettings
+	// ExactlyOnce makes the listener exactly-once for what it writes to
+	// Kafka (listener.ExactlyOnce). Default off: at least once.
+	ExactlyOnce ExactlyOnceSettings
+}
+
+// DefaultTransactionInterval is how often an exactly-once listener
+// commits its transaction when ExactlyOnceSettings.Interval is not set.
+const DefaultTransactionInterval = 100 * time.Millisecond
+
+// ExactlyOnceSettings turn on exactly-once mode: the records a listener
+// forwards to retry tiers and DLTs, the records its handlers publish and
+// the offsets of the records they settle are committed in one Kafka
+// transaction (docs/reliability.md, "Exactly once"). TransactionalID and
+// Interval apply only with Enabled: a listener's own declaration (its tag
+// or policy file entry) that sets them without it is an error, and values
+// from the layers every listener shares (Go-side defaults, a policy
+// file's defaults) are not applied to a listener that is not exactly once.
+type ExactlyOnceSettings struct {
+	// Enabled turns exactly-once mode on. Default false.
+	Enabled bool
+	// TransactionalID identifies the listener's transactional producer:
+	// unique to the running instance and stable across its restarts, so
+	// that a restarted instance fences its former self. Valid UTF-8
+	// without control characters, at most MaxTransactionalIDLength
+	// bytes. Default "": "<group>-<topic>-<host name>", derived when the
+	// listener runs.
+	TransactionalID string
+	// Interval is how often the listener commits its transaction: at
+	// least 0. Default DefaultTransactionInterval (100 ms); 0 means the
+	// default.
+	Interval time.Duration
 }
 
 // DefaultBatchSize is the most records a batch handler is given at once
@@ -75,14 +106,16 @@ const DefaultGroupPrefix = "kretry-"
 // DefaultSpec returns the built-in defaults for topic: group
 // "kretry-<topic>", the normalized zero retry.Policy, topics created
 // with the main topic's partition count and the broker's replication
-// factor, and batches of up to DefaultBatchSize records without a wait.
+// factor, batches of up to DefaultBatchSize records without a wait, and
+// exactly-once mode off (with its interval at the default).
 func DefaultSpec(topic string) Spec {
 	return Spec{
-		Topic:  topic,
-		Group:  DefaultGroupPrefix + topic,
-		Policy: retry.Policy{}.Normalize(),
-		Topics: TopicSettings{Create: true, Partitions: -1, ReplicationFactor: -1},
-		Batch:  BatchSettings{Size: DefaultBatchSize},
+		Topic:       topic,
+		Group:       DefaultGroupPrefix + topic,
+		Policy:      retry.Policy{}.Normalize(),
+		Topics:      TopicSettings{Create: true, Partitions: -1, ReplicationFactor: -1},
+		Batch:       BatchSettings{Size: DefaultBatchSize},
+		ExactlyOnce: ExactlyOnceSettings{Interval: DefaultTransactionInterval},
 	}
 }
 
@@ -111,9 +144,18 @@ func (b BatchSettings) normalize() BatchSettings {
 	return b
 }
 
+// normalize gives an unset (zero) Interval its default.
+func (e ExactlyOnceSettings) normalize() ExactlyOnceSettings {
+	if e.Interval == 0 {
+		e.Interval = DefaultTransactionInterval
+	}
+	return e
+}
+
 // Equal reports whether s and o describe the same listener: same topic and
 // group, equal policies (retry.Policy.Equal: matchers compare by name),
-// the same batch settings (a zero Size equals the default) and the same
+// the same batch settings (a zero Size equals the default), the same
+// exactly-once settings (a zero Interval equals the default) and the same
 // topic settings (configs compare by value; nil and empty maps
 // are equal; zero Partitions and ReplicationFactor equal their default,
 // -1).
@@ -121,6 +163,7 @@ func (s Spec) Equal(o Spec) bool {
 	st, ot := s.Topics.normalize(), o.Topics.normalize()
 	return s.Topic == o.Topic && s.Group == o.Group && s.Policy.Equal(o.Policy) &&
 		s.Batch.normalize() == o.Batch.normalize() &&
+		s.ExactlyOnce.normalize() == o.ExactlyOnce.normalize() &&
 		st.Create == ot.Create && st.Partitions == ot.Partitions &&
 		st.ReplicationFactor == ot.ReplicationFactor &&
 		maps.EqualFunc(st.Configs, ot.Configs, func(a, b *string) bool {

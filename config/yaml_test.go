@@ -44,6 +44,7 @@ func TestLoadAllKeys(t *testing.T) {
 		s.Topics = TopicSettings{Create: false, Partitions: 6, ReplicationFactor: 3,
 			Configs: map[string]*string{"retention.ms": new("604800000"), "cleanup.policy": new("compact,delete")}}
 		s.Batch = BatchSettings{Size: 500, Wait: 20 * time.Millisecond}
+		s.ExactlyOnce = ExactlyOnceSettings{Enabled: true, TransactionalID: "orders-0", Interval: 250 * time.Millisecond}
 	})
 	payments := DefaultSpec("payments")
 	payments.Group = "payments"

@@ -87,7 +87,12 @@ func (p *part) processBatch(window []*kgo.Record) (res result, taken int, until 
 	}
 	taken = len(sc.items)
 	if len(sc.recs) == 0 {
-		return p.settleBatch(p.c.handlerCtx, nil, 0, now, 0), taken, time.Time{}
+		if !p.settling() {
+			return resultAbandon, 0, time.Time{}
+		}
+		res = p.settleBatch(p.c.handlerCtx, nil, 0, now, 0)
+		p.settled(taken, res == resultPending)
+		return res, taken, time.Time{}
 	}
 
 	// The call.
@@ -105,6 +110,11 @@ func (p *part) processBatch(window []*kgo.Record) (res result, taken int, until 
 		if tctx != nil {
 			ctx = tctx
 		}
+	}
+	var outs *outputs
+	if p.c.eos != nil {
+		outs = &outputs{}
+		ctx = context.WithValue(ctx, outputsKey{}, outs)
 	}
 	start := now
 	err := p.c.callBatch(ctx, sc.recs)
@@ -130,14 +140,22 @@ func (p *part) processBatch(window []*kgo.Record) (res result, taken int, until 
 		}
 		failed = n
 	}
-	if failed > 0 && p.c.handlerCtx.Err() != nil {
+	abandon := failed > 0 && p.c.handlerCtx.Err() != nil
+	if abandon || !p.settling() {
 		// Shutting down past the handlers' time: the failures may be the
 		// cancellation's. Settle the records before the first failure and
-		// leave the rest uncommitted, for redelivery.
-		cut := slices.IndexFunc(sc.items, func(it batchItem) bool { return it.err != nil })
-		sc.items = sc.items[:cut]
-		p.settleBatch(ctx, record, n, end, latency)
+		// leave the rest uncommitted, for redelivery. Exactly once,
+		// settle none (the outputs cannot be told apart by record), and
+		// none either if an aborted transaction forgot the part.
+		outs.take()
+		cut := 0
+		if abandon && p.c.eos == nil {
+			cut = slices.IndexFunc(sc.items, func(it batchItem) bool { return it.err != nil })
+			sc.items = sc.items[:cut]
+			p.settleBatch(ctx, record, n, end, latency)
+		}
 		if finish != nil {
+			sc.outs = sc.outs[:min(len(sc.outs), cut)]
 			for len(sc.outs) < n {
 				sc.outs = append(sc.outs, Outcome{}) // abandoned: delivered again
 			}
@@ -145,7 +163,16 @@ func (p *part) processBatch(window []*kgo.Record) (res result, taken int, until 
 		}
 		return resultAbandon, cut, time.Time{}
 	}
+	// Exactly once, the call's outputs are published with the outcomes —
+	// unless it failed as a whole.
+	published := false
+	if failed < n {
+		published = p.c.publishOutputs(outs)
+	} else {
+		outs.take()
+	}
 	res = p.settleBatch(ctx, record, n, end, latency)
+	p.settled(taken, published || res == resultPending)
 	if finish != nil {
 		finish(sc.outs)
 	}

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -60,6 +61,9 @@ type consumer struct {
 
 	// fwd makes the outcomes of failed records durable (see forwarder).
 	fwd forwarder
+
+	// eos is the exactly-once state (ExactlyOnce); nil at least once.
+	eos *eos
 }
 
 func newConsumer(l *Listener) *consumer {
@@ -87,14 +91,36 @@ func (c *consumer) run(ctx context.Context) error {
 	var shutdownCancel context.CancelFunc
 	var cancelProduce context.CancelFunc
 	c.handlerCtx, shutdownCancel = context.WithCancel(context.WithoutCancel(ctx))
+	// Produce finds the consumer in every handler's context.
+	c.handlerCtx = context.WithValue(c.handlerCtx, consumerKey{}, c)
 	c.produceCtx, cancelProduce = context.WithCancel(context.WithoutCancel(ctx))
 	defer shutdownCancel()
 	defer cancelProduce()
 
 	c.pauser = newPauser() // before the client: its callbacks use it
-	client, err := kgo.NewClient(c.clientOpts()...)
-	if err != nil {
-		return fmt.Errorf("listener: creating client: %w", err)
+	var client *kgo.Client
+	if c.cfg.eos {
+		id, err := c.transactionalID()
+		if err != nil {
+			return err
+		}
+		c.eos = &eos{c: c, id: id} // before the session: its callbacks make parts
+		sess, err := kgo.NewGroupTransactSession(append(c.clientOpts(),
+			kgo.TransactionalID(id), kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
+		if err != nil {
+			return fmt.Errorf("listener: creating the exactly-once session: %w", err)
+		}
+		c.eos.sess, client = sess, sess.Client()
+		c.eos.timeout, _ = client.OptValue(kgo.TransactionTimeout).(time.Duration)
+		if c.eos.timeout <= 0 {
+			c.eos.timeout = 40 * time.Second // kgo's default
+		}
+	} else {
+		var err error
+		client, err = kgo.NewClient(c.clientOpts()...)
+		if err != nil {
+			return fmt.Errorf("listener: creating client: %w", err)
+		}
 	}
 	for _, bad := range []struct {
 		opt  any
@@ -110,6 +136,13 @@ func (c *consumer) run(ctx context.Context) error {
 	}
 	c.client = client
 	c.fwd = &asyncForwarder{c: c}
+	if c.eos != nil {
+		if err := c.eos.sess.Begin(); err != nil {
+			client.Close()
+			return fmt.Errorf("listener: exactly-once: beginning the first transaction of %q: %w", c.eos.id, err)
+		}
+		c.eos.started = time.Now() // nothing else runs yet
+	}
 	c.pauser.start(client)
 	c.live.Store(c)
 	c.runq = newRunq()
@@ -145,13 +178,20 @@ func (c *consumer) run(ctx context.Context) error {
 	}
 	cancelProduce()
 	c.fwd.stop()
-	c.partsMu.Lock()
-	for _, p := range c.parts {
-		p.markDone()
-	}
-	c.partsMu.Unlock()
-	if err := client.CommitMarkedOffsets(flushCtx); err != nil {
-		c.log.Warn("kretry: final commit failed; records after the last commit will be redelivered", "error", err)
+	if c.eos != nil {
+		if err := c.eos.commit(flushCtx, true); err != nil {
+			c.log.Warn("kretry: final transaction not committed; its records will be redelivered", "error", err)
+			runErr = errors.Join(runErr, err)
+		}
+	} else {
+		c.partsMu.Lock()
+		for _, p := range c.parts {
+			p.markDone()
+		}
+		c.partsMu.Unlock()
+		if err := client.CommitMarkedOffsets(flushCtx); err != nil {
+			c.log.Warn("kretry: final commit failed; records after the last commit will be redelivered", "error", err)
+		}
 	}
 	cancelFlush()
 	c.timers.Stop()
@@ -161,7 +201,11 @@ func (c *consumer) run(ctx context.Context) error {
 	}
 	c.partsMu.Unlock()
 	c.live.Store(nil)
-	client.Close()
+	if c.eos != nil {
+		c.eos.sess.Close()
+	} else {
+		client.Close()
+	}
 	c.pauser.close()
 	shutdownCancel()
 	return runErr
@@ -186,6 +230,14 @@ func (c *consumer) setup(ctx context.Context) error {
 		return fmt.Errorf("listener: creating admin client: %w", err)
 	}
 	defer admCl.Close()
+	if c.cfg.eos {
+		// The admin client has the user's producer options: the
+		// transaction timeout is the one the listener's client gets.
+		timeout, _ := admCl.OptValue(kgo.TransactionTimeout).(time.Duration)
+		if timeout > 0 && 3*c.cfg.txnInterval > timeout {
+			return fmt.Errorf("listener: TransactionInterval %v must be at most a third of the client's kgo.TransactionTimeout %v, or the broker may abort a transaction still open; lower it or raise the timeout", c.cfg.txnInterval, timeout)
+		}
+	}
 	adm := kadm.NewClient(admCl)
 	if err := c.ensureTopics(ctx, adm); err != nil {
 		return err
@@ -219,10 +271,9 @@ func (c *consumer) clientOpts() []kgo.Opt {
 		opts = append(opts, kgo.ProducerBatchMaxBytesFn(c.batchMax))
 	}
 	// What the listener's guarantees depend on comes last, so it wins.
-	return append(opts,
+	opts = append(opts,
 		kgo.ConsumerGroup(c.cfg.group),
 		kgo.ConsumeTopics(c.consumedTopics()...),
-		kgo.AutoCommitMarks(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
@@ -233,6 +284,11 @@ func (c *consumer) clientOpts() []kgo.Opt {
 		// source record be committed.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	)
+	if !c.cfg.eos {
+		// Exactly once, the transaction commits the offsets (see eos).
+		opts = append(opts, kgo.AutoCommitMarks())
+	}
+	return opts
 }
 
 // waitTimeout waits for wg up to d and reports whether it finished.

@@ -28,6 +28,7 @@ package listener_test
 //	A inc topic partition at                           a partition was assigned
 //	R inc topic partition at                           a partition was revoked or lost
 //	F inc topic partition offset target at             a publish failed (kretry retries it)
+//	X inc - -1 at                                      exactly once: a transaction was aborted
 //	E inc at                                           the incarnation stopped cleanly
 //
 // inc is the incarnation (1, 2, …); key and reason are Go-quoted; due is
@@ -145,6 +146,11 @@ type crashChildConfig struct {
 	Incarnation int
 	Cluster     bool // the three-node cluster: RF 3, min ISR 2
 	Batch       bool // a batch handler (NewBatch) instead of a single-record one
+	// ExactlyOnce runs the listener exactly once (ExactlyOnce, with a
+	// transactional ID stable across incarnations), its handler producing
+	// one record to Output per call.
+	ExactlyOnce bool
+	Output      string
 }
 
 // crashListenerOpts are the listener's options, shared by the child (which
@@ -172,6 +178,9 @@ func crashListenerOpts(cfg crashChildConfig) []listener.Opt {
 		listener.FetchMaxWait(50 * time.Millisecond),
 		listener.ShutdownTimeout(15 * time.Second),
 	}
+	if cfg.ExactlyOnce {
+		opts = append(opts, listener.ExactlyOnce(crashTransactionalID(cfg)))
+	}
 	if cfg.Batch {
 		// Batches up to 50; a partition holding fewer waits up to 10 ms
 		// for more, so the fill wait is killed in too.
@@ -188,6 +197,11 @@ func crashListenerOpts(cfg crashChildConfig) []listener.Opt {
 	return append(opts, listener.ClientOpts(client...))
 }
 
+// crashTransactionalID is the child's transactional ID: the same for every
+// incarnation, so that each fences its killed predecessor and aborts the
+// transaction it left open.
+func crashTransactionalID(cfg crashChildConfig) string { return cfg.Group + "-" + cfg.InstanceID }
+
 // TestCrashLoopChild is the consumer the crash-loop tests start, kill and
 // restart. It skips unless started by one of them.
 func TestCrashLoopChild(t *testing.T) {
@@ -203,6 +217,7 @@ func TestCrashLoopChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.output = cfg.Output
 	// Stdin is a pipe from the parent: EOF means the parent is gone, and
 	// an orphaned consumer must not run on.
 	go func() {
@@ -244,10 +259,11 @@ func TestCrashLoopChild(t *testing.T) {
 // crashLedgerWriter is the child's side of the ledger: the handler and
 // the hook of the listener under test.
 type crashLedgerWriter struct {
-	inc int
-	mu  sync.Mutex
-	f   *os.File
-	buf []byte
+	inc    int
+	output string // exactly once: the topic each call produces a record to
+	mu     sync.Mutex
+	f      *os.File
+	buf    []byte
 }
 
 func openCrashLedger(path string, inc int) (*crashLedgerWriter, error) {
@@ -283,7 +299,20 @@ func (w *crashLedgerWriter) Handle(ctx context.Context, rec *kgo.Record) error {
 	if st, ok := retry.FromContext(ctx); ok { // absent on the main topic
 		attempt, dueMs = st.Attempt, st.Due.UnixMilli()
 	}
-	return w.call(rec, attempt, dueMs, at)
+	err := w.call(rec, attempt, dueMs, at)
+	if w.output != "" {
+		// Every call produces its output, failing ones too: exactly once,
+		// only a successful call's may ever be seen.
+		outcome := "ok"
+		if err != nil {
+			outcome = "fail"
+		}
+		if perr := listener.Produce(ctx, &kgo.Record{Topic: w.output, Key: rec.Key,
+			Value: fmt.Appendf(nil, "%d\t%s\t%d", attempt, outcome, w.inc)}); perr != nil {
+			return fmt.Errorf("crash-loop child: Produce: %w", perr)
+		}
+	}
+	return err
 }
 
 // HandleBatch is the batch handler under test: it records a call of each
@@ -333,6 +362,8 @@ func (w *crashLedgerWriter) OnEvent(e listener.Event) {
 		w.line("R\t%d\t%s\t%d\t%d\n", w.inc, e.Topic, e.Partition, now)
 	case listener.EventForwardFailed:
 		w.line("F\t%d\t%s\t%d\t%d\t%s\t%d\n", w.inc, e.Topic, e.Partition, e.Offset, e.Target, now)
+	case listener.EventTransactionAborted:
+		w.line("X\t%d\t-\t-1\t%d\n", w.inc, now)
 	}
 }
 
@@ -420,7 +451,7 @@ func (lg *crashLedger) refresh() error {
 }
 
 // crashFields is the number of fields of each kind of ledger line.
-var crashFields = map[string]int{"S": 4, "C": 10, "D": 9, "A": 5, "R": 5, "F": 7, "E": 3}
+var crashFields = map[string]int{"S": 4, "C": 10, "D": 9, "A": 5, "R": 5, "F": 7, "E": 3, "X": 5}
 
 // parse takes one line; a line that does not parse is torn.
 func (lg *crashLedger) parse(line string) {
@@ -464,7 +495,7 @@ func (lg *crashLedger) parse(line string) {
 			c.reason, c.at = text(7), nanos(8)
 		}
 		take = func() { lg.takeCall(fs[0] == "D", c) }
-	default: // A, R, F
+	default: // A, R, F, X
 		e := crashEvent{seq: seq, kind: fs[0][0], inc: inc, ref: recordRef{fs[2], int32(num(3)), -1}}
 		if fs[0] == "F" {
 			e.ref.offset, e.target, e.at = num(4), fs[5], nanos(6)
@@ -542,6 +573,7 @@ type crashRun struct {
 	// the broker fault (three-node cluster only)
 	brokerKillAt, brokerRestartAt int // incarnations during which they happen
 	victim                        int32
+	victimRole                    string // what the killed node was: the leader of a tier partition, or the transaction coordinator
 	brokerDown                    time.Time
 	restarted                     chan error
 	brokerNote                    string
@@ -773,13 +805,24 @@ func (r *crashRun) killBroker() {
 	defer cancel()
 	tier := r.plan.Tiers[0].Topic
 	victim, err := r.nodes.Leader(ctx, tier, 0)
-	if err != nil || victim < 1 {
-		t.Fatalf("leader of %s[0]: %d, %v", tier, victim, err)
+	what := fmt.Sprintf("leader of %s[0]", tier)
+	if r.cfg.ExactlyOnce {
+		// Exactly once, the broker that matters most is the
+		// transaction coordinator of the listener's transactional ID.
+		id := crashTransactionalID(r.cfg)
+		victim, err = -1, nil
+		for _, resp := range r.nodes.Admin.FindTxnCoordinators(ctx, id) {
+			victim, err = resp.NodeID, resp.Err
+		}
+		what = fmt.Sprintf("transaction coordinator of %q", id)
 	}
-	r.victim, r.brokerDown = victim, time.Now()
+	if err != nil || victim < 1 {
+		t.Fatalf("%s: %d, %v", what, victim, err)
+	}
+	r.victim, r.victimRole, r.brokerDown = victim, what, time.Now()
 	r.nodes.Kill(victim)
-	t.Logf("killed node %d, leader of %s[0], during incarnation %d (%d keys outstanding)",
-		victim, tier, r.brokerKillAt, r.produced-len(r.lg.terminal))
+	t.Logf("killed node %d, %s, during incarnation %d (%d keys outstanding)",
+		victim, what, r.brokerKillAt, r.produced-len(r.lg.terminal))
 }
 
 // restartBroker starts the killed node again in the background;
@@ -805,8 +848,8 @@ func (r *crashRun) awaitBroker() {
 	case <-time.After(4 * time.Minute):
 		r.t.Fatalf("node %d not back within 4 minutes", r.victim)
 	}
-	r.brokerNote = fmt.Sprintf("node %d (leader of %s[0]) SIGKILLed during incarnation %d, restarted during incarnation %d, back in full ISR %v after its kill; ",
-		r.victim, r.plan.Tiers[0].Topic, r.brokerKillAt, r.brokerRestartAt, time.Since(r.brokerDown).Round(100*time.Millisecond))
+	r.brokerNote = fmt.Sprintf("node %d (%s) SIGKILLed during incarnation %d, restarted during incarnation %d, back in full ISR %v after its kill; ",
+		r.victim, r.victimRole, r.brokerKillAt, r.brokerRestartAt, time.Since(r.brokerDown).Round(100*time.Millisecond))
 	r.restarted = nil
 }
 
@@ -855,12 +898,48 @@ func (r *crashRun) lag() (string, error) {
 		if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.Err == nil && c.At > 0 {
 			at = c.At
 		}
-		if at < o.Offset {
+		if at < o.Offset && !(r.cfg.ExactlyOnce && o.Topic != r.plan.Main && r.onlyMarkers(ctx, o.Topic, o.Partition, at, o.Offset)) {
 			behind = append(behind, fmt.Sprintf("%s[%d] committed %d of %d", o.Topic, o.Partition, at, o.Offset))
 		}
 	})
 	slices.Sort(behind)
 	return strings.Join(behind, ", "), nil
+}
+
+// onlyMarkers reports whether topic[partition] holds nothing a
+// read_committed consumer would get between from and end: only
+// transaction markers (and aborted records). A consumer commits the offset
+// after the last record it got, so exactly once a partition is caught up
+// when its commit stops short of its end by markers alone. Past a few
+// hundred offsets it reports false without reading.
+func (r *crashRun) onlyMarkers(ctx context.Context, topic string, partition int32, from, end int64) bool {
+	if end-from > 500 {
+		return false
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(r.c.Seeds...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}})},
+		kafkatest.ReadCommittedOpts()...)...)
+	if err != nil {
+		return false
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil || fs.Err() != nil {
+			return false
+		}
+		data, last := false, int64(-1)
+		fs.EachRecord(func(rc *kgo.Record) {
+			data = data || !rc.Attrs.IsControl()
+			last = max(last, rc.Offset)
+		})
+		if data {
+			return false
+		}
+		if last >= end-1 {
+			return true
+		}
+	}
 }
 
 // finish lets the last incarnation run until every key has its outcome
@@ -1000,6 +1079,68 @@ func TestCrashLoopBatch(t *testing.T) {
 	r.run()
 }
 
+// TestCrashLoopExactlyOnce runs the crash loop exactly once
+// (ExactlyOnce): the handler produces a record per call, and read back
+// with read_committed every key has exactly one output, from its
+// successful call, and every tier and DLT copy is there once.
+func TestCrashLoopExactlyOnce(t *testing.T) {
+	c := kafkatest.New(t)
+	r := newCrashRun(t, c, nil, crashSizeFor(false))
+	r.cfg.ExactlyOnce, r.cfg.Output = true, c.Name("output")
+	c.CreateTopic(r.cfg.Topic, r.size.partitions)
+	c.CreateTopic(r.cfg.Output, r.size.partitions)
+	r.run()
+}
+
+// verifyExactlyOnce adds the exactly-once checks: one copy of each key and
+// attempt in the tiers, one DLT copy per dead-lettered key, and one
+// output per key that was handled — from a successful call of its last
+// attempt — and none for a dead-lettered key.
+func (r *crashRun) verifyExactlyOnce(p *crashProblems, v *crashVerdict, index map[string]int) {
+	rb := readPlan(r.c, r.plan, true)
+	for ka, n := range rb.tierCopies {
+		if n != 1 {
+			p.add("EXACTLY ONCE", "%s attempt %d: %d copies in the tiers (read_committed), want 1", ka.key, ka.attempt, n)
+		}
+	}
+	for key, refs := range rb.dltByKey {
+		if len(refs) != 1 {
+			p.add("EXACTLY ONCE", "%s: %d copies in the DLT (read_committed), want 1", key, len(refs))
+		}
+	}
+	outs := map[string][]string{}
+	for _, rc := range r.c.ReadCommitted(r.cfg.Output) {
+		outs[string(rc.Key)] = append(outs[string(rc.Key)], string(rc.Value))
+		v.outputs++
+	}
+	for i, key := range r.keys {
+		f := crashFateOf(i)
+		final := f.last(crashAttempts)
+		want := 1
+		if f.deadReason(crashAttempts) != "" {
+			want = 0
+		}
+		if len(outs[key]) != want {
+			p.add("EXACTLY ONCE", "%s (%+v): %d outputs visible %q, want %d", key, f, len(outs[key]), outs[key], want)
+			continue
+		}
+		if want == 1 {
+			var attempt int32
+			var outcome string
+			var inc int
+			if _, err := fmt.Sscanf(strings.ReplaceAll(outs[key][0], "\t", " "), "%d %s %d", &attempt, &outcome, &inc); err != nil ||
+				attempt != final || outcome != "ok" {
+				p.add("EXACTLY ONCE", "%s: the visible output is %q, want the one of its successful attempt %d", key, outs[key][0], final)
+			}
+		}
+	}
+	for key := range outs {
+		if _, ok := index[key]; !ok {
+			p.add("UNKNOWN KEY", "%q in the output topic", key)
+		}
+	}
+}
+
 // TestClusterCrashLoopBrokerKilled runs the crash loop on the three-node
 // cluster (RF 3, min ISR 2) and SIGKILLs the leader of a tier partition a
 // third of the way through, restarting it three incarnations later.
@@ -1013,6 +1154,29 @@ func TestClusterCrashLoopBrokerKilled(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := nodes.Admin.DeleteTopics(ctx, r.plan.Topics()...); err != nil {
+			t.Logf("deleting the test's topics: %v", err)
+		}
+	})
+	r.brokerKillAt = max(1, r.size.kills/3)
+	r.brokerRestartAt = r.brokerKillAt + 3
+	r.run()
+}
+
+// TestClusterCrashLoopExactlyOnceCoordinatorKilled runs the exactly-once
+// crash loop on the three-node cluster and SIGKILLs the transaction
+// coordinator of the listener's transactional ID a third of the way
+// through, restarting it three incarnations later.
+func TestClusterCrashLoopExactlyOnceCoordinatorKilled(t *testing.T) {
+	nodes := kafkatest.NewNodes(t)
+	r := newCrashRun(t, nodes.Cluster, nodes, crashSizeFor(true))
+	r.cfg.ExactlyOnce, r.cfg.Output = true, nodes.Name("output")
+	isr := map[string]*string{"min.insync.replicas": new("2")}
+	nodes.CreateReplicatedTopic(r.cfg.Topic, r.size.partitions, 3, isr)
+	nodes.CreateReplicatedTopic(r.cfg.Output, r.size.partitions, 3, isr)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := nodes.Admin.DeleteTopics(ctx, append(r.plan.Topics(), r.cfg.Output)...); err != nil {
 			t.Logf("deleting the test's topics: %v", err)
 		}
 	})
@@ -1065,6 +1229,8 @@ type crashVerdict struct {
 	noOutcome, unexplained          int           // failures: keys without an outcome, unexplained duplicates
 	rereadsBy                       map[int]int   // handler re-reads by the incarnation that made them
 	commitSamples, commitChecked    int           // kills whose committed offsets were checked; records checked
+	aborts                          int           // exactly once: transactions aborted
+	outputs                         int           // exactly once: output records read back (read_committed)
 }
 
 // verify checks the ledger against the fates and against Kafka.
@@ -1081,7 +1247,7 @@ func (r *crashRun) verify() crashVerdict {
 	}
 
 	// What Kafka holds, read back with a plain client.
-	rb := readPlan(r.c, plan)
+	rb := readPlan(r.c, plan, r.cfg.ExactlyOnce)
 	for _, b := range rb.bad {
 		p.add("BAD RECORD", "%s", b)
 	}
@@ -1245,13 +1411,16 @@ func (r *crashRun) verify() crashVerdict {
 	// the record's partition between the two reads explains it.
 	var revokes []crashEvent
 	for _, e := range lg.events {
-		if e.kind == 'R' {
+		if e.kind == 'R' || e.kind == 'X' { // X: an aborted transaction re-reads every partition
 			revokes = append(revokes, e)
+			if e.kind == 'X' {
+				v.aborts++
+			}
 		}
 	}
 	revokedBetween := func(c0, c1 crashCall) bool {
 		return slices.ContainsFunc(revokes, func(e crashEvent) bool {
-			return e.inc == c1.inc && e.ref.topic == c1.ref.topic && e.ref.partition == c1.ref.partition &&
+			return e.inc == c1.inc && (e.kind == 'X' || e.ref.topic == c1.ref.topic && e.ref.partition == c1.ref.partition) &&
 				e.seq > c0.seq && e.seq < c1.seq
 		})
 	}
@@ -1323,6 +1492,9 @@ func (r *crashRun) verify() crashVerdict {
 		}
 		v.extraDLT += len(refs) - 1
 	}
+	if r.cfg.ExactlyOnce {
+		r.verifyExactlyOnce(&p, &v, index)
+	}
 	v.dupCalls = v.rereads + v.extraReads
 	if distinct := len(byKA); v.calls-distinct != v.dupCalls {
 		p.add("LEDGER", "%d handler calls for %d keys and attempts, but %d re-reads and %d reads of extra copies",
@@ -1335,6 +1507,13 @@ func (r *crashRun) verify() crashVerdict {
 	// of its key's next attempt in a tier, or its DLT copy, in Kafka and
 	// stamped before the kill; or, in the DLT, handed to the DLT handler.
 	settled := func(ref recordRef, inc int, before time.Time) bool {
+		if r.cfg.ExactlyOnce && ref.topic != plan.Main {
+			if _, ok := tier[ref]; !ok {
+				if _, ok := dltRec[ref]; !ok {
+					return true // a transaction marker, or an aborted record: nothing to settle
+				}
+			}
+		}
 		if ref.topic == plan.DLT {
 			return slices.ContainsFunc(dltCallsByRef[ref], func(c crashCall) bool { return c.inc <= inc })
 		}
@@ -1422,6 +1601,9 @@ func (r *crashRun) summary(v crashVerdict, took time.Duration) string {
 	mode := ""
 	if r.cfg.Batch {
 		mode = ", batch handler"
+	}
+	if r.cfg.ExactlyOnce {
+		mode += fmt.Sprintf(", exactly once: %d outputs read_committed, %d transactions aborted", v.outputs, v.aborts)
 	}
 	fmt.Fprintf(&b, "crash loop: %d records on %d partitions (%d attempts, tiers %v%s); %d SIGKILLs, %d incarnations; %s",
 		len(r.keys), r.size.partitions, crashAttempts, tierDelays(r.plan), mode, len(r.kills), len(r.children), r.brokerNote)

@@ -53,6 +53,25 @@
 // offsets are committed only once each failed record's forward is
 // acknowledged.
 //
+// # Exactly once
+//
+// With ExactlyOnce, the records the listener forwards to tiers and DLTs,
+// the records handlers publish with Produce, and the offsets they settle
+// are committed together in Kafka transactions, every TransactionInterval;
+// every topic is read read_committed. A retry copy, a DLT copy or a
+// handler's output is then visible exactly once, whatever crashes or
+// rebalances happen; handler calls, and their side effects outside Kafka,
+// stay at least once (docs/reliability.md, "Exactly once"):
+//
+//	l, err := listener.New(seeds, "orders", listener.HandlerFunc(
+//		func(ctx context.Context, rec *kgo.Record) error {
+//			invoice, err := bill(ctx, rec)
+//			if err != nil {
+//				return err // retried; nothing Produce was given is published
+//			}
+//			return listener.Produce(ctx, &kgo.Record{Topic: "invoices", Key: rec.Key, Value: invoice})
+//		}), listener.ExactlyOnce(os.Getenv("POD_NAME")))
+//
 // # Observing and interoperating
 //
 // Hooks receive an Event for every outcome, failed publish, pause and
@@ -70,7 +89,9 @@
 //     handler returned nil, or Kafka acknowledged its publish to a tier or
 //     DLT. Commits never pass a record whose outcome is not final.
 //   - Delivery is at least once. A record is handled again after a crash, a
-//     lost partition, or a rebalance that outlasts RevokeTimeout.
+//     lost partition, or a rebalance that outlasts RevokeTimeout (and, with
+//     ExactlyOnce, after an aborted transaction; what it published to Kafka
+//     is then visible once all the same).
 //   - A retried record is never handled before its due time.
 //   - Records of one partition are handled in offset order; partitions are
 //     handled concurrently, up to Concurrency at a time. Ordering across

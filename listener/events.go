@@ -52,11 +52,22 @@ const (
 	// A record named twice is routed once (for its first error); one not
 	// in the batch is not routed.
 	EventBatchErrorsInvalid
+	// EventTransactionCommitted: exactly once (ExactlyOnce), a transaction
+	// was committed. Offset is -1 and Topic empty; Latency is how long
+	// ending it took, Batch how many records it settled.
+	EventTransactionCommitted
+	// EventTransactionAborted: exactly once, a transaction was aborted —
+	// a publish of it failed, or a partition was revoked or lost during
+	// it (Err says which) — and every partition is read again from its
+	// last commit: the records it had settled are delivered again.
+	// Offset is -1 and Topic empty; Batch is how many records it had
+	// settled.
+	EventTransactionAborted
 )
 
 var eventKindNames = [...]string{"", "handled", "retried", "dead-lettered", "dropped",
 	"forward-failed", "dlt-handler-failed", "paused", "resumed", "assigned", "revoked", "skipped",
-	"batch", "batch-errors-invalid"}
+	"batch", "batch-errors-invalid", "transaction-committed", "transaction-aborted"}
 
 // String returns the event kind's name, e.g. "dead-lettered".
 func (k EventKind) String() string {

@@ -146,6 +146,14 @@ func (f *asyncForwarder) published(h *forwarding, err error) {
 		f.stubToDLT(h, err)
 		return
 	}
+	if f.c.eos != nil {
+		// Exactly once, a publish is not retried within its transaction:
+		// the transaction aborts, and its records are delivered again.
+		f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: publish failed; aborting the exactly-once transaction, its records will be delivered again", attrs...)
+		f.c.eos.doom(fmt.Errorf("publishing %s[%d]@%d to %s: %w", ev.Topic, ev.Partition, ev.Offset, ev.Target, err))
+		p.abandon(&h.entry)
+		return
+	}
 	d := f.c.cfg.forwardBackoff.Schedule(min(h.failures, 16))[min(h.failures, 16)-1]
 	f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: publish failed; retrying, nothing is committed past it",
 		append(attrs, slog.Duration("retry_in", d))...)

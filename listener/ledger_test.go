@@ -430,11 +430,15 @@ type readBack struct {
 
 // readPlan reads every record of plan's main topic, tiers (each reused
 // tier topic once) and DLT.
-func readPlan(c *kafkatest.Cluster, plan strategy.Plan) readBack {
+func readPlan(c *kafkatest.Cluster, plan strategy.Plan, committed bool) readBack {
+	read := c.ReadAll
+	if committed {
+		read = c.ReadCommitted
+	}
 	rb := readBack{mainKey: map[recordRef]string{}, mainCopies: map[string]int{}, tier: map[recordRef]copyOf{},
 		tierCopies: map[keyAttempt]int{}, tierStamps: map[keyAttempt][]time.Time{}, dlt: map[recordRef]copyOf{},
 		dltByKey: map[string][]recordRef{}}
-	for _, rc := range c.ReadAll(plan.Main) {
+	for _, rc := range read(plan.Main) {
 		rb.mainKey[recordRef{rc.Topic, rc.Partition, rc.Offset}] = string(rc.Key)
 		rb.mainCopies[string(rc.Key)]++
 	}
@@ -444,7 +448,7 @@ func readPlan(c *kafkatest.Cluster, plan strategy.Plan) readBack {
 			continue // a reused tier topic
 		}
 		seen[tt.Topic] = true
-		for _, rc := range c.ReadAll(tt.Topic) {
+		for _, rc := range read(tt.Topic) {
 			ref := recordRef{rc.Topic, rc.Partition, rc.Offset}
 			st, ok, err := retry.Decode(rc.Headers)
 			if !ok || err != nil {
@@ -457,7 +461,7 @@ func readPlan(c *kafkatest.Cluster, plan strategy.Plan) readBack {
 			rb.tierStamps[k] = append(rb.tierStamps[k], rc.Timestamp)
 		}
 	}
-	for _, rc := range c.ReadAll(plan.DLT) {
+	for _, rc := range read(plan.DLT) {
 		ref := recordRef{rc.Topic, rc.Partition, rc.Offset}
 		st, _, err := retry.Decode(rc.Headers)
 		if err != nil {
@@ -505,7 +509,7 @@ func (v verdict) String() string {
 func verifyLedger(t *testing.T, c *kafkatest.Cluster, plan strategy.Plan, lg *ledger, w *commitWatch, copies bool) verdict {
 	t.Helper()
 	attempts := lg.attempts
-	rb := readPlan(c, plan)
+	rb := readPlan(c, plan, false)
 	for _, b := range rb.bad {
 		t.Error(b)
 	}

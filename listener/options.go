@@ -71,6 +71,11 @@ type cfg struct {
 	// set it: a spec is shared by every kind of handler.
 	batchSet bool
 
+	// exactly-once mode (ExactlyOnce): txnID may be empty (derived)
+	eos         bool
+	txnID       string
+	txnInterval time.Duration
+
 	createTopics      bool
 	partitions        int32
 	replicationFactor int16
@@ -109,6 +114,7 @@ func defaultCfg(seeds []string, topic string) cfg {
 		partitions:        -1,
 		replicationFactor: -1,
 		batchSize:         DefaultBatchSize,
+		txnInterval:       DefaultTransactionInterval,
 		random:            rand.Float64,
 	}
 }
@@ -125,6 +131,7 @@ func (c *cfg) normalize() {
 	zeroToDefault(&c.fetchMaxWait, def.fetchMaxWait)
 	zeroToDefault(&c.partitions, def.partitions)
 	zeroToDefault(&c.batchSize, def.batchSize)
+	zeroToDefault(&c.txnInterval, def.txnInterval)
 	zeroToDefault(&c.replicationFactor, def.replicationFactor)
 }
 
@@ -159,11 +166,19 @@ func (c *cfg) validate() error {
 		v    time.Duration
 	}{
 		{"HandlerTimeout", c.handlerTimeout}, {"ShutdownTimeout", c.shutdownTimeout}, {"RevokeTimeout", c.revokeTimeout},
-		{"MaxRequestedDelay", c.maxRequested}, {"FetchMaxWait", c.fetchMaxWait}, {"BatchWait", c.batchWait},
+		{"MaxRequestedDelay", c.maxRequested}, {"FetchMaxWait", c.fetchMaxWait}, {"BatchWait", c.batchWait}, {"TransactionInterval", c.txnInterval},
 	} {
 		if d.v < 0 {
 			bad("%s must be >= 0, got %v", d.name, d.v)
 		}
+	}
+	switch {
+	case c.eos:
+		if err := config.CheckTransactionalID(c.txnID); err != nil {
+			bad("ExactlyOnce transactional ID %v", err)
+		}
+	case c.txnInterval > 0 && c.txnInterval != DefaultTransactionInterval:
+		bad("TransactionInterval applies only to exactly-once mode, but ExactlyOnce is not given; add ExactlyOnce, or remove TransactionInterval")
 	}
 	if c.partitions < -1 {
 		bad("TopicPartitions must be >= 1, or -1 or 0 for the default, got %d", c.partitions)
@@ -185,18 +200,27 @@ func Group(name string) Opt { return opt(func(c *cfg) { c.group = name }) }
 // Default: retry.Policy{} normalized, i.e. Spring Kafka's defaults.
 func Policy(p retry.Policy) Opt { return opt(func(c *cfg) { c.policy = p }) }
 
-// FromSpec sets everything a config.Spec holds — group, retry policy and
-// topic settings — as resolved from struct tags and policy files by
-// config.Resolve or config.File.Specs (Listener.Spec returns one too).
-// Options after it change what it set. Its fields replace the listener's
-// as they are, so a zero field means its default, as for every option
-// (zero Partitions and ReplicationFactor are -1), except Group, which must
-// not be empty. s.Topic must be the listener's topic (or empty).
+// FromSpec sets everything a config.Spec holds — group, retry policy,
+// topic settings, batch settings and exactly-once settings — as resolved
+// from struct tags and policy files by config.Resolve or
+// config.File.Specs (Listener.Spec returns one too). Options after it
+// change what it set. Its fields replace the listener's as they are, so a
+// zero field means its default, as for every option (zero Partitions and
+// ReplicationFactor are -1), except Group, which must not be empty.
+// s.Topic must be the listener's topic (or empty). s.ExactlyOnce.Enabled
+// is ExactlyOnce(s.ExactlyOnce.TransactionalID); a transactional ID or an
+// interval other than the default without it is an error, as
+// TransactionInterval without ExactlyOnce is.
 func FromSpec(s config.Spec) Opt {
 	return opt(func(c *cfg) {
 		if s.Topic != "" && s.Topic != c.topic {
 			c.errs = append(c.errs, fmt.Errorf("listener: FromSpec: spec is for topic %q, the listener's topic is %q", s.Topic, c.topic))
 		}
+		e := s.ExactlyOnce
+		if !e.Enabled && e.TransactionalID != "" {
+			c.errs = append(c.errs, fmt.Errorf("listener: FromSpec: ExactlyOnce.TransactionalID %q applies only to exactly-once mode, but ExactlyOnce.Enabled is false", e.TransactionalID))
+		}
+		c.eos, c.txnID, c.txnInterval = e.Enabled, e.TransactionalID, e.Interval
 		c.group = s.Group
 		c.policy = s.Policy
 		c.createTopics = s.Topics.Create
@@ -394,4 +418,32 @@ func BatchSize(n int) Opt {
 // refuses it, as it refuses BatchSize.
 func BatchWait(d time.Duration) Opt {
 	return opt(func(c *cfg) { c.batchWait, c.batchSet = d, true })
+}
+
+// ExactlyOnce makes the listener exactly-once for what it writes to Kafka:
+// the records it forwards to retry tiers and DLTs, the records handlers
+// publish with Produce, and the offsets of the records they settle are
+// committed in one Kafka transaction, every TransactionInterval; a
+// transaction that cannot hold every outcome it should is aborted and its
+// records are delivered again. The listener reads every topic with
+// read_committed, so aborted copies are never seen. Handlers' side effects
+// outside Kafka stay at least once (docs/reliability.md, "Exactly once").
+//
+// transactionalID identifies this instance's producer: unique to the
+// instance and stable across its restarts (a StatefulSet pod's name, say),
+// so that a restarted instance fences its former self and aborts the
+// transaction it left open. Empty: "<group>-<topic>-<host name>". Default: off
+// (at least once).
+func ExactlyOnce(transactionalID string) Opt {
+	return opt(func(c *cfg) { c.eos, c.txnID = true, transactionalID })
+}
+
+// TransactionInterval sets how often an exactly-once listener (ExactlyOnce)
+// commits its transaction; it also commits once a transaction has settled
+// 10,000 records. Longer means fewer commits and more records delivered
+// again after an abort or a crash; keep it well under the client's
+// kgo.TransactionTimeout (40 s by default). It must be >= 0. Default
+// 100 ms (DefaultTransactionInterval); 0 means the default.
+func TransactionInterval(d time.Duration) Opt {
+	return opt(func(c *cfg) { c.txnInterval = d })
 }

@@ -88,6 +88,10 @@ type part struct {
 	filling   bool
 	fillSince time.Time
 	scratch   batchScratch // the worker's memory for batches
+
+	// txnMark is, in exactly-once mode, the newest record the ledger has
+	// settled (see part.markTxn).
+	txnMark *kgo.Record
 }
 
 // queueEventLocked queues a partition event for flushEvents.
@@ -127,6 +131,9 @@ func newPart(c *consumer, topic string, partition int32, role strategy.TopicRole
 		commits: commits{markFn: c.markCommit},
 	}
 	p.cond.L = &p.mu
+	if c.eos != nil {
+		p.commits.markFn = p.markTxn
+	}
 	return p
 }
 

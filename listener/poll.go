@@ -13,14 +13,22 @@ import (
 // partitions and returns on ctx cancel (nil) or a fatal error.
 func (c *consumer) poll(ctx context.Context) error {
 	for {
-		fetches := c.client.PollRecords(ctx, c.cfg.maxPollRecords)
+		pctx, cancel := ctx, context.CancelFunc(nil)
+		if c.eos != nil {
+			// Exactly once, a poll returns when the transaction is due.
+			pctx, cancel = context.WithDeadline(ctx, c.eos.nextDue())
+		}
+		fetches := c.client.PollRecords(pctx, c.cfg.maxPollRecords)
+		if cancel != nil {
+			cancel()
+		}
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			c.client.AllowRebalance()
 			return nil
 		}
 		var fatal error
 		fetches.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, context.Canceled) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return
 			}
 			if isFatal(err) {
@@ -68,9 +76,13 @@ func (c *consumer) poll(ctx context.Context) error {
 		// whose head must wait) reach the client before it is polled
 		// again, so a paused partition's records stop coming at once.
 		c.pauser.apply()
+		if err := c.commitIfDue(ctx); err != nil {
+			c.client.AllowRebalance()
+			return err
+		}
 		c.client.AllowRebalance()
-		if !c.waitForRoom(ctx) {
-			return nil
+		if ok, err := c.waitForRoom(ctx); !ok {
+			return err
 		}
 	}
 }
@@ -84,12 +96,18 @@ const hogDelay = 50 * time.Millisecond
 // holding at least a poll's worth are paused so the rest can be polled
 // again. It returns false when ctx is canceled. Rebalances are allowed
 // meanwhile.
-func (c *consumer) waitForRoom(ctx context.Context) bool {
+func (c *consumer) waitForRoom(ctx context.Context) (bool, error) {
 	if c.room() {
-		return true
+		return true, nil
 	}
 	t := time.NewTimer(hogDelay)
 	defer t.Stop()
+	var txn <-chan time.Time // exactly once: the transaction's end
+	if c.eos != nil {
+		tt := time.NewTimer(time.Until(c.eos.nextDue()))
+		defer tt.Stop()
+		txn = tt.C
+	}
 	for !c.room() {
 		select {
 		case <-c.drained:
@@ -100,11 +118,28 @@ func (c *consumer) waitForRoom(ctx context.Context) bool {
 			}
 			c.partsMu.Unlock()
 			t.Reset(hogDelay)
+		case <-txn:
+			if err := c.commitIfDue(ctx); err != nil {
+				return false, err
+			}
+			txn = time.After(time.Until(c.eos.nextDue()))
 		case <-ctx.Done():
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
+}
+
+// commitIfDue commits the exactly-once transaction in progress when it is
+// due (eos.due); at least once it does nothing. The commit is bounded by
+// its own deadline, not by ctx: a shutdown lets it finish.
+func (c *consumer) commitIfDue(ctx context.Context) error {
+	if c.eos == nil || !c.eos.due(time.Now()) {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.eos.timeout/2)
+	defer cancel()
+	return c.eos.commit(cctx, false)
 }
 
 // room reports whether the poll loop may poll again: while fewer than

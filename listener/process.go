@@ -22,6 +22,7 @@ const (
 	resultPending               // published; final when Kafka acknowledges
 	resultWait                  // not due yet: keep it and pause the partition
 	resultAbandon               // interrupted by shutdown: leave it unmarked for redelivery
+	resultSettled               // final, and already in the ledger (exactly once: part.succeed)
 )
 
 // Reasons of Event.Reason. Those written to the kretry-reason header of
@@ -101,7 +102,7 @@ func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
 			p.c.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 				Role: strategy.RoleMain, Attempt: 1, Latency: time.Since(start)})
 		}
-		return resultDone, time.Time{}
+		return p.succeed(&d, rec), time.Time{}
 	}
 	if p.c.handlerCtx.Err() != nil {
 		return resultAbandon, time.Time{}
@@ -113,7 +114,7 @@ func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
 	if p.c.observed {
 		latency = now.Sub(start)
 	}
-	return p.fail(&d, rec, 1, retry.First(rec, now), err, now, latency, 0), time.Time{}
+	return p.failSettling(&d, rec, 1, retry.First(rec, now), err, now, latency, 0), time.Time{}
 }
 
 func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
@@ -123,7 +124,12 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	case tierSkip:
 		return p.skip(rec, owner), time.Time{}
 	case tierCorrupt:
-		return p.corrupt(rec, derr), time.Time{}
+		if !p.settling() {
+			return resultAbandon, time.Time{}
+		}
+		res := p.corrupt(rec, derr)
+		p.settled(1, res == resultPending)
+		return res, time.Time{}
 	case tierWait:
 		return resultWait, st.Due
 	}
@@ -138,13 +144,13 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 			p.c.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 				Role: strategy.RoleTier, Attempt: st.Attempt, Latency: time.Since(start), Late: late})
 		}
-		return resultDone, time.Time{}
+		return p.succeed(&d, rec), time.Time{}
 	}
 	if p.c.handlerCtx.Err() != nil {
 		return resultAbandon, time.Time{}
 	}
 	now = time.Now()
-	return p.fail(&d, rec, st.Attempt, st.Advance(time.Time{}, "", ""), err, now, now.Sub(start), late), time.Time{}
+	return p.failSettling(&d, rec, st.Attempt, st.Advance(time.Time{}, "", ""), err, now, now.Sub(start), late), time.Time{}
 }
 
 // tierCheck is what a retry-tier record's headers say before any handler
@@ -208,6 +214,41 @@ func (p *part) corrupt(rec *kgo.Record, derr error) result {
 		slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 		slog.Int64("offset", rec.Offset), slog.String("error", derr.Error()))
 	return p.deadLetter(nil, rec, st, p.c.router().dead(st.Reason, ""), derr, 0, 0)
+}
+
+// succeed settles delivery d of rec, whose handler returned nil. At least
+// once it returns resultDone: run completes rec in the ledger. Exactly
+// once it publishes the handler's outputs and completes rec under the
+// transaction gate, so both are in the same transaction, and returns
+// resultSettled — or resultAbandon, publishing nothing, if the part is
+// gone (an aborted transaction forgot it).
+func (p *part) succeed(d *delivery, rec *kgo.Record) result {
+	if p.c.eos == nil {
+		return resultDone
+	}
+	if !p.settling() {
+		d.outs.take()
+		return resultAbandon
+	}
+	published := p.c.publishOutputs(d.outs)
+	p.mu.Lock()
+	p.commits.complete(rec)
+	p.mu.Unlock()
+	p.settled(1, published)
+	return resultSettled
+}
+
+// failSettling is fail for a delivery whose handler failed: its outputs
+// are dropped, and exactly once the routing happens under the transaction
+// gate (or not at all if the part is gone: resultAbandon).
+func (p *part) failSettling(d *delivery, rec *kgo.Record, delivered int32, next retry.State, err error, now time.Time, latency, late time.Duration) result {
+	d.outs.take()
+	if !p.settling() {
+		return resultAbandon
+	}
+	res := p.fail(d, rec, delivered, next, err, now, latency, late)
+	p.settled(1, res == resultPending)
+	return res
 }
 
 // fail carries out the routing decision for a delivery d of rec that
@@ -278,8 +319,9 @@ func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
 		d.decided(EventHandled, nil, "", "")
 		p.c.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 			Role: strategy.RoleDLT, Attempt: st.Attempt, Latency: time.Since(start)})
-		return resultDone, time.Time{}
+		return p.succeed(&d, rec), time.Time{}
 	}
+	d.outs.take() // a failed call's outputs are dropped
 	p.dltTries++
 	d.decided(EventDLTHandlerFailed, err, "", "")
 	p.c.emit(Event{Kind: EventDLTHandlerFailed, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,

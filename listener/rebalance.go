@@ -67,7 +67,12 @@ func (c *consumer) release(ctx context.Context, cl *kgo.Client, tps map[string][
 	}
 	// When the listener is stopping, Run has already waited for handlers
 	// and flushed publishes: what is unfinished now stays unfinished.
-	if commit && !c.stopping.Load() {
+	// Exactly once, nothing is waited for either: the revoke aborts the
+	// transaction in progress, and a handler of a revoked part publishes
+	// nothing when it returns (part.settling). (Waiting here would also
+	// hold the transact session's lock, which the commit needs, while a
+	// handler waits for the commit's gate.)
+	if commit && !c.stopping.Load() && c.eos == nil {
 		deadline := time.Now().Add(c.cfg.revokeTimeout)
 		for _, p := range ps {
 			if !p.waitIdle(deadline, true) {
@@ -75,6 +80,13 @@ func (c *consumer) release(ctx context.Context, cl *kgo.Client, tps map[string][
 					"topic", p.topic, "partition", p.partition)
 			}
 		}
+	}
+	if commit && c.eos != nil {
+		// Exactly once, offsets are committed only with a transaction,
+		// and a revoke aborts the one in progress (the session sees to
+		// it): the new owner reads these partitions from their last
+		// transaction's commit.
+		commit = false
 	}
 	if commit {
 		for _, p := range ps {

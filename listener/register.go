@@ -17,7 +17,9 @@ import (
 
 // RegisterOpt configures Register. Every Opt is a RegisterOpt, applied to
 // each registered listener (BatchSize and BatchWait to batch handler
-// fields only); NamedErrors and PolicyFile apply to registration only.
+// fields only; TransactionInterval, and ExactlyOnce's transactional ID, to
+// the listeners that are exactly once when tags and files have been
+// applied); NamedErrors and PolicyFile apply to registration only.
 type RegisterOpt interface {
 	applyRegister(*regCfg)
 }
@@ -97,7 +99,9 @@ func PolicyFile(f *config.File) RegisterOpt {
 // error names, two handlers for one topic, topics that collide across
 // listeners, a DLT handler for a topic no field consumes, policy file
 // entries for topics no field consumes, batch settings for a single-record
-// handler, nil or mistyped fields.
+// handler, transactionalId or transactionInterval for a listener that is
+// not exactly once (exactlyOnce, any kind of handler), two exactly-once
+// listeners with one transactional ID, nil or mistyped fields.
 func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, error) {
 	var rc regCfg
 	for _, o := range opts {
@@ -180,6 +184,7 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 	}
 	if len(errs) == 0 {
 		errs = append(errs, collisions(consumers, specs)...)
+		errs = append(errs, sharedTransactionalIDs(consumers, specs)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -416,6 +421,35 @@ func collisions(fs []*handlerField, specs []config.Spec) []error {
 	return errs
 }
 
+// sharedTransactionalIDs reports exactly-once listeners that would use
+// one transactional ID, and so fence each other: the same ID given (in a
+// file's defaults or an ExactlyOnce option given to Register, it is every
+// listener's). Derived IDs ("<group>-<topic>-<host name>") differ, since
+// Register refuses two handlers for one topic.
+func sharedTransactionalIDs(fs []*handlerField, specs []config.Spec) []error {
+	used := map[string]int{}
+	var errs []error
+	for i, s := range specs {
+		e := s.ExactlyOnce
+		if !e.Enabled {
+			continue
+		}
+		id, what := e.TransactionalID, fmt.Sprintf("transactional ID %q", e.TransactionalID)
+		if id == "" {
+			continue // derived: "<group>-<topic>-<host name>", one per topic
+		}
+		j, dup := used[id]
+		if !dup {
+			used[id] = i
+			continue
+		}
+		errs = append(errs, &config.Error{Pos: fs[i].pos, Key: "transactionalId", Err: fmt.Errorf("%w %s, also field %s's: "+
+			"exactly-once listeners with one transactional ID fence each other; give each its own ID, or leave it out to derive one per topic",
+			config.ErrDuplicate, what, fs[j].pos.Field)})
+	}
+	return errs
+}
+
 func topicList(m map[string]*handlerField) string {
 	if len(m) == 0 {
 		return "none"
@@ -449,14 +483,16 @@ func (c *cfg) spec() config.Spec {
 			ReplicationFactor: c.replicationFactor,
 			Configs:           c.topicConfigs,
 		},
-		Batch: config.BatchSettings{Size: c.batchSize, Wait: c.batchWait},
+		Batch:       config.BatchSettings{Size: c.batchSize, Wait: c.batchWait},
+		ExactlyOnce: config.ExactlyOnceSettings{Enabled: c.eos, TransactionalID: c.txnID, Interval: c.txnInterval},
 	}
 }
 
 // Spec returns the listener's resolved settings — topic, group, normalized
-// retry policy, topic settings and batch settings (the defaults for a
-// single-record handler) — as a config.Spec, for logging or for
-// config.MarshalYAML.
+// retry policy, topic settings, batch settings (the defaults for a
+// single-record handler) and exactly-once settings (TransactionalID as
+// given: empty when it is derived from the group and the host name at
+// Run) — as a config.Spec, for logging or for config.MarshalYAML.
 func (l *Listener) Spec() config.Spec {
 	s := l.cfg.spec()
 	s.Topic = l.plan.Main

@@ -2,7 +2,6 @@ package listener_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -134,10 +133,7 @@ func TestRegisterBatchSettingsOnSingleHandler(t *testing.T) {
 	wantErrLines(t, err,
 		"struct {…}.Orders (kretry tag): batch: applies to batch handlers, but the field holds a single-record handler: "+fix+"batch from the tag",
 		"struct {…}.Orders (kretry tag): batchWait: applies to batch handlers, but the field holds a single-record handler: "+fix+"batchWait from the tag")
-	var ce *config.Error
-	if !errors.As(err, &ce) || ce.Pos.Field != "Orders" || ce.Key != "batch" {
-		t.Errorf("%v: want a *config.Error at field Orders, key batch", err)
-	}
+	wantConfigError(t, err, config.Pos{Struct: "struct {…}", Field: "Orders"}, "batch")
 
 	// The same for a file's entry, even with batch set to its default.
 	f := parsePolicy(t, "listeners:\n  - topic: clicks\n    batch: 5\n  - topic: orders\n    attempts: 2\n    batch: 100\n")
@@ -145,9 +141,7 @@ func TestRegisterBatchSettingsOnSingleHandler(t *testing.T) {
 		listener.PolicyFile(f))
 	wantErrLines(t, err,
 		"policy.yaml:6:12: listeners[1].batch: applies to batch handlers, but field struct {…}.Orders holds a single-record handler: "+fix+"batch from this entry")
-	if !errors.As(err, &ce) || ce.Pos != (config.Pos{File: "policy.yaml", Line: 6, Column: 12}) || ce.Key != "listeners[1].batch" {
-		t.Errorf("%v: want a *config.Error at policy.yaml:6:12, key listeners[1].batch", err)
-	}
+	wantConfigError(t, err, config.Pos{File: "policy.yaml", Line: 6, Column: 12}, "listeners[1].batch")
 }
 
 // The batch settings of the layers every listener shares — Go options given

@@ -146,6 +146,16 @@ func wantErrLines(t *testing.T, err error, want ...string) {
 	}
 }
 
+// wantConfigError checks that the first *config.Error in err is at pos,
+// with key.
+func wantConfigError(t *testing.T, err error, pos config.Pos, key string) {
+	t.Helper()
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Pos != pos || ce.Key != key {
+		t.Errorf("%v: want a *config.Error at %v, key %s", err, pos, key)
+	}
+}
+
 // Every problem that names a place is a *config.Error; the sentinel
 // errors show through Register's joined error.
 func TestRegisterErrorsAreTyped(t *testing.T) {

@@ -224,6 +224,18 @@ listeners:
     replicationFactor: 3
     topicConfigs: {retention.ms: 86400000, cleanup.policy: "compact,delete"}
 `, "orders\t-\norders-retry\t1s\norders-dlt\t-\n"},
+		{"exactly once",
+			[]listener.Opt{listener.Group("billing"), listener.ExactlyOnce("billing-0"), listener.TransactionInterval(250 * time.Millisecond)},
+			"topic=orders,group=billing,exactlyOnce=true,transactionalId=billing-0,transactionInterval=250ms",
+			`
+defaults:
+  transactionInterval: 250ms
+listeners:
+  - topic: orders
+    group: billing
+    exactlyOnce: true
+    transactionalId: billing-0
+`, "orders\t-\norders-retry\t1s\norders-dlt\t-\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -270,7 +282,8 @@ func valueAt(v any, path string) any {
 
 // reach says how each surface sets one field to a non-default value.
 // The fields of config.Spec.Batch apply to batch handlers: their rows are
-// checked with one.
+// checked with one. Those of config.Spec.ExactlyOnce apply in exactly-once
+// mode: their Go options are checked after ExactlyOnce("").
 type reach struct {
 	opt  listener.Opt // nil for Topic, which is New's argument
 	tag  string       // tag settings after topic=orders
@@ -309,6 +322,11 @@ var reachable = map[string]reach{
 	"Topics.Configs":             {listener.TopicConfigs(map[string]*string{"retention.ms": new("1000")}), "topicConfigs=retention.ms:1000", "topicConfigs: {retention.ms: \"1000\"}"},
 	"Batch.Size":                 {listener.BatchSize(500), "batch=500", "batch: 500"},
 	"Batch.Wait":                 {listener.BatchWait(20 * time.Millisecond), "batchWait=20ms", "batchWait: 20ms"},
+
+	// Exactly-once settings: their Go options are checked after ExactlyOnce("").
+	"ExactlyOnce.Enabled":         {listener.ExactlyOnce(""), "exactlyOnce=true", "exactlyOnce: true"},
+	"ExactlyOnce.TransactionalID": {listener.ExactlyOnce("orders-0"), "exactlyOnce=true,transactionalId=orders-0", "exactlyOnce: true\n    transactionalId: orders-0"},
+	"ExactlyOnce.Interval":        {listener.TransactionInterval(time.Second), "exactlyOnce=true,transactionInterval=1s", "exactlyOnce: true\n    transactionInterval: 1s"},
 }
 
 // Every field of config.Spec (so every field of retry.Policy) can be set
@@ -337,10 +355,14 @@ func TestEveryPolicyFieldReachable(t *testing.T) {
 				return
 			}
 			var h any = nopHandler
-			if strings.HasPrefix(path, "Batch.") {
+			opts := []listener.Opt{r.opt}
+			switch {
+			case strings.HasPrefix(path, "Batch."):
 				h = regNopBatch
+			case strings.HasPrefix(path, "ExactlyOnce."):
+				opts = []listener.Opt{listener.ExactlyOnce(""), r.opt}
 			}
-			fromGo, fromTag, fromFile := surfacesFor(t, "orders", h, []listener.Opt{r.opt},
+			fromGo, fromTag, fromFile := surfacesFor(t, "orders", h, opts,
 				"topic=orders,"+r.tag, "listeners:\n  - topic: orders\n    "+r.yaml+"\n")
 			sameListener(t, "struct tag vs Go options", fromTag, fromGo)
 			sameListener(t, "policy file vs Go options", fromFile, fromGo)

@@ -54,6 +54,9 @@ type delivery struct {
 	finish func(Outcome)
 	out    Outcome
 	batch  int // the size of the record's batch; 0 for a single-record delivery
+	// outs holds, exactly once, what the handler produced (Produce) until
+	// the delivery's outcome is known; nil at least once.
+	outs *outputs
 }
 
 // batchSize returns the size of d's batch: 0 for a single-record delivery
@@ -69,14 +72,24 @@ func (d *delivery) batchSize() int {
 // nothing.
 func (c *consumer) startDelivery(rec *kgo.Record, role strategy.TopicRole, attempt int32, due time.Time) delivery {
 	if c.cfg.tracer == nil {
-		return delivery{ctx: c.handlerCtx}
+		return c.withOutputs(delivery{ctx: c.handlerCtx})
 	}
 	ctx, finish := c.cfg.tracer.StartDelivery(c.handlerCtx, rec,
 		Delivery{Group: c.cfg.group, Role: role, Attempt: attempt, Due: due})
 	if ctx == nil {
 		ctx = c.handlerCtx
 	}
-	return delivery{ctx: ctx, traced: true, finish: finish}
+	return c.withOutputs(delivery{ctx: ctx, traced: true, finish: finish})
+}
+
+// withOutputs gives d, exactly once, the buffer its handler's Produce
+// calls fill, in its context.
+func (c *consumer) withOutputs(d delivery) delivery {
+	if c.eos != nil {
+		d.outs = &outputs{}
+		d.ctx = context.WithValue(d.ctx, outputsKey{}, d.outs)
+	}
+	return d
 }
 
 // end reports the delivery's outcome to the Tracer.

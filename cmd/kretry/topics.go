@@ -33,11 +33,23 @@ func kebab(key string) string {
 	return b.String()
 }
 
-// settingFlags returns the settings that have a flag: every one but the
-// batch settings, which size a program's batches and change no topic.
+// settingFlags returns the settings that have a flag: every one but those
+// of noFlag.
 func settingFlags() []config.Field {
-	batch := config.BatchKeys()
-	return slices.DeleteFunc(config.Fields(), func(f config.Field) bool { return slices.Contains(batch, f.Key) })
+	return slices.DeleteFunc(config.Fields(), func(f config.Field) bool { return noFlag(f.Key) != "" })
+}
+
+// noFlag says why the setting key has no flag, or returns "" if it has
+// one: the batch settings size a program's batches and the exactly-once
+// settings set how it commits; neither changes a topic.
+func noFlag(key string) string {
+	switch {
+	case slices.Contains(config.BatchKeys(), key):
+		return "sizes a program's batches"
+	case slices.Contains(config.ExactlyOnceKeys(), key):
+		return "sets how a program's listener commits"
+	}
+	return ""
 }
 
 func planHelp() string {

@@ -118,10 +118,10 @@ func orList(names []string) string {
 func flagError(fs *flag.FlagSet, err error) error {
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		for _, key := range config.BatchKeys() {
-			if name == kebab(key) {
-				return fmt.Errorf("unknown flag --%s: %s sizes a program's batches and changes no topic, so no command takes it; "+
-					"set it in the policy file or the handler's tag", name, key)
+		for _, f := range config.Fields() {
+			if why := noFlag(f.Key); why != "" && name == kebab(f.Key) {
+				return fmt.Errorf("unknown flag --%s: %s %s and changes no topic, so no command takes it; "+
+					"set it in the policy file or the handler's tag", name, f.Key, why)
 			}
 		}
 		var names []string

@@ -52,6 +52,7 @@
 //	kretry_forward_failures_total{topic,target}       failed publishes to a tier or DLT (each is retried)
 //	kretry_dlt_handler_failures_total{topic}          DLT handler calls that returned an error
 //	kretry_batch_errors_invalid_total{topic,role}     records a BatchErrors named wrongly: not in the batch, or twice
+//	kretry_transactions_total{outcome}                exactly-once transactions committed or aborted
 //
 // Histograms, from events:
 //

@@ -31,6 +31,9 @@ type Metrics struct {
 	batchRecords       *prometheus.HistogramVec
 	batchDuration      *prometheus.HistogramVec
 	batchInvalid       *prometheus.CounterVec
+	transactions       *prometheus.CounterVec
+	txnCommitted       prometheus.Counter
+	txnAborted         prometheus.Counter
 
 	sets    cowMap[setKey, *topicSet]
 	watcher *watcher
@@ -96,7 +99,12 @@ func New(reg prometheus.Registerer, opts ...Opt) (*Metrics, error) {
 		batchInvalid: counter("batch_errors_invalid_total",
 			"Records that a batch handler's BatchErrors named wrongly: not in the batch, or named twice. A bug in the handler.",
 			"topic", "role"),
+		transactions: counter("transactions_total",
+			"Exactly-once transactions ended, by outcome: committed, or aborted (a failed publish, a revoke or a lost partition; their records are delivered again).",
+			"outcome"),
 	}
+	m.txnCommitted = m.transactions.WithLabelValues("committed")
+	m.txnAborted = m.transactions.WithLabelValues("aborted")
 	m.watcher = newWatcher(m)
 	cols := []struct {
 		name string
@@ -106,7 +114,7 @@ func New(reg prometheus.Registerer, opts ...Opt) (*Metrics, error) {
 		{"forward_failures_total", m.forwardFailures}, {"dlt_handler_failures_total", m.dltHandlerFailures},
 		{"handler_duration_seconds", m.handlerDuration}, {"delivery_lateness_seconds", m.lateness},
 		{"batch_records", m.batchRecords}, {"batch_duration_seconds", m.batchDuration},
-		{"batch_errors_invalid_total", m.batchInvalid},
+		{"batch_errors_invalid_total", m.batchInvalid}, {"transactions_total", m.transactions},
 		{"partition and tier gauges", m.watcher},
 	}
 	for i, c := range cols {
@@ -275,7 +283,9 @@ func (s *topicSet) batch() *topicSet {
 // DLT-handler-failed events, and for dead-lettered or dropped ones that
 // carry it; lateness (Event.Late) for every delivery from a retry tier.
 // Partition events (assigned, revoked, paused, resumed) are not counted:
-// Watch reads the partitions' state instead.
+// Watch reads the partitions' state instead. Exactly-once transactions
+// (EventTransactionCommitted, EventTransactionAborted) are counted in
+// kretry_transactions_total by outcome.
 //
 // A batch handler call (EventBatch) is observed once, in
 // kretry_batch_records and kretry_batch_duration_seconds. The outcome
@@ -285,6 +295,12 @@ func (s *topicSet) batch() *topicSet {
 // record would weigh kretry_handler_duration_seconds by batch size.
 func (m *Metrics) OnEvent(e listener.Event) {
 	switch e.Kind {
+	case listener.EventTransactionCommitted:
+		m.txnCommitted.Inc()
+		return
+	case listener.EventTransactionAborted:
+		m.txnAborted.Inc()
+		return
 	case listener.EventHandled, listener.EventRetried, listener.EventDeadLettered,
 		listener.EventDropped, listener.EventForwardFailed, listener.EventDLTHandlerFailed, listener.EventSkipped,
 		listener.EventBatch, listener.EventBatchErrorsInvalid:

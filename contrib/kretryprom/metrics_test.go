@@ -425,3 +425,21 @@ func TestNamespace(t *testing.T) {
 		}
 	}
 }
+
+// Exactly-once transactions are counted by outcome, with both series
+// present from the start.
+func TestOnEventTransactions(t *testing.T) {
+	m, reg := newTestMetrics(t)
+	m.OnEvent(listener.Event{Kind: listener.EventTransactionCommitted, Offset: -1, Batch: 10})
+	m.OnEvent(listener.Event{Kind: listener.EventTransactionCommitted, Offset: -1, Batch: 3})
+	m.OnEvent(listener.Event{Kind: listener.EventTransactionAborted, Offset: -1, Batch: 7})
+	want := `
+# HELP kretry_transactions_total Exactly-once transactions ended, by outcome: committed, or aborted (a failed publish, a revoke or a lost partition; their records are delivered again).
+# TYPE kretry_transactions_total counter
+kretry_transactions_total{outcome="aborted"} 1
+kretry_transactions_total{outcome="committed"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kretry_transactions_total"); err != nil {
+		t.Fatal(err)
+	}
+}

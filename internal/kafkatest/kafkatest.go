@@ -270,7 +270,9 @@ func ReadTopic(t testing.TB, adm *kadm.Client, seeds []string, topic string, opt
 		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("reading %s[%d]: %v", tp, p, err) })
 		fs.EachRecord(func(r *kgo.Record) {
 			if end, ok := want[r.Partition]; ok && r.Offset < end {
-				out = append(out, r)
+				if !r.Attrs.IsControl() { // a transaction marker (ReadCommitted)
+					out = append(out, r)
+				}
 				if r.Offset == end-1 {
 					delete(want, r.Partition)
 				}
@@ -278,6 +280,22 @@ func ReadTopic(t testing.TB, adm *kadm.Client, seeds []string, topic string, opt
 		})
 	}
 	return out
+}
+
+// ReadCommitted reads topic as ReadAll does, but as a read_committed
+// consumer: records of aborted transactions are left out. Transactions
+// still open hold it up until they end (or its 30 s run out).
+func (c *Cluster) ReadCommitted(topic string) []*kgo.Record {
+	c.t.Helper()
+	return ReadTopic(c.t, c.Admin, c.Seeds, topic, ReadCommittedOpts()...)
+}
+
+// ReadCommittedOpts are the client options ReadTopic needs to read as a
+// read_committed consumer: the isolation level, and the transaction
+// markers kept (and left out of what it returns), so that it sees the
+// end of a partition whose last offset is a marker.
+func ReadCommittedOpts() []kgo.Opt {
+	return []kgo.Opt{kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords()}
 }
 
 func partitionsAtStart(m map[int32]int64) map[int32]kgo.Offset {

@@ -38,7 +38,11 @@ func read(ctx context.Context, rep *Report, opts Options) error {
 		// Transaction markers are kept so that a marker at the end of a
 		// partition still shows that its end offset was reached.
 		kgo.KeepControlRecords(),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		// Read as the listener reads: the copies of aborted transactions
+		// (an exactly-once listener's) are nobody's to handle and are not
+		// counted; records of a transaction still open are not visible
+		// yet and end up Unread.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Where the listener resumes when its offset was deleted.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	)...)

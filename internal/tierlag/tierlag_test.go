@@ -393,3 +393,40 @@ func TestMeasureIdleOnClock(t *testing.T) {
 		t.Errorf("Measure took %v: the idle timeout was not measured on the fake clock", d)
 	}
 }
+
+// The copies of an aborted transaction are not counted: the listener never
+// sees them.
+func TestMeasureLeavesAbortedCopiesOut(t *testing.T) {
+	c := kafkatest.New(t)
+	tier := c.Name("orders-retry-1000")
+	group := c.Name("billing")
+	c.CreateTopic(tier, 1)
+	now := testNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	txn, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds...), kgo.TransactionalID(c.Name("txn")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	for _, commit := range []kgo.TransactionEndTry{kgo.TryAbort, kgo.TryCommit} {
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		due := now.Add(-time.Minute) // aborted: overdue; committed: not due
+		if commit {
+			due = now.Add(time.Minute)
+		}
+		if err := txn.ProduceSync(ctx, tierRecord(tier, 0, due), tierRecord(tier, 0, due)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.EndTransaction(ctx, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := measure(t, c, group, []string{tier}, tierlag.Options{Now: now, ReaderOpts: reader(c)})
+	pl := rep.Topics[0].Partitions[0]
+	if pl.Overdue != 0 || pl.NotDue != 2 || pl.Unread != 0 {
+		t.Errorf("partition %+v: want the 2 committed records not due, the 2 aborted ones not counted", pl)
+	}
+}
