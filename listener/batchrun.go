@@ -91,7 +91,7 @@ func (p *part) processBatch(window []*kgo.Record) (res result, taken int, until 
 			return resultAbandon, 0, time.Time{}
 		}
 		res = p.settleBatch(p.c.handlerCtx, nil, 0, now, 0)
-		p.settled(taken, res == resultPending)
+		p.settled(res == resultPending)
 		return res, taken, time.Time{}
 	}
 
@@ -113,7 +113,8 @@ func (p *part) processBatch(window []*kgo.Record) (res result, taken int, until 
 	}
 	var outs *outputs
 	if p.c.eos != nil {
-		outs = &outputs{}
+		p.slot.open()
+		outs = &p.slot
 		ctx = context.WithValue(ctx, outputsKey{}, outs)
 	}
 	start := now
@@ -167,12 +168,12 @@ func (p *part) processBatch(window []*kgo.Record) (res result, taken int, until 
 	// unless it failed as a whole.
 	published := false
 	if failed < n {
-		published = p.c.publishOutputs(outs)
+		published = p.c.publishOutputs(outs.take())
 	} else {
 		outs.take()
 	}
 	res = p.settleBatch(ctx, record, n, end, latency)
-	p.settled(taken, published || res == resultPending)
+	p.settled(published || res == resultPending)
 	if finish != nil {
 		finish(sc.outs)
 	}

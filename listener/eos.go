@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,7 +31,7 @@ const DefaultTransactionInterval = config.DefaultTransactionInterval
 // maxTxnRecords bounds the records an exactly-once transaction settles: a
 // transaction that has settled this many is committed at the poll loop's
 // next turn, before its interval has passed.
-const maxTxnRecords = 10_000
+const maxTxnRecords = 100_000
 
 // eos is the state of an exactly-once run: the transact session and what
 // the transaction in progress holds.
@@ -48,11 +49,16 @@ type eos struct {
 	timeout time.Duration // the client's kgo.TransactionTimeout
 	gate    sync.RWMutex
 
-	mu       sync.Mutex
-	started  time.Time // when the transaction in progress began (or was last found empty)
-	doomed   error     // a publish of this transaction failed: abort it
-	settled  int       // records settled in this transaction
-	produced bool      // something was published in this transaction
+	mu      sync.Mutex
+	started time.Time // when the transaction in progress began (or was last found empty)
+	doomed  error     // a publish of this transaction failed: abort it
+
+	// What the transaction in progress holds: records settled (counted
+	// by worker turns), ledger marks made, and whether something was
+	// published. Atomic: workers count without a lock.
+	settled  atomic.Int64
+	marks    atomic.Int64
+	produced atomic.Bool
 }
 
 // transactionalID returns the producer's transactional ID: the one
@@ -79,26 +85,17 @@ func (e *eos) doom(err error) {
 	e.mu.Unlock()
 }
 
-// settledN counts n records settled in the transaction, and that it
-// published if published is set.
-func (e *eos) settledN(n int, published bool) {
-	e.mu.Lock()
-	e.settled += n
-	e.produced = e.produced || published
-	e.mu.Unlock()
-}
-
 // due reports whether the transaction in progress should end now: its
 // interval has passed or it holds maxTxnRecords, and it holds something.
 func (e *eos) due(now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.settled == 0 && !e.produced && e.doomed == nil {
+	if e.marks.Load() == 0 && !e.produced.Load() && e.doomed == nil {
 		// Nothing to commit: the interval starts again from now.
 		e.started = now
 		return false
 	}
-	return e.settled >= maxTxnRecords || now.Sub(e.started) >= e.c.cfg.txnInterval
+	return e.settled.Load() >= maxTxnRecords || now.Sub(e.started) >= e.c.cfg.txnInterval
 }
 
 // nextDue returns when the transaction in progress should end if it holds
@@ -151,9 +148,7 @@ func (e *eos) commitLocked(ctx context.Context, final bool) (Event, error) {
 		keepSettled(req, offsets)
 		return nil
 	})
-	e.mu.Lock()
-	settled := e.settled
-	e.mu.Unlock()
+	settled := int(e.settled.Load())
 	start := time.Now()
 	committed, err := e.sess.End(ectx, try)
 	if err != nil {
@@ -173,9 +168,11 @@ func (e *eos) commitLocked(ctx context.Context, final bool) (Event, error) {
 		ev.Kind, ev.Err = EventTransactionAborted, why
 	}
 	e.mu.Lock()
-	e.doomed, e.settled, e.produced = nil, 0, false
-	e.started = time.Now()
+	e.doomed, e.started = nil, time.Now()
 	e.mu.Unlock()
+	e.settled.Store(0)
+	e.marks.Store(0)
+	e.produced.Store(false)
 	if final {
 		return ev, nil
 	}
@@ -253,6 +250,7 @@ func (c *consumer) forgetAll() {
 func (p *part) markTxn(rec *kgo.Record) {
 	if p.txnMark == nil || rec.Offset > p.txnMark.Offset {
 		p.txnMark = rec
+		p.c.eos.marks.Add(1)
 	}
 }
 
@@ -277,22 +275,32 @@ func (p *part) settling() bool {
 	return true
 }
 
-// settled ends what settling started, counting n records settled, and
-// whether something was published.
-func (p *part) settled(n int, published bool) {
+// settled ends what settling started, noting whether something was
+// published.
+func (p *part) settled(published bool) {
 	if e := p.c.eos; e != nil {
-		e.settledN(n, published)
+		if published {
+			e.produced.Store(true)
+		}
 		e.gate.RUnlock()
 	}
 }
 
 // outputs holds the records a handler produced with Produce during one
 // delivery in exactly-once mode, until the delivery's outcome is known:
-// published in the transaction if it succeeded, dropped if not.
+// published in the transaction if it succeeded, dropped if not. A part
+// has one (part.slot), opened for each delivery and taken at its end.
 type outputs struct {
 	mu   sync.Mutex
 	recs []*kgo.Record
-	done bool // the delivery is over: no more outputs
+	done bool // no delivery is open: Produce is refused
+}
+
+// open starts a delivery's outputs.
+func (o *outputs) open() {
+	o.mu.Lock()
+	o.recs, o.done = o.recs[:0], false
+	o.mu.Unlock()
 }
 
 type outputsKey struct{}
@@ -332,7 +340,8 @@ func Produce(ctx context.Context, recs ...*kgo.Record) error {
 	return errors.New("listener.Produce: ctx is not the context of a handler call; pass the context the listener gave the handler")
 }
 
-// take ends the delivery's outputs and returns them.
+// take ends the delivery's outputs and returns them; they stay valid
+// until the part's next delivery opens the slot.
 func (o *outputs) take() []*kgo.Record {
 	if o == nil {
 		return nil
@@ -340,16 +349,13 @@ func (o *outputs) take() []*kgo.Record {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.done = true
-	recs := o.recs
-	o.recs = nil
-	return recs
+	return o.recs
 }
 
-// publishOutputs publishes a successful delivery's outputs in the
+// publishOutputs publishes a successful delivery's outputs recs in the
 // transaction (under the gate: see part.settling). It reports whether
 // there were any.
-func (c *consumer) publishOutputs(o *outputs) bool {
-	recs := o.take()
+func (c *consumer) publishOutputs(recs []*kgo.Record) bool {
 	for _, r := range recs {
 		c.client.Produce(c.produceCtx, r, func(r *kgo.Record, err error) {
 			if err != nil {

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -92,6 +93,11 @@ type part struct {
 	// txnMark is, in exactly-once mode, the newest record the ledger has
 	// settled (see part.markTxn).
 	txnMark *kgo.Record
+	// slot holds, exactly once, the outputs of the delivery the part's
+	// worker is making (one at a time), and slotCtx is the handler
+	// context that carries it when the delivery is not traced.
+	slot    outputs
+	slotCtx context.Context
 }
 
 // queueEventLocked queues a partition event for flushEvents.
@@ -354,7 +360,8 @@ func (p *part) run() {
 	popped := 0
 	budget := p.c.cfg.maxPollRecords
 	batched := p.c.batch != nil && p.role != strategy.RoleDLT
-	for n := 0; ; {
+	n := 0 // records taken this turn
+	for {
 		if p.gone || p.queue.len() == 0 || p.c.stopping.Load() {
 			break
 		}
@@ -439,6 +446,9 @@ func (p *part) run() {
 		if res == resultDone {
 			p.commits.complete(rec)
 		}
+	}
+	if e := p.c.eos; e != nil && n > 0 {
+		e.settled.Add(int64(n)) // towards the transaction's size bound
 	}
 	if popped > 0 {
 		p.c.held.Add(-int64(popped))

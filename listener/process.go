@@ -88,7 +88,7 @@ func (p *part) process(rec *kgo.Record) (result, time.Time) {
 }
 
 func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
-	d := p.c.startDelivery(rec, strategy.RoleMain, 1, time.Time{})
+	d := p.startDelivery(rec, strategy.RoleMain, 1, time.Time{})
 	defer d.end()
 	// The hot path of a healthy system: without hooks, no clock is read.
 	var start time.Time
@@ -128,12 +128,12 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 			return resultAbandon, time.Time{}
 		}
 		res := p.corrupt(rec, derr)
-		p.settled(1, res == resultPending)
+		p.settled(res == resultPending)
 		return res, time.Time{}
 	case tierWait:
 		return resultWait, st.Due
 	}
-	d := p.c.startDelivery(rec, strategy.RoleTier, st.Attempt, st.Due)
+	d := p.startDelivery(rec, strategy.RoleTier, st.Attempt, st.Due)
 	defer d.end()
 	// The clock read that found the record due is its start.
 	start, late := now, now.Sub(st.Due)
@@ -226,15 +226,21 @@ func (p *part) succeed(d *delivery, rec *kgo.Record) result {
 	if p.c.eos == nil {
 		return resultDone
 	}
+	outs := d.outs.take()
+	if len(outs) == 0 {
+		// Nothing to publish: the record's offset may be committed with
+		// this transaction or a later one, so run completes it as at
+		// least once, without the gate.
+		return resultDone
+	}
 	if !p.settling() {
-		d.outs.take()
 		return resultAbandon
 	}
-	published := p.c.publishOutputs(d.outs)
+	p.c.publishOutputs(outs)
 	p.mu.Lock()
 	p.commits.complete(rec)
 	p.mu.Unlock()
-	p.settled(1, published)
+	p.settled(true)
 	return resultSettled
 }
 
@@ -247,7 +253,7 @@ func (p *part) failSettling(d *delivery, rec *kgo.Record, delivered int32, next 
 		return resultAbandon
 	}
 	res := p.fail(d, rec, delivered, next, err, now, latency, late)
-	p.settled(1, res == resultPending)
+	p.settled(res == resultPending)
 	return res
 }
 
@@ -307,7 +313,7 @@ func (p *part) processDLT(rec *kgo.Record) (result, time.Time) {
 	if derr != nil && st.Reason == "" {
 		st.Reason = ReasonCorruptHeaders + ": " + derr.Error()
 	}
-	d := p.c.startDelivery(rec, strategy.RoleDLT, st.Attempt, time.Time{})
+	d := p.startDelivery(rec, strategy.RoleDLT, st.Attempt, time.Time{})
 	defer d.end()
 	start := time.Now()
 	err := p.c.call(d.ctx, rec, &st, true)

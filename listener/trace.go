@@ -70,26 +70,41 @@ func (d *delivery) batchSize() int {
 
 // startDelivery begins a delivery of rec; without a Tracer it costs
 // nothing.
-func (c *consumer) startDelivery(rec *kgo.Record, role strategy.TopicRole, attempt int32, due time.Time) delivery {
+func (p *part) startDelivery(rec *kgo.Record, role strategy.TopicRole, attempt int32, due time.Time) delivery {
+	c := p.c
 	if c.cfg.tracer == nil {
-		return c.withOutputs(delivery{ctx: c.handlerCtx})
+		d := delivery{ctx: c.handlerCtx}
+		p.withOutputs(&d, false)
+		return d
 	}
 	ctx, finish := c.cfg.tracer.StartDelivery(c.handlerCtx, rec,
 		Delivery{Group: c.cfg.group, Role: role, Attempt: attempt, Due: due})
 	if ctx == nil {
 		ctx = c.handlerCtx
 	}
-	return c.withOutputs(delivery{ctx: ctx, traced: true, finish: finish})
+	d := delivery{ctx: ctx, traced: true, finish: finish}
+	p.withOutputs(&d, true)
+	return d
 }
 
-// withOutputs gives d, exactly once, the buffer its handler's Produce
-// calls fill, in its context.
-func (c *consumer) withOutputs(d delivery) delivery {
-	if c.eos != nil {
-		d.outs = &outputs{}
-		d.ctx = context.WithValue(d.ctx, outputsKey{}, d.outs)
+// withOutputs gives d, exactly once, the part's output slot (part.slot),
+// which its handler's Produce calls fill, in its context: the part's own
+// context for the slot when d's is the listener's, so that an untraced
+// delivery allocates nothing.
+func (p *part) withOutputs(d *delivery, traced bool) {
+	if p.c.eos == nil {
+		return
 	}
-	return d
+	p.slot.open()
+	d.outs = &p.slot
+	if traced {
+		d.ctx = context.WithValue(d.ctx, outputsKey{}, d.outs)
+		return
+	}
+	if p.slotCtx == nil {
+		p.slotCtx = context.WithValue(p.c.handlerCtx, outputsKey{}, &p.slot)
+	}
+	d.ctx = p.slotCtx
 }
 
 // end reports the delivery's outcome to the Tracer.
