@@ -42,6 +42,7 @@ func printReport(w io.Writer, r *Results) {
 	throughput("S1 happy path", r.S1)
 	throughput("S2 retry hop", r.S2)
 	throughput("S2b dead-letter path", r.S2b)
+	printEOSRatios(w, r) // eos.go
 	if len(r.S3) > 0 {
 		fmt.Fprintf(w, "### S3 delay precision (lateness = handled − due)\n\n| system | phase | tier | retries | early | p50 | p99 | max | p99 / floor p99 | note |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, p := range r.S3 {

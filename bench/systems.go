@@ -31,7 +31,7 @@ func selectSystems(cfg config) []System {
 			out = append(out, s)
 		}
 	}
-	return out
+	return append(out, eosSystems(cfg.systems)...) // exactly once (eos.go)
 }
 
 // rawHeaders is the raw pipeline that writes and reads kretry's headers
