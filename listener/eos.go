@@ -322,9 +322,16 @@ type consumerKey struct{}
 // acknowledgement, returning the first error; a record may then be
 // published again if its source record is redelivered.
 //
-// Calling it with any other context, or after the handler returned, is an
-// error.
+// The records are partitioned by key, as franz-go's default partitioner
+// does (their Partition field is ignored). Calling Produce with any other
+// context, or after the handler returned, is an error.
 func Produce(ctx context.Context, recs ...*kgo.Record) error {
+	for _, r := range recs {
+		// By key, as franz-go's default partitioner does: the listener's
+		// client keeps a hop record's partition number, and a zero
+		// Partition would otherwise send every output to partition 0.
+		r.Partition = -1
+	}
 	if o, ok := ctx.Value(outputsKey{}).(*outputs); ok {
 		o.mu.Lock()
 		defer o.mu.Unlock()

@@ -434,3 +434,43 @@ func TestExactlyOnceBatchOutputs(t *testing.T) {
 		}
 	}
 }
+
+// Produce partitions outputs by key, in both modes: the listener's own
+// partitioner, which keeps a forwarded record's partition number, must not
+// send every output to partition 0.
+func TestProducePartitionsOutputsByKey(t *testing.T) {
+	for _, eos := range []bool{false, true} {
+		t.Run(fmt.Sprintf("exactly-once=%v", eos), func(t *testing.T) {
+			f := newFixture(t, 1)
+			out := f.c.Name("out")
+			f.c.CreateTopic(out, 3)
+			h := &outputHandler{out: out, calls: map[string]int{}, plan: failTimes(nil)}
+			var opts []listener.Opt
+			if eos {
+				opts = append(opts, listener.ExactlyOnce(f.c.Name("txn")))
+			}
+			l := f.listener(t, h, opts...)
+			produceKeys(f, "p", 60, 1)
+			stop := started(t, l)
+			kafkatest.Eventually(t, waitFor, func() bool { return committedSum(f, f.topic) == 60 }, "every record handled")
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			byKey := map[string]int32{}
+			parts := map[int32]int{}
+			for _, r := range f.c.ReadCommitted(out) {
+				byKey[string(r.Key)] = r.Partition
+				parts[r.Partition]++
+			}
+			if len(byKey) != 60 || len(parts) != 3 {
+				t.Fatalf("%d outputs over partitions %v, want 60 over all 3", len(byKey), parts)
+			}
+			p := kgo.StickyKeyPartitioner(nil).ForTopic(out)
+			for k, got := range byKey {
+				if want := p.Partition(&kgo.Record{Key: []byte(k)}, 3); int32(want) != got {
+					t.Errorf("output %s on partition %d, want %d (by key)", k, got, want)
+				}
+			}
+		})
+	}
+}
