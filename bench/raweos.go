@@ -63,13 +63,13 @@ type rawEOSVariant struct {
 
 // rawEOSBest is the variant run as "raw-eos" (and, with headers or out,
 // "raw-eos-headers" and "raw-eos-out"): one session, one transaction per
-// 100 ms. The four variants were within 5% of each other in summed time
-// on kfake and on Kafka, in S1 and S2 (docs/benchmarks.md, "Exactly once
-// (S1, S2)"); of those equals, this one ends as many transactions as
-// kretry-eos does, in the same layout (one client for both topics), and
-// never ends two in a row so fast that the broker refuses the second's
-// offset commit (CONCURRENT_TRANSACTIONS), as one per poll did at the end
-// of runs on Kafka.
+// 100 ms. The four variants were within 10% of each other in summed time
+// on kfake and on Kafka, in S1 and S2, none leading everywhere
+// (docs/benchmarks.md, "Exactly once (S1, S2)"); of those, this one ends
+// as many transactions as kretry-eos does, in the same layout (one client
+// for both topics), and never ends two in a row so fast that the broker
+// refuses the second's offset commit (CONCURRENT_TRANSACTIONS), as one per
+// poll did at the end of runs on Kafka.
 var rawEOSBest = rawEOSVariant{interval: 100 * time.Millisecond}
 
 // rawEOSSystems returns raw-eos, raw-eos-headers, raw-eos-out and the
