@@ -206,14 +206,3 @@ func printEOSRatios(w io.Writer, r *Results) {
 	fmt.Fprintln(w)
 }
 
-// summedRate is a result's records timed over all repetitions per second
-// of their summed times.
-func summedRate(t ThroughputResult) float64 {
-	var n int
-	var s float64
-	for i := range t.Elapsed {
-		n += t.Timed[i]
-		s += t.Elapsed[i]
-	}
-	return float64(n) / s
-}
