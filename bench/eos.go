@@ -205,4 +205,3 @@ func printEOSRatios(w io.Writer, r *Results) {
 	}
 	fmt.Fprintln(w)
 }
-
