@@ -440,7 +440,7 @@ func ExactlyOnce(transactionalID string) Opt {
 
 // TransactionInterval sets how often an exactly-once listener (ExactlyOnce)
 // commits its transaction; it also commits once a transaction has settled
-// 10,000 records. Longer means fewer commits and more records delivered
+// 100,000 records. Longer means fewer commits and more records delivered
 // again after an abort or a crash; keep it well under the client's
 // kgo.TransactionTimeout (40 s by default). It must be >= 0. Default
 // 100 ms (DefaultTransactionInterval); 0 means the default.
