@@ -166,7 +166,8 @@ func TestWaiterNeverEarly(t *testing.T) {
 }
 
 // BenchmarkWait reports how late a wait of S7's costs ends, with
-// time.Sleep and with the waiter, one wait at a time and 16 at once:
+// time.Sleep and with the waiter, one wait at a time and 16 at once (the
+// sleeps are what is measured, not a wait):
 //
 //	cd bench && go test -run '^$' -bench Wait -benchtime 400x
 func BenchmarkWait(b *testing.B) {
@@ -175,7 +176,7 @@ func BenchmarkWait(b *testing.B) {
 	for _, way := range []struct {
 		name  string
 		until func(time.Time)
-	}{{"sleep", func(d time.Time) { time.Sleep(time.Until(d)) }}, {"waiter", w.until}} {
+	}{{"sleep", func(d time.Time) { time.Sleep(time.Until(d)) }}, {"waiter", w.until}} { // measured, not a wait
 		for _, cost := range []time.Duration{2005 * time.Microsecond, 2050 * time.Microsecond, 2500 * time.Microsecond, 4500 * time.Microsecond} {
 			for _, workers := range []int{1, 16} {
 				b.Run(fmt.Sprintf("%s/%v/%d", way.name, cost, workers), func(b *testing.B) {
