@@ -166,8 +166,8 @@ func TestWaiterNeverEarly(t *testing.T) {
 }
 
 // BenchmarkWait reports how late a wait of S7's costs ends, with
-// time.Sleep and with the waiter, one wait at a time and 16 at once (the
-// sleeps are what is measured, not a wait):
+// the sleep function and with the waiter, one wait at a time and 16 at
+// once (the sleeps are what is measured, not a wait):
 //
 //	cd bench && go test -run '^$' -bench Wait -benchtime 400x
 func BenchmarkWait(b *testing.B) {
