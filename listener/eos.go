@@ -40,8 +40,9 @@ const maxTxnRecords = 100_000
 // ledger update that goes with it happen under gate's read lock (see
 // part.settling); commit takes the write lock, so nothing is published
 // while a transaction ends and the next begins. Handlers run without it:
-// their outputs wait in their delivery (outputs) until they return, and
-// are published only if they succeed.
+// their outputs wait in their part's output slot (part.slot) until they
+// return, and are published only if they succeed. A success with no
+// outputs publishes nothing and completes without the gate.
 type eos struct {
 	c       *consumer
 	sess    *kgo.GroupTransactSession
