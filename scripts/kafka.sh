@@ -302,8 +302,13 @@ group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
-log.retention.hours=24
 log.segment.bytes=67108864
+
+# No time-based retention: the DLT tests write records stamped days in the
+# past (their ages), and a retention check (every 5 minutes) deleting them
+# in the middle of a test looks like data loss. The broker's directory
+# lives as long as one run.
+log.retention.ms=-1
 EOF
 	if [[ $MODE == secure ]]; then
 		write_security_properties "$dir" >>"$dir/node$n/server.properties"

@@ -103,12 +103,16 @@ func UniquePrefix(t testing.TB) string {
 func (c *Cluster) Name(suffix string) string { return c.prefix + "-" + suffix }
 
 // CreateTopic creates topic with the given partitions (replication factor:
-// the broker's default) and fails the test on error.
+// the broker's default) and fails the test on error. The topic keeps its
+// records whatever their timestamps (retention.ms -1): tests write records
+// stamped days in the past, which a broker's time-based retention would
+// otherwise delete while the test reads them.
 func (c *Cluster) CreateTopic(topic string, partitions int32) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := c.Admin.CreateTopic(ctx, partitions, -1, nil, topic)
+	keep := "-1"
+	resp, err := c.Admin.CreateTopic(ctx, partitions, -1, map[string]*string{"retention.ms": &keep}, topic)
 	if err == nil {
 		err = resp.Err
 	}
