@@ -32,6 +32,57 @@ type Spec struct {
 	// ExactlyOnce makes the listener exactly-once for what it writes to
 	// Kafka (listener.ExactlyOnce). Default off: at least once.
 	ExactlyOnce ExactlyOnceSettings
+	// KeyOrder makes the listener's retries keep the order of the records
+	// of each key (listener.KeyOrder). Default off.
+	KeyOrder KeyOrderSettings
+}
+
+// Followers' fates when the record they wait behind is dead-lettered
+// (KeyOrderSettings.OnDeadLetter).
+const (
+	// FollowersRelease: the followers are handed to the handler in
+	// order, as if the dead-lettered record had succeeded.
+	FollowersRelease = "release"
+	// FollowersDeadLetter: the followers that were waiting behind the
+	// dead-lettered record when it was dead-lettered are dead-lettered
+	// too, in order, without a handler call, with the reason
+	// retry.ReasonFollower.
+	FollowersDeadLetter = "dead-letter"
+)
+
+// DefaultMaxKeysInRetry is the most keys a key-ordered listener holds in
+// retry when KeyOrderSettings.MaxKeys is not set.
+const DefaultMaxKeysInRetry = 100000
+
+// KeyOrderSettings turn on key-ordered retries: for the records of one
+// key on one main-topic partition, the handler sees them in offset order,
+// and a record is never handled while an earlier record of its key waits
+// in a retry tier; later records of that key follow it into the tier
+// without a handler call (docs/key-order.md). OnDeadLetter and MaxKeys
+// apply only with Enabled, as for ExactlyOnceSettings.
+type KeyOrderSettings struct {
+	// Enabled turns key order on. Default false.
+	Enabled bool
+	// OnDeadLetter is what happens to the followers of a record that is
+	// dead-lettered: FollowersRelease or FollowersDeadLetter. Default ""
+	// is FollowersRelease.
+	OnDeadLetter string
+	// MaxKeys bounds the keys held in retry at once by one listener: at
+	// least 1. At the bound, a main-topic partition stops before a
+	// record of a key not in retry until a key leaves. Default
+	// DefaultMaxKeysInRetry; 0 means the default.
+	MaxKeys int
+}
+
+// normalize gives unset (zero) settings their defaults.
+func (k KeyOrderSettings) normalize() KeyOrderSettings {
+	if k.OnDeadLetter == "" {
+		k.OnDeadLetter = FollowersRelease
+	}
+	if k.MaxKeys == 0 {
+		k.MaxKeys = DefaultMaxKeysInRetry
+	}
+	return k
 }
 
 // DefaultTransactionInterval is how often an exactly-once listener
@@ -106,8 +157,9 @@ const DefaultGroupPrefix = "kretry-"
 // DefaultSpec returns the built-in defaults for topic: group
 // "kretry-<topic>", the normalized zero retry.Policy, topics created
 // with the main topic's partition count and the broker's replication
-// factor, batches of up to DefaultBatchSize records without a wait, and
-// exactly-once mode off (with its interval at the default).
+// factor, batches of up to DefaultBatchSize records without a wait,
+// exactly-once mode off (with its interval at the default) and key order
+// off (with its settings at their defaults).
 func DefaultSpec(topic string) Spec {
 	return Spec{
 		Topic:       topic,
@@ -116,6 +168,7 @@ func DefaultSpec(topic string) Spec {
 		Topics:      TopicSettings{Create: true, Partitions: -1, ReplicationFactor: -1},
 		Batch:       BatchSettings{Size: DefaultBatchSize},
 		ExactlyOnce: ExactlyOnceSettings{Interval: DefaultTransactionInterval},
+		KeyOrder:    KeyOrderSettings{OnDeadLetter: FollowersRelease, MaxKeys: DefaultMaxKeysInRetry},
 	}
 }
 
@@ -164,6 +217,7 @@ func (s Spec) Equal(o Spec) bool {
 	return s.Topic == o.Topic && s.Group == o.Group && s.Policy.Equal(o.Policy) &&
 		s.Batch.normalize() == o.Batch.normalize() &&
 		s.ExactlyOnce.normalize() == o.ExactlyOnce.normalize() &&
+		s.KeyOrder.normalize() == o.KeyOrder.normalize() &&
 		st.Create == ot.Create && st.Partitions == ot.Partitions &&
 		st.ReplicationFactor == ot.ReplicationFactor &&
 		maps.EqualFunc(st.Configs, ot.Configs, func(a, b *string) bool {

@@ -99,6 +99,8 @@ func newListener(seeds []string, topic string, batch bool, h Handler, bh BatchHa
 		errs = append(errs, errors.New("listener: handler must not be nil"))
 	case !batch && c.batchSet:
 		errs = append(errs, errors.New("listener: BatchSize and BatchWait apply to batch handlers: use NewBatch with a BatchHandler, or remove them"))
+	case batch && c.keyOrder:
+		errs = append(errs, errors.New("listener: KeyOrder does not work with batch handlers yet: use New with a Handler, or remove KeyOrder"))
 	}
 	if err := c.validate(); err != nil {
 		errs = append(errs, err)

@@ -76,6 +76,11 @@ type cfg struct {
 	txnID       string
 	txnInterval time.Duration
 
+	// key-ordered retries (KeyOrder)
+	keyOrder  bool
+	followers string
+	maxKeys   int
+
 	createTopics      bool
 	partitions        int32
 	replicationFactor int16
@@ -115,6 +120,8 @@ func defaultCfg(seeds []string, topic string) cfg {
 		replicationFactor: -1,
 		batchSize:         DefaultBatchSize,
 		txnInterval:       DefaultTransactionInterval,
+		followers:         config.FollowersRelease,
+		maxKeys:           config.DefaultMaxKeysInRetry,
 		random:            rand.Float64,
 	}
 }
@@ -132,6 +139,10 @@ func (c *cfg) normalize() {
 	zeroToDefault(&c.partitions, def.partitions)
 	zeroToDefault(&c.batchSize, def.batchSize)
 	zeroToDefault(&c.txnInterval, def.txnInterval)
+	zeroToDefault(&c.maxKeys, def.maxKeys)
+	if c.followers == "" {
+		c.followers = def.followers
+	}
 	zeroToDefault(&c.replicationFactor, def.replicationFactor)
 }
 
@@ -179,6 +190,21 @@ func (c *cfg) validate() error {
 		}
 	case c.txnInterval > 0 && c.txnInterval != DefaultTransactionInterval:
 		bad("TransactionInterval applies only to exactly-once mode, but ExactlyOnce is not given; add ExactlyOnce, or remove TransactionInterval")
+	}
+	switch {
+	case c.followers != config.FollowersRelease && c.followers != config.FollowersDeadLetter:
+		bad("FollowersOnDeadLetter must be %q or %q, got %q", config.FollowersRelease, config.FollowersDeadLetter, c.followers)
+	case !c.keyOrder && c.followers != config.FollowersRelease:
+		bad("FollowersOnDeadLetter applies only to key-ordered retries, but KeyOrder is not given; add KeyOrder, or remove FollowersOnDeadLetter")
+	}
+	switch {
+	case c.maxKeys < 1:
+		bad("MaxKeysInRetry must be >= 1, or 0 for the default, got %d", c.maxKeys)
+	case !c.keyOrder && c.maxKeys != config.DefaultMaxKeysInRetry:
+		bad("MaxKeysInRetry applies only to key-ordered retries, but KeyOrder is not given; add KeyOrder, or remove MaxKeysInRetry")
+	}
+	if c.keyOrder && c.eos {
+		bad("KeyOrder does not work with ExactlyOnce yet; remove one of them")
 	}
 	if c.partitions < -1 {
 		bad("TopicPartitions must be >= 1, or -1 or 0 for the default, got %d", c.partitions)
@@ -447,3 +473,40 @@ func ExactlyOnce(transactionalID string) Opt {
 func TransactionInterval(d time.Duration) Opt {
 	return opt(func(c *cfg) { c.txnInterval = d })
 }
+
+// KeyOrder makes retries keep the order of each key: for the records of
+// one key on one main-topic partition, the handler sees them in offset
+// order, and a record is never handled while an earlier record of its key
+// waits in a retry tier. A record that arrives while its key has a record
+// in retry follows it into the tier, behind it, without a handler call
+// (a follower: retry.HeaderFollows); records of other keys are not held
+// up. Records with a nil key are not ordered: each is retried on its own,
+// as without KeyOrder. docs/key-order.md describes how it works and what
+// it costs.
+//
+// The listener's group then uses its own partition assignor, which gives
+// partition n of the main topic and of every tier to one member, and
+// members without KeyOrder cannot join the group (it fails to join with
+// INCONSISTENT_GROUP_PROTOCOL). Every tier needs at least as many
+// partitions as the main topic. KeyOrder does not combine with batch
+// handlers or ExactlyOnce yet. Default: off.
+func KeyOrder() Opt { return opt(func(c *cfg) { c.keyOrder = true }) }
+
+// FollowersOnDeadLetter sets what happens, under KeyOrder, to the
+// followers of a record that is dead-lettered: config.FollowersRelease
+// (the default) hands them to the handler in order, as if it had
+// succeeded; config.FollowersDeadLetter dead-letters those that were
+// waiting behind it, in order and without a handler call, with the reason
+// retry.ReasonFollower.
+func FollowersOnDeadLetter(policy string) Opt {
+	return opt(func(c *cfg) { c.followers = policy })
+}
+
+// MaxKeysInRetry bounds, under KeyOrder, how many keys the listener holds
+// in retry at once (about 100 bytes each, plus their records' entries:
+// docs/key-order.md). At the bound, a main-topic partition stops before a
+// record whose key is not in retry until a key leaves; records of keys in
+// retry still follow them. After an assignment the keys found in the
+// tiers are all held, even past the bound. It must be >= 1. Default
+// 100,000 (config.DefaultMaxKeysInRetry); 0 means the default.
+func MaxKeysInRetry(n int) Opt { return opt(func(c *cfg) { c.maxKeys = n }) }

@@ -95,19 +95,21 @@ func (s State) WithFailure(due time.Time, errText, errType string) State {
 
 // Advance returns the State for the next hop of a record that carried s and
 // failed again: Attempt is incremented (saturating at math.MaxInt32), Reason
-// is cleared, and Due, Error and ErrorType are set as by WithFailure. The
-// original fields and FirstFailure are kept. Advance needs no current time:
-// FirstFailure was fixed by First.
+// and Follower are cleared, and Due, Error and ErrorType are set as by
+// WithFailure. The original fields and FirstFailure are kept. Advance needs
+// no current time: FirstFailure was fixed by First (a follower's first
+// failure is its caller's to set: see HeaderFollows).
 func (s State) Advance(due time.Time, errText, errType string) State {
 	if s.Attempt < math.MaxInt32 {
 		s.Attempt++
 	}
 	s.Reason = ""
+	s.Follower, s.Follows = false, 0
 	return s.WithFailure(due, errText, errType)
 }
 
 // DeadLetter returns s made into a dead-letter State: Reason is set to reason
-// (ReasonUnspecified if reason is empty), Due is cleared, and Attempt, which
+// (ReasonUnspecified if reason is empty), Due and Follower are cleared, and Attempt, which
 // on s numbers the delivery that would have come next, becomes the number
 // of deliveries the record had (Attempt-1, at least 1). The error and the
 // original fields are kept, so call it after First and WithFailure, or after
@@ -119,6 +121,7 @@ func (s State) DeadLetter(reason string) State {
 	s.Reason = reason
 	s.Due = time.Time{}
 	s.Attempt = max(1, s.Attempt-1)
+	s.Follower, s.Follows = false, 0
 	return s
 }
 

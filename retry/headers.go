@@ -88,6 +88,17 @@ const (
 	// Encoding: UTF-8 text. Optional; written on every hop, replaced; must
 	// not be empty when present.
 	HeaderGroup = "kretry-group"
+
+	// HeaderFollows marks a follower: a record that a key-ordered listener
+	// (listener.KeyOrder) put in a retry tier without a handler call,
+	// because an earlier record of its key was waiting in a tier. Its
+	// value is the original offset of that earlier record, the one it
+	// queued behind. A follower is never handed to the handler before the
+	// earlier records of its key have an outcome. Encoding: int64, 8
+	// bytes. Optional; only on retry-tier records. On a follower the
+	// record has had no delivery yet when HeaderAttempt is 1, and
+	// HeaderFirstFailure holds Go's zero time until a delivery fails.
+	HeaderFollows = "kretry-follows"
 )
 
 // Audit headers written by "kretry dlt replay" on every record it sends
@@ -169,6 +180,13 @@ const (
 	// ReasonRejected: the retry tier refused the record for good (too
 	// large, invalid), so it was published to the DLT instead.
 	ReasonRejected = "rejected"
+
+	// ReasonFollower: a key-ordered listener whose followers share the
+	// fate of the record they wait behind (config.FollowersDeadLetter)
+	// dead-lettered this record, without a handler call, because an
+	// earlier record of its key was dead-lettered while it waited behind
+	// it. HeaderError names that record's original offset.
+	ReasonFollower = "follower"
 
 	// ReasonTooLarge: the DLT refused the dead-lettered record for good,
 	// so a stub was published in its place: the kretry headers and the
@@ -295,14 +313,20 @@ type State struct {
 	// record (HeaderGroup). Empty means the header is omitted: the record
 	// belongs to every group that reads it.
 	Group string
+	// Follower marks a retry-tier record that a key-ordered listener
+	// queued behind an earlier record of its key (HeaderFollows); Follows
+	// is that record's original offset. False means the header is
+	// omitted. A follower's Attempt may be 1: it has had no delivery.
+	Follower bool
+	Follows  int64
 }
 
 // IsDeadLetter reports whether s describes a dead-letter record, that is,
 // whether s.Reason is non-empty.
 func (s State) IsDeadLetter() bool { return s.Reason != "" }
 
-// IsKretryHeader reports whether key is one of the eleven header names
-// defined in this package (HeaderAttempt through HeaderGroup). The match is exact and
+// IsKretryHeader reports whether key is one of the twelve header names
+// defined in this package (HeaderAttempt through HeaderFollows). The match is exact and
 // case-sensitive. Other names beginning with "kretry-" are reserved for future
 // versions, but this version treats them as user headers: Decode ignores them
 // and UserHeaders and Next carry them forward unchanged.
@@ -322,6 +346,7 @@ const (
 	idxErrorType
 	idxReason
 	idxGroup
+	idxFollows
 	numHeaders
 )
 
@@ -340,12 +365,13 @@ func headerName(i int) string {
 		HeaderErrorType,
 		HeaderReason,
 		HeaderGroup,
+		HeaderFollows,
 	}[i]
 }
 
 func headerIndex(key string) int {
 	// Every name starts with "kretry-": a user header is told apart by its
-	// first bytes, not by eleven comparisons.
+	// first bytes, not by twelve comparisons.
 	if len(key) < len("kretry-due") || key[:len("kretry-")] != "kretry-" {
 		return -1
 	}
@@ -372,6 +398,8 @@ func headerIndex(key string) int {
 		return idxReason
 	case HeaderGroup:
 		return idxGroup
+	case HeaderFollows:
+		return idxFollows
 	}
 	return -1
 }
@@ -421,7 +449,7 @@ func (sc *scan) check(i int, required bool) *DecodeError {
 	switch i {
 	case idxAttempt, idxOriginalPartition:
 		want = 4
-	case idxDue, idxOriginalOffset, idxOriginalTimestamp, idxFirstFailure:
+	case idxDue, idxOriginalOffset, idxOriginalTimestamp, idxFirstFailure, idxFollows:
 		want = 8
 	}
 	if got := len(sc.value[i]); want > 0 && got != want {
@@ -481,10 +509,12 @@ func (tv *textValues) of(i int) string {
 //   - On a dead-letter record (HeaderReason present) the same headers are
 //     required except HeaderDue, which is optional.
 //   - HeaderError, HeaderErrorType and HeaderGroup are always optional;
-//     absent means "".
+//     absent means "". HeaderFollows is optional on a retry-tier record
+//     and not allowed on a dead-letter record.
 //   - Fixed-width headers must have exactly their width (4 or 8 bytes).
-//   - HeaderAttempt must be >= 2 on a retry-tier record and >= 1 on a
-//     dead-letter record; HeaderOriginalTopic, HeaderReason and
+//   - HeaderAttempt must be >= 2 on a retry-tier record (>= 1 on a
+//     follower, which carries HeaderFollows) and >= 1 on a dead-letter
+//     record; HeaderOriginalTopic, HeaderReason and
 //     HeaderGroup must not be empty; HeaderDue must not hold -62135596800000, the value of
 //     Go's zero time, which means "no due time" and is written by omitting
 //     the header.
@@ -510,7 +540,7 @@ func Decode(headers []kgo.RecordHeader) (State, bool, error) {
 	var s State
 	for i := range numHeaders {
 		required := i < idxError && (i != idxDue || !dlt)
-		if i == idxGroup {
+		if i == idxGroup || i == idxFollows {
 			required = false
 		}
 		if err := sc.check(i, required); err != nil {
@@ -522,7 +552,7 @@ func Decode(headers []kgo.RecordHeader) (State, bool, error) {
 		switch i {
 		case idxAttempt:
 			minAttempt := int32(2)
-			if dlt {
+			if dlt || sc.count[idxFollows] > 0 {
 				minAttempt = 1
 			}
 			if s.Attempt = sc.int32(i); s.Attempt < minAttempt {
@@ -558,6 +588,11 @@ func Decode(headers []kgo.RecordHeader) (State, bool, error) {
 			if s.Group = texts.of(i); s.Group == "" {
 				return State{}, true, corrupt(i, ": must not be empty")
 			}
+		case idxFollows:
+			if dlt {
+				return State{}, true, corrupt(i, ": only a retry-tier record may be a follower, and this one has "+HeaderReason)
+			}
+			s.Follower, s.Follows = true, sc.int64(i)
 		}
 	}
 	return s, true, nil
@@ -565,7 +600,8 @@ func Decode(headers []kgo.RecordHeader) (State, bool, error) {
 
 // Validate reports whether Decode would accept the headers that s.Append
 // writes, returning the error Decode would return: it requires Attempt >= 2
-// (>= 1 on a dead-letter state),
+// (>= 1 on a dead-letter state or a follower; a dead-letter state is no
+// follower),
 // a non-empty OriginalTopic, and a non-zero Due unless s is a dead-letter
 // state (Reason non-empty).
 func (s State) Validate() error {
@@ -578,8 +614,9 @@ func (s State) Validate() error {
 // result will decode.
 //
 // Headers are written in the order of the Header constants. HeaderDue is
-// omitted when s.Due is zero, and HeaderError, HeaderErrorType and
-// HeaderReason and HeaderGroup are omitted when their text is empty. Due is rounded up to the
+// omitted when s.Due is zero, HeaderError, HeaderErrorType,
+// HeaderReason and HeaderGroup when their text is empty, and
+// HeaderFollows unless s.Follower is set. Due is rounded up to the
 // next whole millisecond; the other times are truncated to the millisecond.
 //
 // Text is written as valid UTF-8: each run of invalid bytes becomes U+FFFD.
@@ -602,7 +639,7 @@ func (s State) Append(dst []kgo.RecordHeader, maxErrorBytes int) []kgo.RecordHea
 	// (none for dst when it has room), not one per value.
 	hw := headerWriter{
 		dst: slices.Grow(dst, numHeaders),
-		buf: make([]byte, 0, 4+8+len(topic)+4+8+8+8+len(errText)+len(errType)+len(reason)+len(group)),
+		buf: make([]byte, 0, 4+8+len(topic)+4+8+8+8+len(errText)+len(errType)+len(reason)+len(group)+8),
 	}
 	hw.u32(HeaderAttempt, s.Attempt)
 	if !s.Due.IsZero() {
@@ -617,6 +654,9 @@ func (s State) Append(dst []kgo.RecordHeader, maxErrorBytes int) []kgo.RecordHea
 	hw.text(HeaderErrorType, errType)
 	hw.text(HeaderReason, reason)
 	hw.text(HeaderGroup, group)
+	if s.Follower {
+		hw.u64(HeaderFollows, s.Follows)
+	}
 	return hw.dst
 }
 
