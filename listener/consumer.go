@@ -64,13 +64,20 @@ type consumer struct {
 
 	// eos is the exactly-once state (ExactlyOnce); nil at least once.
 	eos *eos
+
+	// keys is the key-order state (KeyOrder); nil without it.
+	keys *keyOrder
 }
 
 func newConsumer(l *Listener) *consumer {
-	return &consumer{Listener: l,
+	c := &consumer{Listener: l,
 		parts: make(map[topicPartition]*part), removed: make(map[topicPartition]*part),
 		drained: make(chan struct{}, 1),
 	}
+	if l.cfg.keyOrder {
+		c.keys = newKeyOrder(&l.cfg)
+	}
+	return c
 }
 
 // markCommit marks rec for the next commit. It reads the client when it
@@ -200,6 +207,9 @@ func (c *consumer) run(ctx context.Context) error {
 		p.stop()
 	}
 	c.partsMu.Unlock()
+	if c.keys != nil {
+		c.keys.close()
+	}
 	c.live.Store(nil)
 	if c.eos != nil {
 		c.eos.sess.Close()
@@ -214,18 +224,7 @@ func (c *consumer) run(ctx context.Context) error {
 // setup validates the plan against the cluster: the main topic must exist;
 // missing tiers and DLTs are created when allowed.
 func (c *consumer) setup(ctx context.Context) error {
-	// The admin client takes the user's connection options (SASL, TLS,
-	// dialer, …) but none of the consumer or group ones, which need a group
-	// or would start fetching.
-	opts := []kgo.Opt{kgo.SeedBrokers(c.cfg.seeds...)}
-	for _, o := range c.cfg.clientOpts {
-		_, consumer := o.(kgo.ConsumerOpt)
-		_, group := o.(kgo.GroupOpt)
-		if !consumer && !group {
-			opts = append(opts, o)
-		}
-	}
-	admCl, err := kgo.NewClient(opts...)
+	admCl, err := kgo.NewClient(c.connOpts()...)
 	if err != nil {
 		return fmt.Errorf("listener: creating admin client: %w", err)
 	}
@@ -260,6 +259,22 @@ func (c *consumer) setup(ctx context.Context) error {
 	return nil
 }
 
+// connOpts are the options of the listener's side clients (the admin
+// client, key order's rebuilds): the user's connection options (SASL,
+// TLS, dialer, …) but none of the consumer or group ones, which need a
+// group or would start fetching.
+func (c *consumer) connOpts() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(c.cfg.seeds...)}
+	for _, o := range c.cfg.clientOpts {
+		_, consumer := o.(kgo.ConsumerOpt)
+		_, group := o.(kgo.GroupOpt)
+		if !consumer && !group {
+			opts = append(opts, o)
+		}
+	}
+	return opts
+}
+
 func (c *consumer) clientOpts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.cfg.seeds...),
@@ -287,6 +302,11 @@ func (c *consumer) clientOpts() []kgo.Opt {
 	if !c.cfg.eos {
 		// Exactly once, the transaction commits the offsets (see eos).
 		opts = append(opts, kgo.AutoCommitMarks())
+	}
+	if c.keys != nil {
+		// A lane (partition n of the main topic and of every tier) has
+		// one owner, which knows every key of it in retry.
+		opts = append(opts, kgo.Balancers(laneBalancer{}))
 	}
 	return opts
 }

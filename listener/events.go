@@ -63,11 +63,18 @@ const (
 	// Offset is -1 and Topic empty; Batch is how many records it had
 	// settled.
 	EventTransactionAborted
+	// EventFollowed: key order (KeyOrder), Kafka acknowledged the publish
+	// of a record to a retry tier behind an earlier record of its key,
+	// without a handler call (a follower; Target names the tier, Due its
+	// due time). A main-topic record follows its key when the key has a
+	// record in retry; a tier record moves behind its key's last record
+	// when an earlier one is still waiting.
+	EventFollowed
 )
 
 var eventKindNames = [...]string{"", "handled", "retried", "dead-lettered", "dropped",
 	"forward-failed", "dlt-handler-failed", "paused", "resumed", "assigned", "revoked", "skipped",
-	"batch", "batch-errors-invalid", "transaction-committed", "transaction-aborted"}
+	"batch", "batch-errors-invalid", "transaction-committed", "transaction-aborted", "followed"}
 
 // String returns the event kind's name, e.g. "dead-lettered".
 func (k EventKind) String() string {

@@ -131,7 +131,7 @@ func (f *asyncForwarder) published(h *forwarding, err error) {
 		p.abandon(&h.entry)
 		return
 	}
-	if ev.Kind == EventRetried && hop.Rejected(err) {
+	if (ev.Kind == EventRetried || ev.Kind == EventFollowed) && hop.Rejected(err) {
 		// The tier will never take this record (too large, invalid):
 		// dead-letter it rather than stall the partition.
 		f.c.log.LogAttrs(context.Background(), slog.LevelError, "kretry: retry tier rejected the record; dead-lettering it", attrs...)
@@ -195,6 +195,10 @@ func (f *asyncForwarder) rejectToDLT(h *forwarding, perr error) {
 			fmt.Sprintf("%T", perr)).DeadLetter(ReasonRejected)
 	}
 	dlt := f.c.plan.DLT
+	if p := h.p; p.lane != nil && tierRec.Key != nil {
+		// Key order: the record will not wait in the tier after all.
+		f.c.keys.done(p.lane, f.c.keys.hash(tierRec.Key), st.OriginalOffset, true)
+	}
 	f.c.stamp(&h.out, &tierRec, dlt, st)
 	h.out.Context = tierRec.Context
 	h.built()

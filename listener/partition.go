@@ -98,6 +98,11 @@ type part struct {
 	// context that carries it when the delivery is not traced.
 	slot    outputs
 	slotCtx context.Context
+
+	// lane is, under key order, the keys in retry of the part's lane
+	// (partition n of the main topic and every tier); nil otherwise. The
+	// part takes no record until the lane is loaded.
+	lane *lane
 }
 
 // queueEventLocked queues a partition event for flushEvents.
@@ -145,7 +150,8 @@ func newPart(c *consumer, topic string, partition int32, role strategy.TopicRole
 
 // readyLocked reports whether the part should be in the run queue.
 func (p *part) readyLocked() bool {
-	return !p.gone && !p.queued && !p.running && !p.waiting && !p.commits.blocked && p.after == nil && p.queue.len() > 0
+	return !p.gone && !p.queued && !p.running && !p.waiting && !p.commits.blocked && p.after == nil && p.queue.len() > 0 &&
+		(p.lane == nil || p.lane.ready.Load())
 }
 
 // scheduleLocked puts the part in the run queue if it has work to do.

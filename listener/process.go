@@ -88,6 +88,16 @@ func (p *part) process(rec *kgo.Record) (result, time.Time) {
 }
 
 func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
+	if p.lane != nil && rec.Key != nil {
+		switch o := p.c.keys.atMain(p.lane, rec); o.v {
+		case vFollow:
+			st := retry.First(rec, time.Time{})
+			st.Attempt, st.FirstFailure, st.Due = 1, time.Time{}, o.due
+			return p.followKey(rec, st, o), time.Time{}
+		case vWait:
+			return resultWait, time.Now().Add(keyWait)
+		}
+	}
 	d := p.startDelivery(rec, strategy.RoleMain, 1, time.Time{})
 	defer d.end()
 	// The hot path of a healthy system: without hooks, no clock is read.
@@ -133,12 +143,26 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	case tierWait:
 		return resultWait, st.Due
 	}
+	if p.lane != nil && rec.Key != nil {
+		switch o := p.c.keys.atTier(p.lane, rec, &st); o.v {
+		case vFollow:
+			st.Due = o.due
+			return p.followKey(rec, st, o), time.Time{}
+		case vDeadLetter:
+			return p.deadFollower(rec, st, o), time.Time{}
+		case vWait:
+			return resultWait, now.Add(keyWait)
+		}
+	}
 	d := p.startDelivery(rec, strategy.RoleTier, st.Attempt, st.Due)
 	defer d.end()
 	// The clock read that found the record due is its start.
 	start, late := now, now.Sub(st.Due)
 	err := p.c.call(d.ctx, rec, &st, false)
 	if err == nil {
+		if p.lane != nil && rec.Key != nil {
+			p.c.keys.done(p.lane, p.c.keys.hash(rec.Key), st.OriginalOffset, false)
+		}
 		d.decided(EventHandled, nil, "", "")
 		if p.c.observed {
 			p.c.emit(Event{Kind: EventHandled, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
@@ -150,7 +174,11 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 		return resultAbandon, time.Time{}
 	}
 	now = time.Now()
-	return p.failSettling(&d, rec, st.Attempt, st.Advance(time.Time{}, "", ""), err, now, now.Sub(start), late), time.Time{}
+	next := st.Advance(time.Time{}, "", "")
+	if next.FirstFailure.IsZero() {
+		next.FirstFailure = now // a follower's first failure
+	}
+	return p.failSettling(&d, rec, st.Attempt, next, err, now, now.Sub(start), late), time.Time{}
 }
 
 // tierCheck is what a retry-tier record's headers say before any handler
@@ -269,6 +297,9 @@ func (p *part) fail(d *delivery, rec *kgo.Record, delivered int32, next retry.St
 		p.c.log.LogAttrs(context.Background(), slog.LevelWarn, "kretry: handler asked for a retry delay longer than MaxRequestedDelay; using MaxRequestedDelay",
 			slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 			slog.Int64("offset", rec.Offset), slog.Duration("requested", dec.capped), slog.Duration("max", p.c.cfg.maxRequested))
+	}
+	if p.lane != nil && rec.Key != nil {
+		p.keyRouted(rec, next.OriginalOffset, dec)
 	}
 	errText, errType := err.Error(), strategy.ErrorType(err)
 	if dec.kind != routeTier {
@@ -391,4 +422,47 @@ func (l *Listener) invoke(ctx context.Context, rec *kgo.Record, recs []*kgo.Reco
 		return l.dltHandler.HandleDLT(ctx, rec, *dead)
 	}
 	return l.handler.Handle(ctx, rec)
+}
+
+// keyWait is how long, under key order, a record waits before it is looked
+// at again when it cannot be ordered yet: its main partition stops at
+// MaxKeysInRetry keys.
+const keyWait = 100 * time.Millisecond
+
+// followKey publishes rec, a record that must wait behind an earlier record
+// of its key, to o.tier as a follower with state st (its due time set),
+// without a handler call.
+func (p *part) followKey(rec *kgo.Record, st retry.State, o order) result {
+	st.Follower, st.Follows = true, o.follows
+	st.Reason = ""
+	p.forward(nil, rec, st, Event{Kind: EventFollowed, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		Role: p.role, Attempt: st.Attempt, Target: o.tier, Due: st.Due})
+	return resultPending
+}
+
+// deadFollower dead-letters rec, a follower of a record of its key that
+// was dead-lettered (config.FollowersDeadLetter), without a handler call.
+func (p *part) deadFollower(rec *kgo.Record, st retry.State, o order) result {
+	err := fmt.Errorf("the record of its key at offset %d of %s[%d] it followed was dead-lettered", o.follows, st.OriginalTopic, st.OriginalPartition)
+	p.c.keys.done(p.lane, o.h, st.OriginalOffset, true)
+	dst := st.WithFailure(time.Time{}, err.Error(), "").DeadLetter(retry.ReasonFollower)
+	return p.deadLetter(nil, rec, dst, p.c.router().dead(retry.ReasonFollower, ""), err, 0, 0)
+}
+
+// keyRouted updates, under key order, the keys in retry for rec (original
+// offset off), whose delivery failed and was routed by dec: a main-topic
+// record going to a tier now has its key in retry; a tier record going to
+// another tier is its key's last publish; one dead-lettered or dropped
+// leaves.
+func (p *part) keyRouted(rec *kgo.Record, off int64, dec decision) {
+	ko := p.c.keys
+	h := ko.hash(rec.Key)
+	switch {
+	case dec.kind == routeTier && p.role == strategy.RoleMain:
+		ko.add(p.lane, h, keyRec{off: off, follows: -1}, dec.topic, dec.due)
+	case dec.kind == routeTier:
+		p.lane.moved(h, dec.topic, dec.due)
+	case p.role == strategy.RoleTier:
+		ko.done(p.lane, h, off, true)
+	}
 }

@@ -5,9 +5,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/strategy"
 )
 
 func (c *consumer) assigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	var load []*lane
 	c.partsMu.Lock()
 	for topic, ps := range assigned {
 		role, _ := c.plan.Lookup(topic)
@@ -23,9 +26,20 @@ func (c *consumer) assigned(_ context.Context, cl *kgo.Client, assigned map[stri
 				delete(c.removed, k)
 			}
 			c.parts[k] = np
+			if c.keys != nil && role != strategy.RoleDLT {
+				l, made := c.keys.lane(pn, true)
+				if made {
+					load = append(load, l)
+				}
+				np.lane = l
+				l.parts = append(l.parts, np)
+			}
 		}
 	}
 	c.partsMu.Unlock()
+	if len(load) > 0 {
+		go c.loadLanes(load)
+	}
 	for topic, ps := range assigned {
 		for _, pn := range ps {
 			c.emit(Event{Kind: EventAssigned, Topic: topic, Partition: pn, Offset: -1})
@@ -63,6 +77,11 @@ func (c *consumer) release(ctx context.Context, cl *kgo.Client, tps map[string][
 	c.partsMu.Unlock()
 	for _, p := range ps {
 		p.stop()
+		if p.lane != nil {
+			// Its keys are read from the tiers again by the lane's next
+			// owner, this member included.
+			c.keys.drop(p.partition)
+		}
 		c.emit(Event{Kind: EventRevoked, Topic: p.topic, Partition: p.partition, Offset: -1})
 	}
 	// When the listener is stopping, Run has already waited for handlers

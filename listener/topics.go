@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kretry/kretry/retry"
+	"github.com/kretry/kretry/strategy"
 )
 
 // ensureTopics checks that the main topic exists and that every retry tier
@@ -49,6 +50,11 @@ func (l *Listener) ensureTopics(ctx context.Context, adm *kadm.Client) error {
 		d, ok := details[t]
 		switch {
 		case ok && d.Err == nil:
+			if role, _ := l.plan.Lookup(t); l.cfg.keyOrder && role == strategy.RoleTier && len(d.Partitions) < len(main.Partitions) {
+				return fmt.Errorf("listener: KeyOrder: retry tier %q has %d partitions, fewer than the main topic %q (%d): "+
+					"records of a main partition must stay in the same partition of every tier; add partitions to the tier (kafka-topics --alter --partitions %d)",
+					t, len(d.Partitions), l.plan.Main, len(main.Partitions), len(main.Partitions))
+			}
 			if n := len(d.Partitions); n < len(main.Partitions) {
 				l.log.Warn("kretry: a retry or DLT topic has fewer partitions than the main topic; records from the higher partitions are partitioned by key there",
 					"topic", t, "partitions", n, "main_partitions", len(main.Partitions))
@@ -61,6 +67,10 @@ func (l *Listener) ensureTopics(ctx context.Context, adm *kadm.Client) error {
 	}
 	if len(missing) == 0 {
 		return nil
+	}
+	if l.cfg.keyOrder && partitions < int32(len(main.Partitions)) {
+		return fmt.Errorf("listener: KeyOrder: TopicPartitions %d is fewer than the main topic %q has (%d): every retry tier needs at least as many; raise it or leave it at the default",
+			partitions, l.plan.Main, len(main.Partitions))
 	}
 	if !l.cfg.createTopics {
 		return withKind(ErrTopicsMissing, fmt.Errorf("listener: topics %s do not exist and CreateTopics(false) forbids creating them; create them (see `kretry topics plan`) or allow creation", strings.Join(missing, ", ")))
