@@ -68,7 +68,9 @@ const (
 	// without a handler call (a follower; Target names the tier, Due its
 	// due time). A main-topic record follows its key when the key has a
 	// record in retry; a tier record moves behind its key's last record
-	// when an earlier one is still waiting.
+	// when an earlier one is still waiting. Reason is "dead-letter-marker"
+	// for a dead-letter marker moving behind its key's last record
+	// (FollowersOnDeadLetter, docs/key-order.md); empty otherwise.
 	EventFollowed
 )
 

@@ -52,6 +52,17 @@ type lane struct {
 	mu   sync.Mutex
 	gone bool
 	keys map[uint64]*keyRecs
+	// markers are the dead-letter markers a rebuild found, applied to the
+	// keys once every tier is read (applyMarkers).
+	markers []marker
+}
+
+// marker is a dead-letter marker read from a tier: the record of the key
+// hashed h at original offset off was dead-lettered under
+// config.FollowersDeadLetter while records of its key followed it.
+type marker struct {
+	h   uint64
+	off int64
 }
 
 // keyRecs is one key's records in the tiers of a lane (keys are held by
@@ -275,6 +286,42 @@ func (ko *keyOrder) atTier(l *lane, rec *kgo.Record, st *retry.State) order {
 	}
 	return order{v: vHandle, h: h}
 }
+
+// markerFor reports, under config.FollowersDeadLetter, whether a record
+// of the key hashed h waiting in the lane follows the record at off — so
+// a dead-letter marker must say that it was dead-lettered — and the
+// tier and due time of the key's last publish, where the marker goes.
+func (ko *keyOrder) markerFor(l *lane, h uint64, off int64) (tier string, due time.Time, ok bool) {
+	if !ko.deadLetter {
+		return "", time.Time{}, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := l.keys[h]
+	if k == nil || !slices.ContainsFunc(k.recs, func(r keyRec) bool { return r.follows == off }) {
+		return "", time.Time{}, false
+	}
+	return k.tail, k.due, true
+}
+
+// applyMarkers records, once a rebuild has read every tier of the lane,
+// the dead-letter markers it found whose followers still wait.
+func (l *lane) applyMarkers() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range l.markers {
+		k := l.keys[m.h]
+		if k != nil && !slices.Contains(k.dead, m.off) &&
+			slices.ContainsFunc(k.recs, func(r keyRec) bool { return r.follows == m.off }) {
+			k.dead = append(k.dead, m.off)
+		}
+	}
+	l.markers = nil
+}
+
+// isMarker reports whether st is a dead-letter marker's: a follower that
+// follows its own original offset.
+func isMarker(st *retry.State) bool { return st.Follower && st.Follows == st.OriginalOffset }
 
 // keys returns how many keys lane holds in retry, and how many records.
 func (l *lane) size() (keys, recs int) {

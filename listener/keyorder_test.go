@@ -223,6 +223,19 @@ func TestKeyOrderFollowersOfADeadLetter(t *testing.T) {
 			if got := fmt.Sprint(o.dlt["k00"]); got != want {
 				t.Errorf("k00 dead letters %s, want %s", got, want)
 			}
+			// Under FollowersDeadLetter a marker went to the tier for each
+			// dead-lettered record a later one followed (k00/0, 1 and 2:
+			// each follower follows the one before it); never under
+			// release.
+			markers := 0
+			for _, r := range f.c.ReadAll(l.Plan().Tiers[0].Topic) {
+				if st, _, err := retry.Decode(r.Headers); err == nil && st.Follower && st.Follows == st.OriginalOffset {
+					markers++
+				}
+			}
+			if wantMarkers := map[string]int{config.FollowersRelease: 0, config.FollowersDeadLetter: 3}[policy]; markers != wantMarkers {
+				t.Errorf("%d dead-letter markers in the tier, want %d", markers, wantMarkers)
+			}
 			if got := fmt.Sprint(o.first["k01"]); got != "[0 1 2 3]" {
 				t.Errorf("k01, never failing, first successes %s, want [0 1 2 3]", got)
 			}
@@ -362,5 +375,41 @@ func TestKeyOrderRefusals(t *testing.T) {
 	defer cancel()
 	if err := l.Run(ctx); err == nil || !strings.Contains(err.Error(), "has 2 partitions, fewer than the main topic") {
 		t.Errorf("Run with a 2-partition tier under a 4-partition main topic: %v", err)
+	}
+}
+
+// A listener that finds a dead-letter marker in a tier when its lane is
+// assigned dead-letters the followers of the record it names, as the
+// instance that wrote it would have; without the marker they are handled.
+func TestKeyOrderDeadLetterMarkerSurvivesRestart(t *testing.T) {
+	for _, withMarker := range []bool{true, false} {
+		t.Run(fmt.Sprint("marker=", withMarker), func(t *testing.T) {
+			f := newFixture(t, 1)
+			o := newOrderChecker(func(string, int) int { return 0 })
+			l := f.keyOrdered(t, o, listener.FollowersOnDeadLetter(config.FollowersDeadLetter))
+			tier := l.Plan().Tiers[0].Topic
+			f.c.CreateTopic(tier, 1)
+			now := time.Now()
+			state := func(off, follows int64) retry.State {
+				return retry.State{Attempt: 1, Due: now, OriginalTopic: f.topic, OriginalOffset: off,
+					OriginalTimestamp: now, Follower: true, Follows: follows, Group: f.group}
+			}
+			recs := []*kgo.Record{{Topic: tier, Key: []byte("k00"), Value: []byte("k00/1"), Headers: state(1, 0).Append(nil, 0)}}
+			if withMarker {
+				recs = append(recs, &kgo.Record{Topic: tier, Key: []byte("k00"), Headers: state(0, 0).Append(nil, 0)})
+			}
+			f.c.Produce(recs...)
+			started(t, l)
+			kafkatest.Eventually(t, 30*time.Second, func() bool { return o.outcomes() == 1 }, "the follower's outcome")
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			if withMarker {
+				if len(o.calls["k00"]) != 0 || fmt.Sprint(o.dlt["k00"]) != "[{1 follower}]" {
+					t.Errorf("calls %v, dead letters %v: want the follower dead-lettered without a call", o.calls["k00"], o.dlt["k00"])
+				}
+			} else if fmt.Sprint(o.calls["k00"]) != "[1]" || len(o.dlt["k00"]) != 0 {
+				t.Errorf("calls %v, dead letters %v: want the follower handled", o.calls["k00"], o.dlt["k00"])
+			}
+		})
 	}
 }

@@ -48,6 +48,7 @@ func (c *consumer) loadLanes(lanes []*lane) {
 			c.log.Debug("kretry: key order: lanes loaded from the retry tiers", "lanes", len(lanes),
 				"keys", keys, "records", recs, "took", time.Since(start))
 			for _, l := range lanes {
+				l.applyMarkers()
 				c.laneReady(l)
 			}
 			return
@@ -97,7 +98,7 @@ func (c *consumer) scanLanes(ctx context.Context, lanes []*lane) error {
 	for _, l := range lanes {
 		l.mu.Lock()
 		ko.held.Add(-int64(len(l.keys)))
-		l.keys = map[uint64]*keyRecs{} // from a failed attempt
+		l.keys, l.markers = map[uint64]*keyRecs{}, nil // from a failed attempt
 		l.mu.Unlock()
 	}
 	if ko.scanCl == nil {
@@ -225,11 +226,18 @@ func (c *consumer) scanned(l *lane, r *kgo.Record) {
 	if !ok || err != nil {
 		return
 	}
+	h := c.keys.hash(r.Key)
+	if isMarker(&st) {
+		l.mu.Lock()
+		l.markers = append(l.markers, marker{h: h, off: st.OriginalOffset})
+		l.mu.Unlock()
+		return
+	}
 	follows := int64(-1)
 	if st.Follower {
 		follows = st.Follows
 	}
-	c.keys.add(l, c.keys.hash(r.Key), keyRec{off: st.OriginalOffset, follows: follows}, r.Topic, st.Due)
+	c.keys.add(l, h, keyRec{off: st.OriginalOffset, follows: follows}, r.Topic, st.Due)
 }
 
 // tierTopics lists the plan's retry tiers.

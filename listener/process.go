@@ -144,6 +144,9 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 		return resultWait, st.Due
 	}
 	if p.lane != nil && rec.Key != nil {
+		if isMarker(&st) {
+			return p.marker(rec, st), time.Time{}
+		}
 		switch o := p.c.keys.atTier(p.lane, rec, &st); o.v {
 		case vFollow:
 			st.Due = o.due
@@ -298,8 +301,8 @@ func (p *part) fail(d *delivery, rec *kgo.Record, delivered int32, next retry.St
 			slog.String("topic", rec.Topic), slog.Int("partition", int(rec.Partition)),
 			slog.Int64("offset", rec.Offset), slog.Duration("requested", dec.capped), slog.Duration("max", p.c.cfg.maxRequested))
 	}
-	if p.lane != nil && rec.Key != nil {
-		p.keyRouted(rec, next.OriginalOffset, dec)
+	if p.lane != nil && rec.Key != nil && !p.keyRouted(rec, next, dec) {
+		return resultAbandon
 	}
 	errText, errType := err.Error(), strategy.ErrorType(err)
 	if dec.kind != routeTier {
@@ -444,25 +447,90 @@ func (p *part) followKey(rec *kgo.Record, st retry.State, o order) result {
 // was dead-lettered (config.FollowersDeadLetter), without a handler call.
 func (p *part) deadFollower(rec *kgo.Record, st retry.State, o order) result {
 	err := fmt.Errorf("the record of its key at offset %d of %s[%d] it followed was dead-lettered", o.follows, st.OriginalTopic, st.OriginalPartition)
-	p.c.keys.done(p.lane, o.h, st.OriginalOffset, true)
+	if !p.markDead(rec, st) {
+		return resultAbandon
+	}
 	dst := st.WithFailure(time.Time{}, err.Error(), "").DeadLetter(retry.ReasonFollower)
 	return p.deadLetter(nil, rec, dst, p.c.router().dead(retry.ReasonFollower, ""), err, 0, 0)
 }
 
-// keyRouted updates, under key order, the keys in retry for rec (original
-// offset off), whose delivery failed and was routed by dec: a main-topic
-// record going to a tier now has its key in retry; a tier record going to
-// another tier is its key's last publish; one dead-lettered or dropped
-// leaves.
-func (p *part) keyRouted(rec *kgo.Record, off int64, dec decision) {
+// keyRouted updates, under key order, the keys in retry for rec (state
+// st), whose delivery failed and was routed by dec: a main-topic record
+// going to a tier now has its key in retry; a tier record going to another
+// tier is its key's last publish; one dead-lettered or dropped leaves
+// (markDead). It reports false when the listener stops first.
+func (p *part) keyRouted(rec *kgo.Record, st retry.State, dec decision) bool {
 	ko := p.c.keys
 	h := ko.hash(rec.Key)
 	switch {
 	case dec.kind == routeTier && p.role == strategy.RoleMain:
-		ko.add(p.lane, h, keyRec{off: off, follows: -1}, dec.topic, dec.due)
+		ko.add(p.lane, h, keyRec{off: st.OriginalOffset, follows: -1}, dec.topic, dec.due)
 	case dec.kind == routeTier:
 		p.lane.moved(h, dec.topic, dec.due)
 	case p.role == strategy.RoleTier:
-		ko.done(p.lane, h, off, true)
+		return p.markDead(rec, st)
 	}
+	return true
 }
+
+// markDead records that rec, a tier record with state st, is being
+// dead-lettered (or dropped). Under config.FollowersDeadLetter, when
+// records of its key follow it, a dead-letter marker goes first to the
+// tier of the key's last publish, so that whoever owns the lane after a
+// restart or a rebalance still dead-letters them: a record of the key,
+// without value, whose kretry-follows names its own original offset. The
+// publish is retried until Kafka has it; it reports false when the
+// listener stops first.
+func (p *part) markDead(rec *kgo.Record, st retry.State) bool {
+	ko := p.c.keys
+	h := ko.hash(rec.Key)
+	if tier, due, ok := ko.markerFor(p.lane, h, st.OriginalOffset); ok {
+		m := retry.State{Attempt: 1, Due: due, OriginalTopic: st.OriginalTopic, OriginalPartition: st.OriginalPartition,
+			OriginalOffset: st.OriginalOffset, OriginalTimestamp: st.OriginalTimestamp, FirstFailure: st.FirstFailure,
+			Error: "dead-letter marker: the record at this original offset was dead-lettered; the records of its key that follow it are dead-lettered too",
+			Group: p.c.cfg.group, Follower: true, Follows: st.OriginalOffset}
+		out := &kgo.Record{Topic: tier, Partition: rec.Partition, Key: rec.Key, Headers: m.Append(nil, p.c.policy.MaxErrorBytes)}
+		for try := 1; ; try++ {
+			err := p.c.client.ProduceSync(p.c.produceCtx, out).FirstErr()
+			if err == nil {
+				break
+			}
+			if p.c.produceCtx.Err() != nil {
+				return false
+			}
+			d := p.c.cfg.forwardBackoff.Schedule(min(try, 16))[min(try, 16)-1]
+			p.c.log.Warn("kretry: key order: publishing a dead-letter marker failed; retrying", "topic", tier,
+				"partition", rec.Partition, "error", err, "retry_in", d)
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-p.c.produceCtx.Done():
+				t.Stop()
+				return false
+			}
+			out.Partition = rec.Partition
+		}
+	}
+	ko.done(p.lane, h, st.OriginalOffset, true)
+	return true
+}
+
+// marker handles a dead-letter marker read from a tier (see markDead):
+// while records of its key still follow the record it names, it moves
+// behind the key's last publish, and otherwise it has done its work.
+// Either way no handler sees it.
+func (p *part) marker(rec *kgo.Record, st retry.State) result {
+	ko := p.c.keys
+	tier, due, ok := ko.markerFor(p.lane, ko.hash(rec.Key), st.OriginalOffset)
+	if !ok {
+		return resultDone
+	}
+	st.Due = due
+	p.forward(nil, rec, st, Event{Kind: EventFollowed, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		Role: p.role, Attempt: st.Attempt, Target: tier, Due: due, Reason: reasonMarker})
+	return resultPending
+}
+
+// reasonMarker is the Reason of the EventFollowed of a dead-letter marker
+// moving behind its key's last publish.
+const reasonMarker = "dead-letter-marker"
