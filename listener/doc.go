@@ -72,6 +72,19 @@
 //			return listener.Produce(ctx, &kgo.Record{Topic: "invoices", Key: rec.Key, Value: invoice})
 //		}), listener.ExactlyOnce(os.Getenv("POD_NAME")))
 //
+// # Key order
+//
+// With KeyOrder, the records of one key on one main-topic partition are
+// handled in offset order across the retry tiers: a record whose key has a
+// record waiting in a tier is not handed to the handler but follows it
+// into the tier (a follower, retry.HeaderFollows), and is handled once the
+// records before it have their outcome; records of other keys flow. The
+// keys in retry are read back from the tiers whenever a partition is
+// assigned, so a restart or a rebalance keeps the order
+// (docs/key-order.md):
+//
+//	l, err := listener.New(seeds, "accounts", handler, listener.KeyOrder())
+//
 // # Observing and interoperating
 //
 // Hooks receive an Event for every outcome, failed publish, pause and
@@ -95,8 +108,9 @@
 //   - A retried record is never handled before its due time.
 //   - Records of one partition are handled in offset order; partitions are
 //     handled concurrently, up to Concurrency at a time. Ordering across
-//     tiers is not kept: a record that failed is retried after later
-//     records of its key have been handled.
+//     tiers is not kept by default: a record that failed is retried after
+//     later records of its key have been handled. With KeyOrder it is,
+//     per key.
 //
 // # Several services on one topic
 //
