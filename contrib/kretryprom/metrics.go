@@ -68,8 +68,9 @@ func New(reg prometheus.Registerer, opts ...Opt) (*Metrics, error) {
 		records: counter("records_total",
 			"Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) "+
 				"and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), "+
-				"dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up) "+
-				"or skipped (a retry or DLT record of another consumer group, committed without a handler call).",
+				"dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up), "+
+				"skipped (a retry or DLT record of another consumer group, committed without a handler call) "+
+				"or followed (key order: published to a retry tier behind an earlier record of its key, without a handler call).",
 			"topic", "role", "outcome"),
 		deadLettered: counter("dead_lettered_total",
 			"Records published to a dead-letter topic, by source topic, its role, the DLT and the reason (exhausted, permanent, timeout, excluded:<matcher>, ...).",
@@ -160,6 +161,7 @@ const (
 	outcomeDeadLettered = "dead_lettered"
 	outcomeDropped      = "dropped"
 	outcomeSkipped      = "skipped"
+	outcomeFollowed     = "followed"
 )
 
 // maxReasons bounds the label values of reasons, DLTs and publish targets
@@ -186,6 +188,7 @@ type topicSet struct {
 
 	handled, retried, deadLettered, dropped prometheus.Counter
 	skipped                                 prometheus.Counter // tier and DLT topics only
+	followed                                prometheus.Counter // resolved on first use: key order only
 	duration                                prometheus.Observer
 	lateness                                prometheus.Observer // tier topics only
 
@@ -303,7 +306,7 @@ func (m *Metrics) OnEvent(e listener.Event) {
 		return
 	case listener.EventHandled, listener.EventRetried, listener.EventDeadLettered,
 		listener.EventDropped, listener.EventForwardFailed, listener.EventDLTHandlerFailed, listener.EventSkipped,
-		listener.EventBatch, listener.EventBatchErrorsInvalid:
+		listener.EventBatch, listener.EventBatchErrorsInvalid, listener.EventFollowed:
 	default:
 		return
 	}
@@ -339,6 +342,8 @@ func (m *Metrics) OnEvent(e listener.Event) {
 		s.duration.Observe(e.Latency.Seconds())
 	case listener.EventSkipped:
 		s.counter(&s.skipped, outcomeSkipped).Inc()
+	case listener.EventFollowed:
+		s.counter(&s.followed, outcomeFollowed).Inc()
 	}
 }
 

@@ -59,6 +59,10 @@ var eventsOfEveryKind = []listener.Event{
 	{Kind: listener.EventSkipped, Topic: tierTopic, Role: strategy.RoleTier, Attempt: 2, Group: "shipping", Reason: "other-group"},
 	{Kind: listener.EventSkipped, Topic: tierTopic, Role: strategy.RoleTier, Attempt: 3, Group: "shipping", Reason: "other-group"},
 	{Kind: listener.EventSkipped, Topic: dltTopic, Role: strategy.RoleDLT, Attempt: 3, Group: "shipping", Reason: "other-group"},
+	// Key order: a record that followed its key, from the main topic, and
+	// one that moved behind its key from a tier.
+	{Kind: listener.EventFollowed, Topic: mainTopic, Role: strategy.RoleMain, Attempt: 1, Target: tierTopic},
+	{Kind: listener.EventFollowed, Topic: tierTopic, Role: strategy.RoleTier, Attempt: 1, Target: tierTopic},
 	{Kind: listener.EventAssigned, Topic: mainTopic, Role: strategy.RoleMain, Offset: -1},
 	{Kind: listener.EventPaused, Topic: tierTopic, Role: strategy.RoleTier, Offset: -1, Due: time.Now()},
 	{Kind: listener.EventResumed, Topic: tierTopic, Role: strategy.RoleTier, Offset: -1},
@@ -71,10 +75,11 @@ func TestOnEvent(t *testing.T) {
 		m.OnEvent(e)
 	}
 	want := `
-# HELP kretry_records_total Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up) or skipped (a retry or DLT record of another consumer group, committed without a handler call).
+# HELP kretry_records_total Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up), skipped (a retry or DLT record of another consumer group, committed without a handler call) or followed (key order: published to a retry tier behind an earlier record of its key, without a handler call).
 # TYPE kretry_records_total counter
 kretry_records_total{outcome="dead_lettered",role="main",topic="orders"} 1
 kretry_records_total{outcome="dropped",role="main",topic="orders"} 0
+kretry_records_total{outcome="followed",role="main",topic="orders"} 1
 kretry_records_total{outcome="handled",role="main",topic="orders"} 1
 kretry_records_total{outcome="retried",role="main",topic="orders"} 1
 kretry_records_total{outcome="dropped",role="dlt",topic="orders-dlt"} 1
@@ -82,6 +87,7 @@ kretry_records_total{outcome="handled",role="dlt",topic="orders-dlt"} 1
 kretry_records_total{outcome="skipped",role="dlt",topic="orders-dlt"} 1
 kretry_records_total{outcome="dead_lettered",role="tier",topic="orders-retry-1000"} 2
 kretry_records_total{outcome="dropped",role="tier",topic="orders-retry-1000"} 0
+kretry_records_total{outcome="followed",role="tier",topic="orders-retry-1000"} 1
 kretry_records_total{outcome="handled",role="tier",topic="orders-retry-1000"} 1
 kretry_records_total{outcome="retried",role="tier",topic="orders-retry-1000"} 0
 kretry_records_total{outcome="skipped",role="tier",topic="orders-retry-1000"} 2
@@ -249,7 +255,7 @@ kretry_batch_duration_seconds_count{role="tier",topic="orders-retry-1000"} 1
 # TYPE kretry_batch_errors_invalid_total counter
 kretry_batch_errors_invalid_total{role="main",topic="orders"} 1
 kretry_batch_errors_invalid_total{role="tier",topic="orders-retry-1000"} 0
-# HELP kretry_records_total Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up) or skipped (a retry or DLT record of another consumer group, committed without a handler call).
+# HELP kretry_records_total Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up), skipped (a retry or DLT record of another consumer group, committed without a handler call) or followed (key order: published to a retry tier behind an earlier record of its key, without a handler call).
 # TYPE kretry_records_total counter
 kretry_records_total{outcome="dead_lettered",role="main",topic="orders"} 0
 kretry_records_total{outcome="dropped",role="main",topic="orders"} 0

@@ -40,7 +40,7 @@ kretry_records_held{role="tier",topic="orders-retry"} 0
 # HELP kretry_dlt_handler_failures_total DLT handler calls that returned an error, by DLT.
 # TYPE kretry_dlt_handler_failures_total counter
 kretry_dlt_handler_failures_total{topic="orders-dlt"} 0
-# HELP kretry_records_total Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up) or skipped (a retry or DLT record of another consumer group, committed without a handler call).
+# HELP kretry_records_total Records that reached an outcome, by the topic they were read from, its role in the plan (main, tier, dlt) and the outcome: handled (the handler or DLT handler returned nil), retried (published to a retry tier), dead_lettered (published to a DLT), dropped (ended without a DLT, or the DLT handler gave up), skipped (a retry or DLT record of another consumer group, committed without a handler call) or followed (key order: published to a retry tier behind an earlier record of its key, without a handler call).
 # TYPE kretry_records_total counter
 kretry_records_total{outcome="dead_lettered",role="main",topic="orders"} 0
 kretry_records_total{outcome="dropped",role="main",topic="orders"} 0
