@@ -13,14 +13,33 @@ import (
 // The fuzz input encodes a header list as a sequence of entries, read until
 // the input ends; a trailing incomplete entry is ignored:
 //
-//	sel    1 byte. 0-9 selects a kretry header name, in the order of the
-//	       Header constants (0 = HeaderAttempt ... 9 = HeaderReason), so the
-//	       fuzzer reaches every name without guessing strings. Any other value
-//	       n is followed by n-10 bytes of arbitrary key (a user header).
+//	sel    1 byte. Below numHeaders it selects a kretry header name, in the
+//	       order of the Header constants (0 = HeaderAttempt ... 11 =
+//	       HeaderFollows), so the fuzzer reaches every name without guessing
+//	       strings. From numHeaders up to fuzzUserKeys-1 it selects
+//	       fuzzReservedKey, a name reserved for future kretry headers, which
+//	       this version treats as a user header. Any value n from
+//	       fuzzUserKeys on is followed by n-fuzzUserKeys bytes of arbitrary
+//	       key (a user header).
 //	vlen   2 bytes, big-endian: the value's length. 0xffff means a nil value.
 //	value  vlen bytes.
 //
-// The seed corpus under testdata/fuzz/FuzzDecode uses the same encoding.
+// The selectors of user keys do not depend on numHeaders, so a new header
+// (appended to the Header constants, as each must be) does not change what
+// the stored corpus means. The seed corpora under testdata/fuzz/FuzzDecode
+// and testdata/fuzz/FuzzHop use this encoding.
+
+// fuzzUserKeys is the first selector of an arbitrary user key. It leaves
+// room for twenty more kretry headers.
+const fuzzUserKeys = 32
+
+// fuzzReservedKey is the key of the selectors between numHeaders and
+// fuzzUserKeys.
+const fuzzReservedKey = "kretry-future"
+
+// A new header past fuzzUserKeys would change the corpus's meaning: this
+// fails to compile then.
+var _ [fuzzUserKeys - numHeaders]struct{}
 
 const fuzzNilValue = 0xffff
 
@@ -30,10 +49,13 @@ func decodeFuzzInput(b []byte) []kgo.RecordHeader {
 		sel := int(b[0])
 		b = b[1:]
 		var key string
-		if sel < numHeaders {
+		switch {
+		case sel < numHeaders:
 			key = headerName(sel)
-		} else {
-			n := sel - numHeaders
+		case sel < fuzzUserKeys:
+			key = fuzzReservedKey
+		default:
+			n := sel - fuzzUserKeys
 			if len(b) < n {
 				break
 			}
@@ -57,14 +79,14 @@ func decodeFuzzInput(b []byte) []kgo.RecordHeader {
 }
 
 // encodeFuzzInput is the inverse of decodeFuzzInput for seeds. Keys longer
-// than 245 bytes and values longer than 65534 bytes are not encodable.
+// than 223 bytes and values longer than 65534 bytes are not encodable.
 func encodeFuzzInput(headers []kgo.RecordHeader) []byte {
 	var b []byte
 	for _, h := range headers {
 		if i := headerIndex(h.Key); i >= 0 {
 			b = append(b, byte(i))
 		} else {
-			b = append(b, byte(numHeaders+len(h.Key)))
+			b = append(b, byte(fuzzUserKeys+len(h.Key)))
 			b = append(b, h.Key...)
 		}
 		if h.Value == nil {
@@ -86,6 +108,12 @@ func fuzzSeeds() [][]kgo.RecordHeader {
 	}
 	dlt := tier.Advance(time.Time{}, "boom \xff", "T").DeadLetter(ReasonExhausted)
 	user := []kgo.RecordHeader{{Key: "trace", Value: []byte{0, 1}}, {Key: "kretry-future", Value: nil}}
+	// A follower: no delivery yet, queued behind offset 1 of its key.
+	follower := State{
+		Attempt: 1, Due: t0.Add(time.Second), OriginalTopic: "orders",
+		OriginalPartition: 1, OriginalOffset: 2, OriginalTimestamp: t0, Group: "billing",
+		Follower: true, Follows: 1,
+	}
 	return [][]kgo.RecordHeader{
 		nil,
 		user,
@@ -93,6 +121,9 @@ func fuzzSeeds() [][]kgo.RecordHeader {
 		dlt.Append(append([]kgo.RecordHeader(nil), user...), 0),
 		append(tier.Append(nil, 0), kgo.RecordHeader{Key: HeaderAttempt, Value: be32(3)}),
 		{{Key: HeaderDue, Value: []byte{1, 2, 3}}},
+		follower.Append(append([]kgo.RecordHeader(nil), user...), 0),
+		append(dlt.Append(nil, 0), kgo.RecordHeader{Key: HeaderFollows, Value: be64(1)}),
+		append(tier.Append(nil, 0), kgo.RecordHeader{Key: HeaderFollows, Value: be32(1)}),
 	}
 }
 
@@ -135,10 +166,20 @@ func FuzzDecode(f *testing.F) {
 		if verr := s.Validate(); verr != nil {
 			t.Fatalf("decoded State fails Validate: %v", verr)
 		}
-		for _, text := range []string{s.OriginalTopic, s.Error, s.ErrorType, s.Reason} {
+		for _, text := range []string{s.OriginalTopic, s.Error, s.ErrorType, s.Reason, s.Group} {
 			if !utf8.ValidString(text) {
 				t.Fatalf("decoded text %q is not valid UTF-8", text)
 			}
+		}
+		// Only a retry-tier record may be a follower, and only a follower
+		// or a dead letter has attempt 1.
+		switch {
+		case s.Follower && s.IsDeadLetter():
+			t.Fatalf("a dead-letter State is a follower: %+v", s)
+		case !s.Follower && s.Follows != 0:
+			t.Fatalf("Follows %d without Follower", s.Follows)
+		case s.Attempt < 1 || s.Attempt < 2 && !s.Follower && !s.IsDeadLetter():
+			t.Fatalf("attempt %d on %+v", s.Attempt, s)
 		}
 
 		// Append with no error bound; ErrorType is always bounded.
@@ -198,6 +239,9 @@ func FuzzHop(f *testing.F) {
 			if err != nil || !ok {
 				t.Fatalf("hop does not decode: %v (ok %v)\nstate %+v", err, ok, st)
 			}
+			if got.Follower {
+				t.Fatalf("a hop after a failure is still a follower: %+v", got)
+			}
 			next := got
 			if got.Reason == "" {
 				next = got.Advance(now.Add(2*time.Second), errText, "T")
@@ -237,7 +281,7 @@ func headerBytes(hs []kgo.RecordHeader) int {
 
 // kretryHeaderBound is the most bytes the kretry headers for a record
 // whose original topic and reason are those of s can take: fixed-width
-// fields, the bounded error text and type, and the unbounded but copied
+// fields (HeaderFollows's included), the bounded error text and type, and the unbounded but copied
 // (never grown) original topic and reason. U+FFFD replacement can make a
 // text up to three times longer than its invalid input.
 func kretryHeaderBound(s State) int {
@@ -245,6 +289,6 @@ func kretryHeaderBound(s State) int {
 	for i := range numHeaders {
 		n += len(headerName(i))
 	}
-	return n + 4 + 8 + 4 + 8 + 8 + 8 + DefaultMaxErrorBytes + MaxErrorTypeBytes +
+	return n + 4 + 8 + 4 + 8 + 8 + 8 + 8 + DefaultMaxErrorBytes + MaxErrorTypeBytes +
 		3*len(s.OriginalTopic) + 3*len(s.Reason)
 }

@@ -376,18 +376,22 @@ func duplicated(headers []kgo.RecordHeader, key string) []kgo.RecordHeader {
 	return append(out, header(key, []byte("x")))
 }
 
+// decodeErrorCase is a header list Decode must reject with a
+// *DecodeError for header that wraps target.
+type decodeErrorCase struct {
+	name    string
+	headers []kgo.RecordHeader
+	header  string
+	target  error
+	msg     string // exact message, when set
+}
+
 func TestDecodeErrors(t *testing.T) {
 	t.Parallel()
 	tier := tierState().Append(nil, 0)
 	dlt := dltState().Append(nil, 0)
 
-	type test struct {
-		name    string
-		headers []kgo.RecordHeader
-		header  string
-		target  error
-		msg     string // exact message, when set
-	}
+	type test = decodeErrorCase
 	var tests []test
 
 	required := []string{
@@ -483,6 +487,7 @@ func TestDecodeErrors(t *testing.T) {
 			header: retry.HeaderOriginalOffset, target: retry.ErrCorruptHeader,
 		},
 	)
+	tests = append(tests, followerDecodeErrors()...)
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -651,6 +656,14 @@ func TestValidate(t *testing.T) {
 			header: retry.HeaderAttempt},
 		{name: "empty topic", state: func() retry.State { s := tierState(); s.OriginalTopic = ""; return s }(),
 			header: retry.HeaderOriginalTopic},
+		// Attempt 1 only on a follower, and no follower among dead letters.
+		{name: "follower at attempt 1", state: followerState()},
+		{name: "follower at attempt 0", state: func() retry.State { s := followerState(); s.Attempt = 0; return s }(),
+			header: retry.HeaderAttempt},
+		{name: "follower without a due time", state: func() retry.State { s := followerState(); s.Due = time.Time{}; return s }(),
+			header: retry.HeaderDue},
+		{name: "dead-letter follower", state: func() retry.State { s := dltState(); s.Follower, s.Follows = true, 40; return s }(),
+			header: retry.HeaderFollows},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -683,6 +696,12 @@ func TestIsKretryHeader(t *testing.T) {
 		{retry.HeaderError, true},
 		{retry.HeaderErrorType, true},
 		{retry.HeaderReason, true},
+		{retry.HeaderGroup, true},
+		{retry.HeaderFollows, true},
+		{retry.HeaderReplayRun, false},
+		{retry.HeaderTraceOrigin, false},
+		{"kretry-follow", false},
+		{"kretry-followsx", false},
 		{"", false},
 		{"kretry-", false},
 		{"kretry-future", false},
@@ -690,10 +709,18 @@ func TestIsKretryHeader(t *testing.T) {
 		{"kretry-attempt ", false},
 		{"kafka_original-topic", false},
 	}
+	names := 0
 	for _, tt := range tests {
 		if got := retry.IsKretryHeader(tt.key); got != tt.want {
 			t.Errorf("IsKretryHeader(%q) = %v, want %v", tt.key, got, tt.want)
 		}
+		if tt.want {
+			names++
+		}
+	}
+	// IsKretryHeader documents twelve names, and so does docs/headers.md.
+	if names != 12 {
+		t.Errorf("the table lists %d kretry header names, want the twelve IsKretryHeader documents", names)
 	}
 }
 

@@ -27,7 +27,10 @@ A record without kretry headers is read from Spring Kafka's DLT headers
 when it has them (its reason is then "spring"). A record whose retry headers
 do not decode is counted under the error type "(corrupt headers)", one
 without any retry header under "(no retry headers)"; neither fails the
-command.
+command. A record with reason "follower" waited behind an earlier record of
+its key under key order and was dead-lettered with it, without a handler
+call: --show-records prints "never handled (a follower)" in place of its
+attempts, and its error names the record it followed.
 
 Flags:
   --json                  print JSON for machines: totals, groups and samples

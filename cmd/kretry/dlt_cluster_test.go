@@ -142,6 +142,59 @@ func TestDLTInspectCommand(t *testing.T) {
 	}
 }
 
+// Followers dead-lettered with reason follower (key order) group and
+// print like any reason, and their records say they were never handled.
+func TestDLTInspectFollowers(t *testing.T) {
+	c := kafkatest.New(t)
+	dlt, orders := c.Name("orders-dlt"), c.Name("orders")
+	c.CreateTopic(dlt, 1)
+	now := time.Now()
+	leader := dltRecord(dlt, 0, orders, 2, 40, "k", "*net.OpError", now.Add(-time.Minute))
+	follower := func(offset int64) *kgo.Record {
+		src := &kgo.Record{Topic: orders, Partition: 2, Offset: offset, Key: []byte("k"), Value: []byte("v"), Timestamp: now.Add(-time.Hour)}
+		st := retry.State{Attempt: 1, Due: now, OriginalTopic: orders, OriginalPartition: 2, OriginalOffset: offset,
+			OriginalTimestamp: src.Timestamp, Group: "billing", Follower: true, Follows: 40}
+		st = st.WithFailure(time.Time{}, "kretry: follows "+orders+"/2/40, which was dead-lettered", "").DeadLetter(retry.ReasonFollower)
+		out := retry.Next(src, dlt, 0, st, 0)
+		out.Timestamp = now
+		return out
+	}
+	c.ProduceToPartitions(leader, follower(41), follower(42))
+	ctx := context.Background()
+	brokers := "--brokers=" + strings.Join(c.Seeds, ",")
+
+	code, out, errOut := kretry(ctx, "dlt", "inspect", brokers, dlt)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^\(none\) +` + regexp.QuoteMeta(orders) + ` +billing +<1h +2 .* follower=2$`),
+		regexp.MustCompile(`(?m)^\*net\.OpError +` + regexp.QuoteMeta(orders) + ` +\(none\) +<1h +1 .* permanent=1$`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+
+	code, out, _ = kretry(ctx, "dlt", "inspect", brokers, "--show-records", "--reason", "follower", dlt)
+	if code != exitOK || !strings.Contains(out, "records (the first 2 of 2 matched):") ||
+		!strings.Contains(out, `key "k"  (none)  reason follower  from `+orders+"/2/41  group billing  never handled (a follower)\n") ||
+		!strings.Contains(out, "      kretry: follows "+orders+"/2/40, which was dead-lettered\n") ||
+		strings.Contains(out, "attempts") {
+		t.Errorf("--show-records --reason follower: exit %d\n%s", code, out)
+	}
+
+	code, out, _ = kretry(ctx, "dlt", "inspect", "--json", brokers, "--show-records", dlt)
+	var rep dltops.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitOK {
+		t.Fatalf("--json: exit %d, %v:\n%s", code, err, out)
+	}
+	if len(rep.Samples) != 3 || rep.Samples[0].NeverHandled || rep.Samples[0].Attempt != 1 ||
+		!rep.Samples[1].NeverHandled || rep.Samples[1].Attempt != 0 || rep.Samples[2].Reason != retry.ReasonFollower {
+		t.Errorf("--json samples %+v", rep.Samples)
+	}
+}
+
 func TestDLTInspectUnreachableCluster(t *testing.T) {
 	code, _, errOut := kretry(context.Background(), "dlt", "inspect", "--brokers", "127.0.0.1:1", "--request-timeout", "300ms", "d")
 	if code != exitFailed || !strings.Contains(errOut, "cannot reach the cluster at 127.0.0.1:1") {

@@ -37,7 +37,8 @@ or repeated flags, matched exactly):
   --error-type TYPES      error types as "dlt inspect" shows them, e.g. *net.OpError,
                           "(corrupt headers)", "(no retry headers)", "(none)"
   --reason REASONS        dead-letter reasons: exhausted, permanent, timeout,
-                          excluded:NAME, corrupt-headers, spring (Spring Kafka's), ...
+                          excluded:NAME, corrupt-headers, follower, spring (Spring
+                          Kafka's), ...
   --original-topic TOPICS
                           original topics of the records
   --since T               only DLT records whose timestamp is at or after T: an RFC 3339

@@ -51,7 +51,10 @@ func printInspect(w io.Writer, rep dltops.Report, show bool) {
 			fmt.Fprintf(w, "/%d/%d", *s.OriginalPartition, *s.OriginalOffset)
 		}
 		fmt.Fprintf(w, "  group %s", s.Group)
-		if s.Attempt > 0 {
+		switch {
+		case s.NeverHandled:
+			fmt.Fprint(w, "  never handled (a follower)")
+		case s.Attempt > 0:
 			fmt.Fprintf(w, "  attempts %d", s.Attempt)
 		}
 		fmt.Fprintln(w)

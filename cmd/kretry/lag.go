@@ -41,6 +41,9 @@ For each group it prints a row per tier and a total:
                   dead-letters them without calling the handler
   UNREAD          records not read (--max-read, --stop-at-not-due); their
                   due times are unknown
+  FOLLOWERS       of the NOT-DUE and OVERDUE records, those a key-ordered
+                  listener queued behind an earlier record of their key
+                  (kretry-follows header) without a handler call
   OLDEST-OVERDUE  how long the most overdue record has been due
   NEXT-DUE        when the first not-due record falls due
 
@@ -53,8 +56,11 @@ How to read it:
   the rate of retries. A listener delivers a partition in order and waits
   for its first record that is not due, so a record behind a not-due one
   (possible with jitter or a delay the handler asked for) can show as
-  overdue until that one is due. CORRUPT records go to the DLT when the
-  listener reaches them.
+  overdue until that one is due. Under key order a follower is handed to
+  the handler only once the records of its key ahead of it have an
+  outcome, so FOLLOWERS can show as overdue while those records wait in a
+  tier; many followers mean that a few keys hold many records back.
+  CORRUPT records go to the DLT when the listener reaches them.
 
 Flags:
   --group G              measure consumer group G instead of each listener's

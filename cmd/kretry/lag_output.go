@@ -32,7 +32,7 @@ func countCells(c tierlag.Counts, now time.Time) string {
 	if !c.NextDue.IsZero() {
 		next = "in " + fmtAge(c.NextDue.Sub(now))
 	}
-	return fmt.Sprintf("%d\t%d\t%d\t%d\t%d\t%s\t%s", c.Waiting, c.NotDue, c.Overdue, c.Corrupt, c.Unread, oldest, next)
+	return fmt.Sprintf("%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s", c.Waiting, c.NotDue, c.Overdue, c.Corrupt, c.Unread, c.Followers, oldest, next)
 }
 
 // printLag prints the tables and notes of one listener.
@@ -44,11 +44,11 @@ func printLag(w io.Writer, l lagListener, partitions bool, maxRead int64) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIER\tDELAY\tWAITING\tNOT-DUE\tOVERDUE\tCORRUPT\tUNREAD\tOLDEST-OVERDUE\tNEXT-DUE")
+	fmt.Fprintln(tw, "TIER\tDELAY\tWAITING\tNOT-DUE\tOVERDUE\tCORRUPT\tUNREAD\tFOLLOWERS\tOLDEST-OVERDUE\tNEXT-DUE")
 	var notes []string
 	for _, t := range rep.Topics {
 		if t.Err != nil {
-			fmt.Fprintf(tw, "%s\t%v\t-\t-\t-\t-\t-\t-\t-\n", t.Topic, l.delays[t.Topic])
+			fmt.Fprintf(tw, "%s\t%v\t-\t-\t-\t-\t-\t-\t-\t-\n", t.Topic, l.delays[t.Topic])
 			notes = append(notes, topicNote(t))
 			continue
 		}
@@ -60,7 +60,7 @@ func printLag(w io.Writer, l lagListener, partitions bool, maxRead int64) {
 	if partitions {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIER\tPARTITION\tCOMMITTED\tEND\tWAITING\tNOT-DUE\tOVERDUE\tCORRUPT\tUNREAD\tOLDEST-OVERDUE\tNEXT-DUE")
+		fmt.Fprintln(tw, "TIER\tPARTITION\tCOMMITTED\tEND\tWAITING\tNOT-DUE\tOVERDUE\tCORRUPT\tUNREAD\tFOLLOWERS\tOLDEST-OVERDUE\tNEXT-DUE")
 		for _, t := range rep.Topics {
 			for _, p := range t.Partitions {
 				committed := strconv.FormatInt(p.Committed, 10)
@@ -155,6 +155,7 @@ type lagCountsJSON struct {
 	Overdue         int64     `json:"overdue"`
 	Corrupt         int64     `json:"corrupt"`
 	Unread          int64     `json:"unread"`
+	Followers       int64     `json:"followers"`
 	Lost            int64     `json:"lost"`
 	OldestOverdueMs int64     `json:"oldestOverdueMs"`
 	OverdueSince    time.Time `json:"overdueSince,omitzero"`
@@ -182,7 +183,8 @@ type lagPartitionJSON struct {
 }
 
 func countsJSON(c tierlag.Counts, now time.Time) lagCountsJSON {
-	return lagCountsJSON{Waiting: c.Waiting, NotDue: c.NotDue, Overdue: c.Overdue, Corrupt: c.Corrupt, Unread: c.Unread, Lost: c.Lost,
+	return lagCountsJSON{Waiting: c.Waiting, NotDue: c.NotDue, Overdue: c.Overdue, Corrupt: c.Corrupt, Unread: c.Unread,
+		Followers: c.Followers, Lost: c.Lost,
 		OldestOverdueMs: c.OldestOverdue(now).Milliseconds(), OverdueSince: c.OverdueSince, NextDue: c.NextDue}
 }
 

@@ -37,7 +37,7 @@ func TestLagOutputLostAndCommitError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), `"partition":0,"committed":3,"start":0,"end":10,"from":3,"waiting":7,"notDue":0,"overdue":4,"corrupt":0,"unread":0,"lost":3`) ||
+	if !strings.Contains(string(b), `"partition":0,"committed":3,"start":0,"end":10,"from":3,"waiting":7,"notDue":0,"overdue":4,"corrupt":0,"unread":0,"followers":0,"lost":3`) ||
 		!strings.Contains(string(b), `"error":"UNSTABLE_OFFSET_COMMIT`) {
 		t.Errorf("--json lacks the lost count or the error:\n%s", b)
 	}

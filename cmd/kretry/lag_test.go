@@ -207,38 +207,38 @@ func TestTiersLagTable(t *testing.T) {
 	if !strings.HasPrefix(stdout, "group "+f.group+" (listener "+f.main+")\nTIER ") {
 		t.Errorf("no heading:\n%s", stdout)
 	}
-	// TIER DELAY WAITING NOT-DUE OVERDUE CORRUPT UNREAD OLDEST-OVERDUE NEXT-DUE
-	if got := strings.Join(rowFields(t, stdout, f.tier1+" ")[:7], " "); got != f.tier1+" 1s 5 2 2 1 0" {
+	// TIER DELAY WAITING NOT-DUE OVERDUE CORRUPT UNREAD FOLLOWERS OLDEST-OVERDUE NEXT-DUE
+	if got := strings.Join(rowFields(t, stdout, f.tier1+" ")[:8], " "); got != f.tier1+" 1s 5 2 2 1 0 0" {
 		t.Errorf("tier 1000 row: %q", got)
 	}
 	row := rowFields(t, stdout, f.tier1+" ")
-	if age, err := time.ParseDuration(row[7]); err != nil || age < 2*time.Hour || age > 2*time.Hour+time.Minute {
-		t.Errorf("tier 1000 oldest overdue %q, want about 2h", row[7])
+	if age, err := time.ParseDuration(row[8]); err != nil || age < 2*time.Hour || age > 2*time.Hour+time.Minute {
+		t.Errorf("tier 1000 oldest overdue %q, want about 2h", row[8])
 	}
-	if row[8] != "in" || !strings.HasPrefix(row[9], "59m") && !strings.HasPrefix(row[9], "1h0m") {
-		t.Errorf("tier 1000 next due %q, want in about 1h", row[8:])
+	if row[9] != "in" || !strings.HasPrefix(row[10], "59m") && !strings.HasPrefix(row[10], "1h0m") {
+		t.Errorf("tier 1000 next due %q, want in about 1h", row[9:])
 	}
 	if got := strings.Join(rowFields(t, stdout, f.tier2+" ")[:7], " "); got != f.tier2+" 2s 1 0 1 0 0" {
 		t.Errorf("tier 2000 row: %q", got)
 	}
-	if got := strings.Join(rowFields(t, stdout, f.main+"-retry-4000 "), " "); got != f.main+"-retry-4000 4s - - - - - - -" {
+	if got := strings.Join(rowFields(t, stdout, f.main+"-retry-4000 "), " "); got != f.main+"-retry-4000 4s - - - - - - - -" {
 		t.Errorf("tier 4000 row: %q", got)
 	}
 	if got := strings.Join(rowFields(t, stdout, "total ")[:6], " "); got != "total 6 2 3 1 0" {
 		t.Errorf("total row: %q", got)
 	}
-	// TIER PARTITION COMMITTED END WAITING NOT-DUE OVERDUE CORRUPT UNREAD ...
+	// TIER PARTITION COMMITTED END WAITING NOT-DUE OVERDUE CORRUPT UNREAD FOLLOWERS ...
 	_, perPartition, ok := strings.Cut(stdout, "\nTIER ")
 	_, perPartition, ok2 := strings.Cut(perPartition, "\nTIER ")
 	if !ok || !ok2 || strings.Join(strings.Fields(strings.SplitN(perPartition, "\n", 2)[0]), " ") !=
-		"PARTITION COMMITTED END WAITING NOT-DUE OVERDUE CORRUPT UNREAD OLDEST-OVERDUE NEXT-DUE" {
+		"PARTITION COMMITTED END WAITING NOT-DUE OVERDUE CORRUPT UNREAD FOLLOWERS OLDEST-OVERDUE NEXT-DUE" {
 		t.Fatalf("no per-partition table:\n%s", stdout)
 	}
 	for _, want := range []string{
-		f.tier1 + " 0 1 6 5 2 2 1 0",
-		f.tier1 + " 1 none (0) 0 0 0 0 0 0 - -",
-		f.tier2 + " 0 none (0) 1 1 0 1 0 0",
-		f.tier2 + " 1 2 2 0 0 0 0 0 - -",
+		f.tier1 + " 0 1 6 5 2 2 1 0 0",
+		f.tier1 + " 1 none (0) 0 0 0 0 0 0 0 - -",
+		f.tier2 + " 0 none (0) 1 1 0 1 0 0 0",
+		f.tier2 + " 1 2 2 0 0 0 0 0 0 - -",
 	} {
 		w := strings.Fields(want)
 		got := ""
@@ -347,6 +347,93 @@ listeners:
 	} {
 		if !strings.Contains(stdout, note) {
 			t.Errorf("no %q in\n%s", note, stdout)
+		}
+	}
+}
+
+// asFollower makes r, a tier record from tierRecord, a follower that a
+// key-ordered listener queued behind the record at original offset follows
+// of its key: attempt 1, no first failure, and the kretry-follows header.
+func asFollower(r *kgo.Record, follows int64) *kgo.Record {
+	st, _, _ := retry.Decode(r.Headers)
+	st.Attempt, st.FirstFailure, st.Follower, st.Follows = 1, time.Time{}, true, follows
+	r.Headers = st.Append(nil, 0)
+	return r
+}
+
+// Followers are counted per tier, per partition and in total, in the
+// FOLLOWERS column and the "followers" field of --json, among the records
+// read: the not-due and overdue ones.
+func TestTiersLagFollowers(t *testing.T) {
+	c := kafkatest.New(t)
+	main, group := c.Name("orders"), c.Name("billing")
+	tier1, tier2 := main+"-retry-1000", main+"-retry-2000"
+	c.CreateTopic(tier1, 2)
+	c.CreateTopic(tier2, 1)
+	now := time.Now()
+	c.ProduceToPartitions(
+		// tier 1000 partition 0: the record its key waits on, then two
+		// followers, one overdue and one not due.
+		tierRecord(tier1, 0, now.Add(-time.Hour)),
+		asFollower(tierRecord(tier1, 0, now.Add(-time.Minute)), 7),
+		asFollower(tierRecord(tier1, 0, now.Add(time.Hour)), 7),
+		// tier 1000 partition 1: a follower.
+		asFollower(tierRecord(tier1, 1, now.Add(-time.Minute)), 3),
+		// tier 2000: no follower.
+		tierRecord(tier2, 0, now.Add(time.Hour)),
+	)
+	flags := []string{"tiers", "lag", "--topic", main, "--attempts", "3", "--delay", "1s", "--multiplier", "2", "--group", group}
+
+	code, stdout, stderr := runCluster(t, c, append(flags, "--json")...)
+	if code != exitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
+	}
+	var got lagJSON
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || len(got.Listeners) != 1 || len(got.Listeners[0].Tiers) != 2 {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	l := got.Listeners[0]
+	for _, tc := range []struct {
+		name string
+		got  lagCountsJSON
+		want [4]int64 // waiting, not due, overdue, followers
+	}{
+		{"tier 1000", l.Tiers[0].lagCountsJSON, [4]int64{4, 1, 3, 3}},
+		{"tier 1000 partition 0", l.Tiers[0].Partitions[0].lagCountsJSON, [4]int64{3, 1, 2, 2}},
+		{"tier 1000 partition 1", l.Tiers[0].Partitions[1].lagCountsJSON, [4]int64{1, 0, 1, 1}},
+		{"tier 2000", l.Tiers[1].lagCountsJSON, [4]int64{1, 1, 0, 0}},
+		{"total", l.Total, [4]int64{5, 2, 3, 3}},
+	} {
+		if g := [4]int64{tc.got.Waiting, tc.got.NotDue, tc.got.Overdue, tc.got.Followers}; g != tc.want {
+			t.Errorf("%s: waiting, not due, overdue, followers = %v, want %v", tc.name, g, tc.want)
+		}
+	}
+	if !strings.Contains(stdout, `"followers": 3,`) {
+		t.Errorf("--json has no \"followers\" field:\n%s", stdout)
+	}
+
+	code, stdout, stderr = runCluster(t, c, append(flags, "--per-partition")...)
+	if code != exitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
+	}
+	if got := strings.Join(rowFields(t, stdout, "TIER ")[:8], " "); got != "TIER DELAY WAITING NOT-DUE OVERDUE CORRUPT UNREAD FOLLOWERS" {
+		t.Errorf("heading %q", got)
+	}
+	for _, want := range []string{
+		tier1 + " 1s 4 1 3 0 0 3",
+		tier2 + " 2s 1 1 0 0 0 0",
+		"total 5 2 3 0 0 3",
+		tier1 + " 0 none (0) 3 3 1 2 0 0 2",
+		tier1 + " 1 none (0) 1 1 0 1 0 0 1",
+	} {
+		n, found := len(strings.Fields(want)), false
+		for _, line := range strings.Split(stdout, "\n") {
+			if fs := strings.Fields(line); len(fs) >= n && strings.Join(fs[:n], " ") == want {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no row starts %q\n%s", want, stdout)
 		}
 	}
 }

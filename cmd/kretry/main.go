@@ -27,7 +27,8 @@
 //
 // "tiers lag" counts the records waiting in each retry tier of a consumer
 // group, split by their due-time headers into not yet due (normal) and
-// overdue (the listener is behind or down).
+// overdue (the listener is behind or down), and how many of them are
+// followers (kretry-follows: queued behind an earlier record of their key).
 //
 // "dlt inspect" summarizes dead-letter records by error type, original
 // topic, consumer group and age without joining a group or committing

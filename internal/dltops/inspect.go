@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kretry/kretry/retry"
 )
 
 // Age buckets of a DLT record, by the age of its timestamp.
@@ -74,8 +76,17 @@ type Sample struct {
 	OriginalPartition *int32    `json:"originalPartition,omitempty"`
 	OriginalOffset    *int64    `json:"originalOffset,omitempty"`
 	Group             string    `json:"group"` // as Info.Group gives it
-	Attempt           int32     `json:"attempt,omitempty"`
-	Error             string    `json:"error,omitempty"`
+	// Attempt is the number of deliveries the record had: omitted (0) for
+	// corrupt headers and for a follower dead-lettered with reason
+	// retry.ReasonFollower, which the handler never saw (its header says
+	// 1, the least a dead-letter record may say).
+	Attempt int32  `json:"attempt,omitempty"`
+	Error   string `json:"error,omitempty"`
+	// NeverHandled marks a follower dead-lettered with reason
+	// retry.ReasonFollower: a key-ordered listener dead-lettered it without
+	// a handler call because the record it waited behind, which Error
+	// names, was dead-lettered.
+	NeverHandled bool `json:"neverHandled,omitempty"`
 }
 
 // Report is the result of Inspect.
@@ -162,6 +173,9 @@ func sampleOf(rec *kgo.Record, info Info) Sample {
 		s.Error = info.Err.Error()
 	case info.Kind != KindNone:
 		s.Attempt, s.Error = info.State.Attempt, info.State.Error
+		if info.Kind == KindKretry && info.State.Reason == retry.ReasonFollower {
+			s.Attempt, s.NeverHandled = 0, true
+		}
 	}
 	if info.target() != "" {
 		p, o := info.State.OriginalPartition, info.State.OriginalOffset

@@ -1,12 +1,16 @@
 package dltops
 
 import (
+	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kretry/kretry/internal/kafkatest"
+	"github.com/kretry/kretry/retry"
 )
 
 // fillDLT writes a DLT of 3 partitions (the third empty) and an empty
@@ -187,5 +191,102 @@ func TestScanEndsAfterTransactionMarker(t *testing.T) {
 	}
 	if rep.Read != 2 {
 		t.Errorf("read %d, want 2", rep.Read)
+	}
+}
+
+// followerDeadLetter is the DLT record of a follower that a key-ordered
+// listener dead-lettered with reason follower, without a handler call,
+// because the record at original offset follows of its key was
+// dead-lettered: attempt 1, Go's zero first failure, no kretry-follows.
+func followerDeadLetter(dlt string, offset, follows int64, group string, at time.Time) *kgo.Record {
+	src := &kgo.Record{Topic: "orders", Partition: 2, Offset: offset, Key: []byte("k"), Value: []byte("v"), Timestamp: at.Add(-time.Minute)}
+	st := retry.State{Attempt: 1, Due: at, OriginalTopic: "orders", OriginalPartition: 2, OriginalOffset: offset,
+		OriginalTimestamp: src.Timestamp, Group: group, Follower: true, Follows: follows}
+	st = st.WithFailure(time.Time{}, fmt.Sprintf("kretry: follows orders/2/%d, which was dead-lettered", follows), "").
+		DeadLetter(retry.ReasonFollower)
+	out := retry.Next(src, dlt, 0, st, 0)
+	out.Timestamp = at
+	return out
+}
+
+// Followers dead-lettered with reason follower group under it like any
+// reason, beside the record they followed; their samples say they were
+// never handled rather than "attempt 1", and their zero first failure is
+// not taken for the group's.
+func TestInspectFollowerReason(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	leader := deadLetter("orders-dlt", dead{key: "k", origTopic: "orders", origPart: 2, origOffset: 40,
+		errType: "*net.OpError", reason: retry.ReasonExhausted, age: time.Minute, group: "billing"}, now)
+	recs := []*kgo.Record{
+		leader,
+		followerDeadLetter("orders-dlt", 41, 40, "billing", now),
+		followerDeadLetter("orders-dlt", 42, 40, "billing", now.Add(time.Second)),
+	}
+	for _, r := range recs[1:] {
+		for _, h := range r.Headers {
+			if h.Key == retry.HeaderFollows {
+				t.Fatalf("a dead-lettered follower carries %s", h.Key)
+			}
+		}
+	}
+	agg := NewAggregator([]string{"orders-dlt"}, now, 10)
+	for i, r := range recs {
+		r.Offset = int64(i)
+		info := Decoder{}.Decode(r)
+		if info.Kind != KindKretry {
+			t.Fatalf("record %d: kind %v, err %v", i, info.Kind, info.Err)
+		}
+		agg.Add(r, info, true)
+	}
+	rep := agg.Report()
+	if len(rep.Groups) != 2 {
+		t.Fatalf("%d groups, want 2: %+v", len(rep.Groups), rep.Groups)
+	}
+	// LabelNone sorts before "*net.OpError".
+	fg, lg := rep.Groups[0], rep.Groups[1]
+	if fg.GroupKey != (GroupKey{LabelNone, "orders", "billing", AgeHour}) || fg.Count != 2 ||
+		len(fg.Reasons) != 1 || fg.Reasons[retry.ReasonFollower] != 2 {
+		t.Errorf("followers' group %+v", fg)
+	}
+	if !fg.FirstFailure.IsZero() {
+		t.Errorf("followers' first failure %v, want none (they never failed)", fg.FirstFailure)
+	}
+	if lg.ErrorType != "*net.OpError" || lg.Reasons[retry.ReasonExhausted] != 1 {
+		t.Errorf("leader's group %+v", lg)
+	}
+	if len(rep.Samples) != 3 {
+		t.Fatalf("%d samples, want 3", len(rep.Samples))
+	}
+	if s := rep.Samples[0]; s.NeverHandled || s.Attempt != 1 {
+		t.Errorf("leader sample: never handled %v, attempt %d; want false, 1", s.NeverHandled, s.Attempt)
+	}
+	for _, s := range rep.Samples[1:] {
+		if !s.NeverHandled || s.Attempt != 0 || s.Reason != retry.ReasonFollower ||
+			!strings.Contains(s.Error, "follows orders/2/40") || s.OriginalOffset == nil || *s.OriginalOffset < 41 {
+			t.Errorf("follower sample %+v", s)
+		}
+	}
+	b, err := json.Marshal(rep.Samples[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"reason":"follower"`) || !strings.Contains(string(b), `"neverHandled":true`) ||
+		strings.Contains(string(b), `"attempt"`) {
+		t.Errorf("follower sample JSON %s", b)
+	}
+	if b, _ := json.Marshal(rep.Samples[0]); strings.Contains(string(b), "neverHandled") {
+		t.Errorf("leader sample JSON %s", b)
+	}
+
+	// --reason follower selects them.
+	f := Filter{Reasons: []string{retry.ReasonFollower}}
+	n := 0
+	for _, r := range recs {
+		if f.Match(r, Decoder{}.Decode(r)) {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("a reason filter on %q matched %d records, want 2", retry.ReasonFollower, n)
 	}
 }

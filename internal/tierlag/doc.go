@@ -15,6 +15,9 @@
 //   - Unread: not read, because of Options.MaxRead, Options.StopAtNotDue,
 //     Options.IdleTimeout, a read error, or because no Options.ReaderOpts were
 //     given; its due time is unknown.
+//   - Followers: of the NotDue and Overdue records, those a key-ordered
+//     listener queued behind an earlier record of their key (their
+//     kretry-follows header); counted in NotDue or Overdue as well.
 //   - Lost: deleted (retention, DeleteRecords) while Measure read it. The
 //     reader goes on from the new log start, as a listener does; this is not
 //     an error of the partition.

@@ -138,6 +138,13 @@ type Counts struct {
 	Corrupt int64
 	// Unread is the number of waiting offsets not read; see Stop.
 	Unread int64
+	// Followers is the number of the records read, counted in NotDue or
+	// Overdue, that are followers (retry.HeaderFollows): a key-ordered
+	// listener (listener.KeyOrder) put them in the tier without a handler
+	// call, behind an earlier record of their key, and hands them to the
+	// handler only once the records of their key ahead of them have an
+	// outcome, so a follower can be overdue while it waits for them.
+	Followers int64
 	// Lost is the number of waiting offsets deleted (retention,
 	// DeleteRecords, a truncated log) while Measure read them: the reader
 	// went on from the new log start, as a listener does, and the
@@ -160,6 +167,7 @@ func (c *Counts) Add(o Counts) {
 	c.Overdue += o.Overdue
 	c.Corrupt += o.Corrupt
 	c.Unread += o.Unread
+	c.Followers += o.Followers
 	c.Lost += o.Lost
 	c.OverdueSince = earliest(c.OverdueSince, o.OverdueSince)
 	c.NextDue = earliest(c.NextDue, o.NextDue)
@@ -368,6 +376,9 @@ func classify(c *Counts, r *kgo.Record, now time.Time) bool {
 	if err != nil || !ok {
 		c.Corrupt++
 		return false
+	}
+	if st.Follower {
+		c.Followers++
 	}
 	due := st.Due
 	if due.IsZero() { // a dead-letter state: the listener handles it at once

@@ -314,9 +314,9 @@ func TestStopString(t *testing.T) {
 func TestCountsAdd(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	a := tierlag.Counts{Waiting: 1, NotDue: 1, NextDue: t0.Add(time.Second)}
-	a.Add(tierlag.Counts{Waiting: 2, Overdue: 1, Corrupt: 1, Unread: 1, OverdueSince: t0, NextDue: t0.Add(2 * time.Second)})
-	a.Add(tierlag.Counts{})
-	want := tierlag.Counts{Waiting: 3, NotDue: 1, Overdue: 1, Corrupt: 1, Unread: 1, OverdueSince: t0, NextDue: t0.Add(time.Second)}
+	a.Add(tierlag.Counts{Waiting: 2, Overdue: 1, Corrupt: 1, Unread: 1, Followers: 2, OverdueSince: t0, NextDue: t0.Add(2 * time.Second)})
+	a.Add(tierlag.Counts{Followers: 1})
+	want := tierlag.Counts{Waiting: 3, NotDue: 1, Overdue: 1, Corrupt: 1, Unread: 1, Followers: 3, OverdueSince: t0, NextDue: t0.Add(time.Second)}
 	if a != want {
 		t.Errorf("sum %+v, want %+v", a, want)
 	}
@@ -428,5 +428,63 @@ func TestMeasureLeavesAbortedCopiesOut(t *testing.T) {
 	pl := rep.Topics[0].Partitions[0]
 	if pl.Overdue != 0 || pl.NotDue != 2 || pl.Unread != 0 {
 		t.Errorf("partition %+v: want the 2 committed records not due, the 2 aborted ones not counted", pl)
+	}
+}
+
+// followerRecord is a follower in a tier, as a key-ordered listener puts
+// it there: no delivery yet, behind the record at original offset follows.
+func followerRecord(topic string, partition int32, due time.Time, follows int64) *kgo.Record {
+	r := tierRecord(topic, partition, due)
+	st, _, _ := retry.Decode(r.Headers)
+	st.Attempt, st.FirstFailure, st.Follower, st.Follows = 1, time.Time{}, true, follows
+	r.Headers = st.Append(nil, 0)
+	return r
+}
+
+// Followers are counted among the records read, in NotDue or Overdue as
+// well; a committed, unread or corrupt follower is not.
+func TestMeasureFollowers(t *testing.T) {
+	c := kafkatest.New(t)
+	tier := c.Name("orders-retry-1000")
+	group := c.Name("billing")
+	c.CreateTopic(tier, 2)
+	now := testNow()
+	badFollows := followerRecord(tier, 0, now.Add(-time.Minute), 3)
+	for i := range badFollows.Headers {
+		if badFollows.Headers[i].Key == retry.HeaderFollows {
+			badFollows.Headers[i].Value = []byte{1, 2, 3, 4}
+		}
+	}
+	c.ProduceToPartitions(
+		// tier[0]: the record its key waits on, 2 overdue followers, 1
+		// not-due follower, 1 follower whose kretry-follows is corrupt.
+		tierRecord(tier, 0, now.Add(-2*time.Hour)),
+		followerRecord(tier, 0, now.Add(-time.Hour), 7),
+		followerRecord(tier, 0, now.Add(-time.Hour), 7),
+		followerRecord(tier, 0, now.Add(time.Hour), 7),
+		badFollows,
+		// tier[1]: a committed follower, then a follower and a plain
+		// record, then a follower beyond MaxRead.
+		followerRecord(tier, 1, now.Add(-time.Hour), 1),
+		followerRecord(tier, 1, now.Add(-time.Hour), 1),
+		tierRecord(tier, 1, now.Add(time.Minute)),
+		followerRecord(tier, 1, now.Add(-time.Hour), 1),
+	)
+	commit(t, c, group, map[string]map[int32]int64{tier: {1: 1}})
+
+	rep := measure(t, c, group, []string{tier}, tierlag.Options{Now: now, ReaderOpts: reader(c)})
+	p0, p1 := rep.Topics[0].Partitions[0], rep.Topics[0].Partitions[1]
+	check(t, p0, want{committed: -1, from: 0, end: 5, waiting: 5, notDue: 1, overdue: 3, corrupt: 1,
+		overdueSince: now.Add(-2 * time.Hour), nextDue: now.Add(time.Hour)})
+	check(t, p1, want{committed: 1, from: 1, end: 4, waiting: 3, notDue: 1, overdue: 2,
+		overdueSince: now.Add(-time.Hour), nextDue: now.Add(time.Minute)})
+	if p0.Followers != 3 || p1.Followers != 2 || rep.Total().Followers != 5 {
+		t.Errorf("followers %d and %d, total %d; want 3, 2 and 5", p0.Followers, p1.Followers, rep.Total().Followers)
+	}
+
+	rep = measure(t, c, group, []string{tier}, tierlag.Options{Now: now, ReaderOpts: reader(c), MaxRead: 2})
+	if p0, p1 := rep.Topics[0].Partitions[0], rep.Topics[0].Partitions[1]; p0.Followers != 1 || p1.Followers != 1 ||
+		p0.Unread != 3 || p1.Unread != 1 {
+		t.Errorf("MaxRead 2: followers %d and %d, unread %d and %d; want 1, 1, 3, 1", p0.Followers, p1.Followers, p0.Unread, p1.Unread)
 	}
 }

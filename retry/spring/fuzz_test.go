@@ -3,6 +3,7 @@ package spring
 import (
 	"errors"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -97,6 +98,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeFuzzInput(springTierHeaders()))
 	f.Add(encodeFuzzInput(springDLTHeaders()))
 	f.Add(encodeFuzzInput(Append(nil, springTierState(), 0)))
+	// A kretry follower (key order) written with Write on: Spring's
+	// attempts are 1, which Decode rejects on a tier and Resolve leaves
+	// to kretry's headers.
+	fol := springTierState()
+	fol.Attempt, fol.FirstFailure, fol.Follower, fol.Follows = 1, time.Time{}, true, 40
+	f.Add(encodeFuzzInput(Append(fol.Append(nil, 0), fol, 0)))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		headers := decodeFuzzInput(in)
 		spring := false

@@ -888,7 +888,7 @@ func TestIsSpringHeaderAndStrip(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"", "kafka_", "kafka_receivedTopic", "kafka_deliveryAttempt", "retry_topic-", "kretry-attempt",
-		"RETRY_TOPIC-ATTEMPTS", "kafka_original-topic ", "springDeserializerExceptionValue"} {
+		"kretry-follows", "kretry-group", "RETRY_TOPIC-ATTEMPTS", "kafka_original-topic ", "springDeserializerExceptionValue"} {
 		if IsSpringHeader(n) {
 			t.Errorf("IsSpringHeader(%q) = true", n)
 		}
@@ -972,21 +972,32 @@ func TestResolve(t *testing.T) {
 	kst := springTierState()
 	kst.FirstFailure = ms(tsOriginal + 700)
 	src := &kgo.Record{Topic: "orders", Partition: 3, Offset: 42, Headers: []kgo.RecordHeader{h("trace-id", `"abc"`)}}
-	kretryTier := func() []kgo.RecordHeader {
-		out := retry.Next(src, "orders-retry", 3, kst, 0)
-		return Append(out.Headers, kst, 0)
+	// written is what kretry writes for st to topic with Write on.
+	written := func(topic string, st retry.State) []kgo.RecordHeader {
+		return Append(retry.Next(src, topic, 3, st, 0).Headers, st, 0)
 	}
+	kretryTier := func() []kgo.RecordHeader { return written("orders-retry", kst) }
 	kdead := kst.Advance(time.Time{}, "db: down", "*net.OpError").DeadLetter(retry.ReasonExhausted)
-	kretryDLT := func() []kgo.RecordHeader {
-		out := retry.Next(src, "orders-dlt", 3, kdead, 0)
-		return Append(out.Headers, kdead, 0)
-	}
+	kretryDLT := func() []kgo.RecordHeader { return written("orders-dlt", kdead) }
 	// springForwarded is kretryTier after a Spring consumer failed it
 	// again: Spring copies every header and appends its own.
 	springForwarded := append(kretryTier(),
 		h("retry_topic-original-timestamp", "01 9b 76 da a4 18"),
 		h("retry_topic-attempts", "00 00 00 03"),
 		h("retry_topic-backoff-timestamp", "01 9b 76 da b2 be"), // BigInteger 1767225602750
+	)
+	// kretryFollower is a follower (key order) written with Write on: its
+	// Spring attempts are 1, which Spring's decoder rejects on a tier, so
+	// kretry's headers, which allow it, must win.
+	kfol := kst
+	kfol.Attempt, kfol.FirstFailure, kfol.Follower, kfol.Follows = 1, time.Time{}, true, 40
+	kretryFollower := func() []kgo.RecordHeader { return written("orders-retry", kfol) }
+	// springForwardedFollower is kretryFollower after a Spring consumer,
+	// which knows nothing of key order, handled it and failed: it is no
+	// follower any more.
+	springForwardedFollower := append(kretryFollower(),
+		h("retry_topic-attempts", "00 00 00 02"),
+		h("retry_topic-backoff-timestamp", "01 9b 76 da b2 be"),
 	)
 	corruptKretry := with(kretryTier(), "kretry-due", h("kretry-due", "00 01"))
 	corruptSpring := with(kretryTier(), "retry_topic-attempts", h("retry_topic-attempts", "00 01"))
@@ -1020,6 +1031,8 @@ func TestResolve(t *testing.T) {
 		{name: "written by kretry", headers: kretryTier(), want: kst, wantOK: true},
 		{name: "written by kretry, dead letter", headers: kretryDLT(), deadLetter: true, want: kdead, wantOK: true},
 		{name: "forwarded by Spring", headers: springForwarded, want: springState(3, 1767225602750), wantOK: true},
+		{name: "written by kretry, follower", headers: kretryFollower(), want: kfol, wantOK: true},
+		{name: "follower forwarded by Spring", headers: springForwardedFollower, want: springState(2, 1767225602750), wantOK: true},
 		{name: "dead-lettered by Spring", headers: springForwarded, deadLetter: true, wantOK: true,
 			want: func() retry.State {
 				s := springState(2, 0)
