@@ -44,6 +44,22 @@ func (d *Decl) Setting(key string) (at Pos, path string, ok bool) {
 	return v.pos, v.path, ok
 }
 
+// Without returns d without the settings of keys: d itself when it sets
+// none of them, a copy otherwise (d is not changed). listener.Register
+// uses it to keep the key-order settings of a policy file from a batch
+// handler, to which they do not apply.
+func (d *Decl) Without(keys ...string) *Decl {
+	if !slices.ContainsFunc(keys, func(k string) bool { _, ok := d.vals[k]; return ok }) {
+		return d
+	}
+	c := *d
+	c.vals = maps.Clone(d.vals)
+	for _, k := range keys {
+		delete(c.vals, k)
+	}
+	return &c
+}
+
 // ErrorNames returns the error names the declaration uses in include,
 // exclude and routes, sorted, each once.
 func (d *Decl) ErrorNames() []string {
@@ -127,6 +143,7 @@ func Resolve(base Spec, reg *Registry, decls ...*Decl) (Spec, error) {
 	s.Topics = s.Topics.normalize()
 	s.Batch = s.Batch.normalize()
 	s.ExactlyOnce = s.ExactlyOnce.normalize()
+	s.KeyOrder = s.KeyOrder.normalize()
 	if len(errs) == 0 {
 		// What the layers' rules cannot see, such as an invalid value
 		// given in Go, is reported where the value came from.
@@ -270,8 +287,8 @@ func policyProblems(err error, org map[string]origin) []*Error {
 	return errs
 }
 
-// goValueProblems checks the batch and exactly-once settings no
-// declaration set, as given in Go, by the rules of their keys (a declared
+// goValueProblems checks the batch, exactly-once and key-order settings
+// no declaration set, as given in Go, by the rules of their keys (a declared
 // value was checked when it was parsed; the policy's are checked by
 // retry.Policy.Validate).
 func goValueProblems(s Spec, org map[string]origin) []*Error {
@@ -287,6 +304,8 @@ func goValueProblems(s Spec, org map[string]origin) []*Error {
 	check("batchWait", value{dur: s.Batch.Wait})
 	check("transactionalId", value{str: s.ExactlyOnce.TransactionalID})
 	check("transactionInterval", value{dur: s.ExactlyOnce.Interval})
+	check("followersOnDeadLetter", value{str: s.KeyOrder.OnDeadLetter})
+	check("maxKeysInRetry", value{num: int64(s.KeyOrder.MaxKeys)})
 	return errs
 }
 
@@ -359,7 +378,24 @@ func crossCheck(s *Spec, org map[string]origin) []*Error {
 	if len(c.Include) > 0 && len(c.Exclude) > 0 {
 		bad("exclude", "must not be set with include%s; use one list", from("include", "exclude"))
 	}
-	errs = append(errs, exactlyOnceRule(s, org, from)...)
+	errs = append(errs, modeRule(s.ExactlyOnce.Enabled, "exactlyOnce", "exactly-once mode", org, from, "transactionalId", "transactionInterval")...)
+	if !s.ExactlyOnce.Enabled {
+		s.ExactlyOnce = ExactlyOnceSettings{}
+	}
+	errs = append(errs, modeRule(s.KeyOrder.Enabled, "keyOrder", "key-ordered retries", org, from, "followersOnDeadLetter", "maxKeysInRetry")...)
+	if !s.KeyOrder.Enabled {
+		s.KeyOrder = KeyOrderSettings{}
+	}
+	if s.KeyOrder.Enabled && s.ExactlyOnce.Enabled {
+		// Reported at the key a declaration set, keyOrder if both or
+		// neither.
+		key, other := "keyOrder", "exactlyOnce"
+		_, koSet := org[key]
+		if _, eosSet := org[other]; eosSet && !koSet {
+			key, other = other, key
+		}
+		bad(key, "key order does not work with exactly-once mode yet, but %s is true%s; set keyOrder or exactlyOnce to false", other, from(other, key))
+	}
 	n := s.Policy.Naming.Normalize()
 	if n.RetrySuffix == n.DLTSuffix {
 		key := "dltSuffix"
@@ -371,25 +407,24 @@ func crossCheck(s *Spec, org map[string]origin) []*Error {
 	return errs
 }
 
-// exactlyOnceRule applies the rule that transactionalId and
-// transactionInterval need exactlyOnce: for a listener that is not exactly
-// once, a value its own declaration (tag, policy file entry) sets is an
+// modeRule applies the rule that keys are settings of a mode the boolean
+// key mode turns on (what names the mode): for a listener whose mode is
+// off, a value its own declaration (tag, policy file entry) sets is an
 // error, and a value from the layers every listener shares (base, a
 // file's defaults) is dropped, as the batch settings of those layers are
-// for a single-record handler. from is crossCheck's.
-func exactlyOnceRule(s *Spec, org map[string]origin, from func(other, key string) string) []*Error {
-	e := &s.ExactlyOnce
-	if e.Enabled {
+// for a single-record handler. The caller resets the mode's settings. from
+// is crossCheck's.
+func modeRule(on bool, mode, what string, org map[string]origin, from func(other, key string) string, keys ...string) []*Error {
+	if on {
 		return nil
 	}
 	var errs []*Error
-	for _, key := range []string{"transactionalId", "transactionInterval"} {
+	for _, key := range keys {
 		if o, ok := org[key]; ok && !o.shared {
-			errs = append(errs, errorf(o.pos, o.path, "applies only to exactly-once mode, but exactlyOnce is false%s; set exactlyOnce to true, or remove %s",
-				from("exactlyOnce", key), key))
+			errs = append(errs, errorf(o.pos, o.path, "applies only to %s, but %s is false%s; set %s to true, or remove %s",
+				what, mode, from(mode, key), mode, key))
 		}
 		delete(org, key)
 	}
-	*e = ExactlyOnceSettings{}
 	return errs
 }

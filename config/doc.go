@@ -2,10 +2,13 @@
 // policies: in struct tags on handler fields, in YAML policy files, and (for
 // the kretry CLI) in flags. Every surface uses the same keys (Fields) and
 // the same rules, and resolves to the same Spec — topic, group, retry
-// policy, topic settings, batch settings and exactly-once settings — as
-// the listener package's Go options. The batch settings (BatchKeys) apply
-// to batch handlers only; transactionalId and transactionInterval
-// (ExactlyOnceKeys) to exactly-once listeners only.
+// policy, topic settings, batch settings, exactly-once settings and
+// key-order settings — as the listener package's Go options. The batch
+// settings (BatchKeys) apply to batch handlers only; transactionalId and
+// transactionInterval (ExactlyOnceKeys) to exactly-once listeners only;
+// the key-order settings (KeyOrderKeys) to single-record handlers only,
+// and followersOnDeadLetter and maxKeysInRetry to key-ordered listeners
+// only. keyOrder and exactlyOnce do not combine yet.
 //
 //	type Handlers struct {
 //		Orders    listener.HandlerFunc `kretry:"topic=orders,group=billing,attempts=4,delay=1s,multiplier=2,maxDelay=10s,exclude=validation|notfound"`
@@ -48,8 +51,9 @@
 // One rule holds for every number and duration, on every surface: 0 (0s)
 // means the setting's documented default, as an unset field of the Go
 // structs does ("attempts: 0" is 3 attempts, "partitions: 0" the main
-// topic's count, "batch: 0" DefaultBatchSize). The entries of delays are
-// values and mean what they say: "delays: [0s]" retries without wait.
+// topic's count, "batch: 0" DefaultBatchSize, "maxKeysInRetry: 0"
+// DefaultMaxKeysInRetry). The entries of delays are values and mean what
+// they say: "delays: [0s]" retries without wait.
 //
 // # Errors
 //

@@ -49,50 +49,11 @@ func TestExactlyOnceSettings(t *testing.T) {
 // (a file's defaults, Go-side values) they are dropped for a listener that
 // is not exactly once.
 func TestExactlyOnceRule(t *testing.T) {
-	const rule = "applies only to exactly-once mode, but exactlyOnce is false"
-	_, err := resolveTag(t, nil, "topic=orders,transactionalId=orders-0,transactionInterval=1s")
-	wantLines(t, err,
-		tagAt.String()+": transactionalId: "+rule+" (from Go options or defaults); set exactlyOnce to true, or remove transactionalId",
-		tagAt.String()+": transactionInterval: "+rule+" (from Go options or defaults); set exactlyOnce to true, or remove transactionInterval")
-	// Both in one declaration: no "from".
-	_, err = resolveTag(t, nil, "topic=orders,exactlyOnce=false,transactionalId=orders-0")
-	wantLines(t, err, tagAt.String()+": transactionalId: "+rule+"; set exactlyOnce to true, or remove transactionalId")
-	// In a file's entry, with exactlyOnce turned off by the defaults; even
-	// at its default value, an interval set there is an error.
-	_, err = resolveYAML(t, nil, "defaults:\n  exactlyOnce: false\nlisteners:\n  - topic: orders\n    transactionInterval: 100ms\n")
-	wantLines(t, err, "policy.yaml:5:26: listeners[0].transactionInterval: "+rule+" (from policy.yaml:2:16); set exactlyOnce to true, or remove transactionInterval")
-
-	// A file's defaults apply to its exactly-once listeners only.
-	f := mustFile(t, "defaults:\n  transactionalId: pod-0\n  transactionInterval: 1s\nlisteners:\n  - topic: orders\n    exactlyOnce: true\n  - topic: payments\n")
-	specs, err := f.Specs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (ExactlyOnceSettings{Enabled: true, TransactionalID: "pod-0", Interval: time.Second}); specs[0].ExactlyOnce != want {
-		t.Errorf("exactly-once entry: ExactlyOnce = %+v, want %+v", specs[0].ExactlyOnce, want)
-	}
-	mustEqual(t, specs[1], DefaultSpec("payments"))
-	if specs[1].ExactlyOnce != DefaultSpec("payments").ExactlyOnce {
-		t.Errorf("at-least-once entry: ExactlyOnce = %+v, want the defaults", specs[1].ExactlyOnce)
-	}
-
-	// So do Go-side values.
-	base := DefaultSpec("orders")
-	base.ExactlyOnce = ExactlyOnceSettings{TransactionalID: "pod-0", Interval: time.Second}
-	s, err := Resolve(base, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.ExactlyOnce != DefaultSpec("orders").ExactlyOnce {
-		t.Errorf("Go-side values, not exactly once: ExactlyOnce = %+v, want the defaults", s.ExactlyOnce)
-	}
-	s, err = Resolve(base, nil, mustTag(t, "topic=orders,exactlyOnce=true"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (ExactlyOnceSettings{Enabled: true, TransactionalID: "pod-0", Interval: time.Second}); s.ExactlyOnce != want {
-		t.Errorf("Go-side values under exactlyOnce=true: ExactlyOnce = %+v, want %+v", s.ExactlyOnce, want)
-	}
+	testNeedsMode(t, needsMode{mode: "exactlyOnce", what: "exactly-once mode",
+		keys: [2]string{"transactionalId", "transactionInterval"}, vals: [2]string{"pod-0", "1s"}, def1: "100ms",
+		get:   func(s Spec) any { return s.ExactlyOnce },
+		setGo: func(s *Spec) { s.ExactlyOnce = ExactlyOnceSettings{TransactionalID: "pod-0", Interval: time.Second} },
+		want:  ExactlyOnceSettings{Enabled: true, TransactionalID: "pod-0", Interval: time.Second}})
 }
 
 // A bad exactly-once value is reported in the same words from a tag, a
@@ -159,7 +120,14 @@ func TestMarshalExactlyOnce(t *testing.T) {
 	// so that reading it back reports the mistake.
 	bad := DefaultSpec("orders")
 	bad.ExactlyOnce.TransactionalID = "orders-0"
-	out, err = MarshalYAML(bad)
+	wantReadBackError(t, bad, "transactionalId: applies only to exactly-once mode")
+}
+
+// wantReadBackError checks that s, marshaled and read back, gives an error
+// that contains want.
+func wantReadBackError(t *testing.T, s Spec, want string) {
+	t.Helper()
+	out, err := MarshalYAML(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +135,7 @@ func TestMarshalExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Specs(nil); err == nil || !strings.Contains(err.Error(), "transactionalId: applies only to exactly-once mode") {
-		t.Errorf("reading back a spec with an ID but not exactly once: %v", err)
+	if _, err := f.Specs(nil); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("reading back %+v: %v, want an error with %q", s, err, want)
 	}
 }

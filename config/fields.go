@@ -32,7 +32,7 @@ type Field struct {
 
 // Fields returns every setting, in the order of the documentation:
 // identity, backoff, naming, errors, DLT, topic creation, batches,
-// exactly once. The same keys are
+// exactly once, key order. The same keys are
 // accepted in struct tags and in policy files (where "topic" is allowed
 // only in listener entries); struct tags also take "dlt" on DLT handler
 // fields, which is not a setting and not listed.
@@ -266,6 +266,17 @@ var fields = []*field{
 		doc:   "how often an exactly-once listener commits its transaction; exactlyOnce only",
 		check: nonNegative,
 		set:   func(s *Spec, v *value) { s.ExactlyOnce.Interval = v.dur }},
+	{key: "keyOrder", kind: kBool, path: "KeyOrder.Enabled", syntax: "true|false", def: "false",
+		doc: "keep each key's records in order through retries: a record waits behind an earlier one of its key in retry; single-record handlers only",
+		set: func(s *Spec, v *value) { s.KeyOrder.Enabled = v.num != 0 }},
+	{key: "followersOnDeadLetter", kind: kString, path: "KeyOrder.OnDeadLetter", syntax: FollowersRelease + "|" + FollowersDeadLetter, def: FollowersRelease,
+		doc:   "what happens to the records waiting behind a dead-lettered record of their key: handled in order, or dead-lettered too; keyOrder only",
+		check: func(v *value) error { return CheckFollowersOnDeadLetter(v.str) },
+		set:   func(s *Spec, v *value) { s.KeyOrder.OnDeadLetter = v.str }},
+	{key: "maxKeysInRetry", kind: kInt, path: "KeyOrder.MaxKeys", syntax: "integer >= 1", def: strconv.Itoa(DefaultMaxKeysInRetry),
+		doc:   "most keys a key-ordered listener holds in retry at once; at the bound a partition waits; keyOrder only",
+		check: atLeastOrDefault(1),
+		set:   func(s *Spec, v *value) { s.KeyOrder.MaxKeys = int(v.num) }},
 }
 
 // BatchKeys returns the keys of the settings that size a batch handler's
@@ -279,6 +290,14 @@ func BatchKeys() []string { return keysUnder("Batch.") }
 // and "transactionInterval". They change how a program's listener
 // commits, not its topics.
 func ExactlyOnceKeys() []string { return keysUnder("ExactlyOnce.") }
+
+// KeyOrderKeys returns the keys of the key-order settings
+// (Spec.KeyOrder), in table order: "keyOrder", "followersOnDeadLetter"
+// and "maxKeysInRetry". They change how a program's listener orders the
+// records of a key, not its topics, and apply to single-record handlers
+// only, so listener.Register refuses them in the tag or policy file entry
+// of a batch handler.
+func KeyOrderKeys() []string { return keysUnder("KeyOrder.") }
 
 // keysUnder returns the keys of the fields whose Spec path starts with
 // prefix, in table order.
@@ -664,6 +683,20 @@ func CheckTransactionalID(id string) error {
 		return fmt.Errorf("must be at most %d bytes, got %d", MaxTransactionalIDLength, len(id))
 	}
 	return checkText(id)
+}
+
+// CheckFollowersOnDeadLetter applies the rule for what happens to the
+// followers of a dead-lettered record (KeyOrderSettings.OnDeadLetter, the
+// key followersOnDeadLetter, listener.FollowersOnDeadLetter): it must be
+// FollowersRelease or FollowersDeadLetter. The empty policy passes: it
+// means the default, FollowersRelease. The error states the rule and the
+// value, as in `must be "release" or "dead-letter", got "drop"`.
+func CheckFollowersOnDeadLetter(policy string) error {
+	switch policy {
+	case "", FollowersRelease, FollowersDeadLetter:
+		return nil
+	}
+	return fmt.Errorf("must be %q or %q, got %q", FollowersRelease, FollowersDeadLetter, policy)
 }
 
 // checkTopic applies Kafka's rules for a topic name.

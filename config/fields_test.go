@@ -68,37 +68,40 @@ func TestFieldsCoverSpec(t *testing.T) {
 // samples gives each key a non-default value in both syntaxes; context
 // holds the other keys the value needs (multiplier for maxDelay).
 var samples = map[string]struct{ tag, yaml string }{
-	"topic":               {"payments", "payments"},
-	"group":               {"billing", "billing"},
-	"attempts":            {"7", "7"},
-	"backoff":             {"exponential,multiplier=3", "exponential\n    multiplier: 3"},
-	"delay":               {"2s", "2s"},
-	"multiplier":          {"1.5", "1.5"},
-	"maxDelay":            {"10s,multiplier=2", "10s\n    multiplier: 2"},
-	"jitter":              {"0.2", "0.2"},
-	"delays":              {"1s|2s", "[1s, 2s]"},
-	"retrySuffix":         {"-again", "-again"},
-	"dltSuffix":           {"-dead", "-dead"},
-	"suffixing":           {"index", "index"},
-	"sameInterval":        {"multiple", "multiple"},
-	"groupTopics":         {"true", "true"},
-	"include":             {"timeout|auth", "[timeout, auth]"},
-	"exclude":             {"validation", "[validation]"},
-	"routes":              {"-v:validation|-a:auth", "[{suffix: -v, error: validation}, {suffix: -a, error: auth}]"},
-	"timeout":             {"1h", "1h"},
-	"maxErrorBytes":       {"512", "512"},
-	"dltStrategy":         {"none", "none"},
-	"dltHandlerAttempts":  {"9", "9"},
-	"dltHandlerBackoff":   {"5s", "5s"},
-	"createTopics":        {"false", "false"},
-	"partitions":          {"12", "12"},
-	"replicationFactor":   {"3", "3"},
-	"topicConfigs":        {"retention.ms:1000|cleanup.policy:compact", "{retention.ms: 1000, cleanup.policy: compact}"},
-	"batch":               {"500", "500"},
-	"batchWait":           {"20ms", "20ms"},
-	"exactlyOnce":         {"true", "true"},
-	"transactionalId":     {"orders-0,exactlyOnce=true", "orders-0\n    exactlyOnce: true"},
-	"transactionInterval": {"1s,exactlyOnce=true", "1s\n    exactlyOnce: true"},
+	"topic":                 {"payments", "payments"},
+	"group":                 {"billing", "billing"},
+	"attempts":              {"7", "7"},
+	"backoff":               {"exponential,multiplier=3", "exponential\n    multiplier: 3"},
+	"delay":                 {"2s", "2s"},
+	"multiplier":            {"1.5", "1.5"},
+	"maxDelay":              {"10s,multiplier=2", "10s\n    multiplier: 2"},
+	"jitter":                {"0.2", "0.2"},
+	"delays":                {"1s|2s", "[1s, 2s]"},
+	"retrySuffix":           {"-again", "-again"},
+	"dltSuffix":             {"-dead", "-dead"},
+	"suffixing":             {"index", "index"},
+	"sameInterval":          {"multiple", "multiple"},
+	"groupTopics":           {"true", "true"},
+	"include":               {"timeout|auth", "[timeout, auth]"},
+	"exclude":               {"validation", "[validation]"},
+	"routes":                {"-v:validation|-a:auth", "[{suffix: -v, error: validation}, {suffix: -a, error: auth}]"},
+	"timeout":               {"1h", "1h"},
+	"maxErrorBytes":         {"512", "512"},
+	"dltStrategy":           {"none", "none"},
+	"dltHandlerAttempts":    {"9", "9"},
+	"dltHandlerBackoff":     {"5s", "5s"},
+	"createTopics":          {"false", "false"},
+	"partitions":            {"12", "12"},
+	"replicationFactor":     {"3", "3"},
+	"topicConfigs":          {"retention.ms:1000|cleanup.policy:compact", "{retention.ms: 1000, cleanup.policy: compact}"},
+	"batch":                 {"500", "500"},
+	"batchWait":             {"20ms", "20ms"},
+	"exactlyOnce":           {"true", "true"},
+	"transactionalId":       {"orders-0,exactlyOnce=true", "orders-0\n    exactlyOnce: true"},
+	"transactionInterval":   {"1s,exactlyOnce=true", "1s\n    exactlyOnce: true"},
+	"keyOrder":              {"true", "true"},
+	"followersOnDeadLetter": {"dead-letter,keyOrder=true", "dead-letter\n    keyOrder: true"},
+	"maxKeysInRetry":        {"500,keyOrder=true", "500\n    keyOrder: true"},
 }
 
 // Every key reaches its field from a struct tag and from a policy file,
@@ -199,6 +202,16 @@ func TestDocsAndSchemaListEveryKey(t *testing.T) {
 		"suffixing":    names3[strategy.Suffixing](),
 		"sameInterval": names3[strategy.SameInterval](),
 		"dltStrategy":  names3[retry.DLTStrategy](),
+	}
+	// followersOnDeadLetter is text with a rule of its own: the schema's
+	// enum is exactly what the rule accepts.
+	if got, want := entry.Properties["followersOnDeadLetter"].Enum, []string{FollowersRelease, FollowersDeadLetter}; !slices.Equal(got, want) {
+		t.Errorf("schema: followersOnDeadLetter enum %v, want %v", got, want)
+	}
+	for _, g := range entry.Properties["followersOnDeadLetter"].Enum {
+		if err := CheckFollowersOnDeadLetter(g); err != nil {
+			t.Errorf("schema: followersOnDeadLetter enum has %q, which the rule rejects: %v", g, err)
+		}
 	}
 	for key, want := range enums {
 		got := entry.Properties[key].Enum

@@ -84,6 +84,8 @@ func FuzzParseTag(f *testing.F) {
 		"topic=orders,batch=-1,batchWait=-1s",
 		"topic=orders,exactlyOnce=true,transactionalId=orders-0,transactionInterval=250ms",
 		"topic=orders,transactionalId=orders-0,transactionInterval=-1s",
+		"topic=orders,keyOrder=true,followersOnDeadLetter=dead-letter,maxKeysInRetry=500",
+		"topic=orders,followersOnDeadLetter=drop,maxKeysInRetry=-1,keyOrder=true,exactlyOnce=true",
 		"topic=orders,,=",
 		`topic=orders,group=\`,
 	} {
@@ -143,6 +145,7 @@ func FuzzParse(f *testing.F) {
 		"listeners: [{topic: orders, group: \"\\u00e9\", jitter: 1.0, createTopics: true}]\n",
 		"defaults:\n  batchWait: 20ms\nlisteners:\n  - topic: orders\n    batch: 1\n  - topic: payments\n    batch: 0\n",
 		"defaults:\n  transactionInterval: 1s\nlisteners:\n  - topic: orders\n    exactlyOnce: true\n    transactionalId: orders-0\n  - topic: payments\n    transactionalId: \"\\u0007\"\n",
+		"defaults:\n  followersOnDeadLetter: dead-letter\nlisteners:\n  - topic: orders\n    keyOrder: true\n    maxKeysInRetry: 0\n  - topic: payments\n    maxKeysInRetry: 5\n",
 	} {
 		f.Add([]byte(s))
 	}

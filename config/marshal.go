@@ -25,8 +25,9 @@ type fileDoc struct {
 // The batch settings are left out when they are the defaults, for the
 // same reason and because listener.Register refuses them in the entry of a
 // single-record handler. The exactly-once settings are written for an
-// exactly-once listener only (its interval explicit), for the first
-// reason.
+// exactly-once listener only (its interval explicit), and the key-order
+// settings for a key-ordered listener only (followersOnDeadLetter and
+// maxKeysInRetry explicit), for the first reason.
 type specDoc struct {
 	Topic              string             `yaml:"topic" json:"topic"`
 	Group              string             `yaml:"group" json:"group"`
@@ -59,6 +60,9 @@ type specDoc struct {
 	ExactlyOnce        bool               `yaml:"exactlyOnce,omitempty" json:"exactlyOnce,omitempty"`
 	TransactionalID    string             `yaml:"transactionalId,omitempty" json:"transactionalId,omitempty"`
 	TxnInterval        string             `yaml:"transactionInterval,omitempty" json:"transactionInterval,omitempty"`
+	KeyOrder           bool               `yaml:"keyOrder,omitempty" json:"keyOrder,omitempty"`
+	Followers          string             `yaml:"followersOnDeadLetter,omitempty" json:"followersOnDeadLetter,omitempty"`
+	MaxKeys            int                `yaml:"maxKeysInRetry,omitempty" json:"maxKeysInRetry,omitempty"`
 }
 
 type routeDoc struct {
@@ -68,8 +72,9 @@ type routeDoc struct {
 
 // MarshalYAML writes specs as a policy file (version 1, one listener entry
 // per spec, every setting explicit but groupTopics, written only when
-// true, batch and batchWait, written only when not their defaults, and
-// the exactly-once settings, written only for an exactly-once listener)
+// true, batch and batchWait, written only when not their defaults, the
+// exactly-once settings, written only for an exactly-once listener, and
+// the key-order settings, written only for a key-ordered listener)
 // that Parse reads back to the same specs. Policies are normalized first.
 // It fails for a spec whose enums are out of range.
 func MarshalYAML(specs ...Spec) ([]byte, error) {
@@ -186,6 +191,15 @@ func specDocOf(s Spec) (specDoc, error) {
 	d.ExactlyOnce, d.TransactionalID = e.Enabled, e.TransactionalID
 	if e.Enabled || e.Interval != DefaultTransactionInterval {
 		d.TxnInterval = e.Interval.String()
+	}
+	// The same for the key-order settings without key order.
+	k := s.KeyOrder.normalize()
+	d.KeyOrder = k.Enabled
+	if k.Enabled || k.OnDeadLetter != FollowersRelease {
+		d.Followers = k.OnDeadLetter
+	}
+	if k.Enabled || k.MaxKeys != DefaultMaxKeysInRetry {
+		d.MaxKeys = k.MaxKeys
 	}
 	return d, nil
 }

@@ -33,10 +33,13 @@ func TestZeroMeansTheDefault(t *testing.T) {
 		if f.kind == kDuration {
 			zero = "0s"
 		}
-		// A setting of exactly-once mode needs the mode on.
+		// A setting of exactly-once mode or key order needs the mode on.
 		def, tagCtx, yamlCtx := DefaultSpec("orders"), "", ""
-		if strings.HasPrefix(f.path, "ExactlyOnce.") {
+		switch {
+		case strings.HasPrefix(f.path, "ExactlyOnce."):
 			def.ExactlyOnce.Enabled, tagCtx, yamlCtx = true, ",exactlyOnce=true", "\n    exactlyOnce: true"
+		case strings.HasPrefix(f.path, "KeyOrder."):
+			def.KeyOrder.Enabled, tagCtx, yamlCtx = true, ",keyOrder=true", "\n    keyOrder: true"
 		}
 		t.Run(f.key, func(t *testing.T) {
 			fromTag, err := resolveTag(t, reg, "topic=orders,"+f.key+"="+zero+tagCtx)

@@ -52,6 +52,7 @@ func TestLoadAllKeys(t *testing.T) {
 	payments.Policy.Backoff = strategy.Backoff{Kind: strategy.List, Delays: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}, Jitter: 0.1}
 	payments.Policy.Timeout = 10 * time.Minute
 	payments.Batch.Wait = 5 * time.Millisecond
+	payments.KeyOrder = KeyOrderSettings{Enabled: true, OnDeadLetter: FollowersDeadLetter, MaxKeys: 2000}
 	m, _ := reg.Lookup("timeout")
 	payments.Policy.Classifier.Include = []strategy.Matcher{m}
 	if len(specs) != 2 {

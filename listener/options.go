@@ -191,9 +191,9 @@ func (c *cfg) validate() error {
 	case c.txnInterval > 0 && c.txnInterval != DefaultTransactionInterval:
 		bad("TransactionInterval applies only to exactly-once mode, but ExactlyOnce is not given; add ExactlyOnce, or remove TransactionInterval")
 	}
-	switch {
-	case c.followers != config.FollowersRelease && c.followers != config.FollowersDeadLetter:
-		bad("FollowersOnDeadLetter must be %q or %q, got %q", config.FollowersRelease, config.FollowersDeadLetter, c.followers)
+	switch err := config.CheckFollowersOnDeadLetter(c.followers); {
+	case err != nil:
+		bad("FollowersOnDeadLetter %v", err)
 	case !c.keyOrder && c.followers != config.FollowersRelease:
 		bad("FollowersOnDeadLetter applies only to key-ordered retries, but KeyOrder is not given; add KeyOrder, or remove FollowersOnDeadLetter")
 	}
@@ -227,16 +227,19 @@ func Group(name string) Opt { return opt(func(c *cfg) { c.group = name }) }
 func Policy(p retry.Policy) Opt { return opt(func(c *cfg) { c.policy = p }) }
 
 // FromSpec sets everything a config.Spec holds — group, retry policy,
-// topic settings, batch settings and exactly-once settings — as resolved
-// from struct tags and policy files by config.Resolve or
-// config.File.Specs (Listener.Spec returns one too). Options after it
-// change what it set. Its fields replace the listener's as they are, so a
-// zero field means its default, as for every option (zero Partitions and
-// ReplicationFactor are -1), except Group, which must not be empty.
-// s.Topic must be the listener's topic (or empty). s.ExactlyOnce.Enabled
-// is ExactlyOnce(s.ExactlyOnce.TransactionalID); a transactional ID or an
+// topic settings, batch settings, exactly-once settings and key-order
+// settings — as resolved from struct tags and policy files by
+// config.Resolve or config.File.Specs (Listener.Spec returns one too).
+// Options after it change what it set. Its fields replace the
+// listener's as they are, so a zero field means its default, as for every
+// option (zero Partitions and ReplicationFactor are -1), except Group,
+// which must not be empty. s.Topic must be the listener's topic (or
+// empty). s.ExactlyOnce.Enabled is
+// ExactlyOnce(s.ExactlyOnce.TransactionalID); a transactional ID or an
 // interval other than the default without it is an error, as
-// TransactionInterval without ExactlyOnce is.
+// TransactionInterval without ExactlyOnce is. Likewise s.KeyOrder.Enabled
+// is KeyOrder, and an OnDeadLetter or a MaxKeys other than the default
+// without it is an error.
 func FromSpec(s config.Spec) Opt {
 	return opt(func(c *cfg) {
 		if s.Topic != "" && s.Topic != c.topic {
@@ -247,6 +250,16 @@ func FromSpec(s config.Spec) Opt {
 			c.errs = append(c.errs, fmt.Errorf("listener: FromSpec: ExactlyOnce.TransactionalID %q applies only to exactly-once mode, but ExactlyOnce.Enabled is false", e.TransactionalID))
 		}
 		c.eos, c.txnID, c.txnInterval = e.Enabled, e.TransactionalID, e.Interval
+		k := s.KeyOrder
+		if !k.Enabled && k.OnDeadLetter != "" && k.OnDeadLetter != config.FollowersRelease {
+			c.errs = append(c.errs, fmt.Errorf("listener: FromSpec: KeyOrder.OnDeadLetter %q applies only to key-ordered retries, but KeyOrder.Enabled is false", k.OnDeadLetter))
+			k.OnDeadLetter = "" // reported here, in the spec's words
+		}
+		if !k.Enabled && k.MaxKeys != 0 && k.MaxKeys != config.DefaultMaxKeysInRetry {
+			c.errs = append(c.errs, fmt.Errorf("listener: FromSpec: KeyOrder.MaxKeys %d applies only to key-ordered retries, but KeyOrder.Enabled is false", k.MaxKeys))
+			k.MaxKeys = 0
+		}
+		c.keyOrder, c.followers, c.maxKeys = k.Enabled, k.OnDeadLetter, k.MaxKeys
 		c.group = s.Group
 		c.policy = s.Policy
 		c.createTopics = s.Topics.Create

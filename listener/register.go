@@ -17,9 +17,12 @@ import (
 
 // RegisterOpt configures Register. Every Opt is a RegisterOpt, applied to
 // each registered listener (BatchSize and BatchWait to batch handler
-// fields only; TransactionInterval, and ExactlyOnce's transactional ID, to
-// the listeners that are exactly once when tags and files have been
-// applied); NamedErrors and PolicyFile apply to registration only.
+// fields only; KeyOrder, FollowersOnDeadLetter and MaxKeysInRetry to
+// single-record handler fields only; TransactionInterval, and
+// ExactlyOnce's transactional ID, to the listeners that are exactly once
+// when tags and files have been applied, and FollowersOnDeadLetter and
+// MaxKeysInRetry to those that are key-ordered); NamedErrors and
+// PolicyFile apply to registration only.
 type RegisterOpt interface {
 	applyRegister(*regCfg)
 }
@@ -78,7 +81,13 @@ func PolicyFile(f *config.File) RegisterOpt {
 // batch handlers only: in the tag of a single-record handler field, or in
 // a policy file's entry for its topic, they are an error; from the Go
 // options given to Register and from a policy file's defaults they apply
-// to the batch handler fields and are not applied to the others.
+// to the batch handler fields and are not applied to the others. The
+// key-order settings, keyOrder, followersOnDeadLetter and maxKeysInRetry
+// (KeyOrder, FollowersOnDeadLetter and MaxKeysInRetry), the other way
+// round: key order does not work with batch handlers yet, so they are an
+// error in the tag of a batch handler field or its file entry, and from
+// the Go options and a file's defaults they apply to the single-record
+// handler fields only.
 //
 // A DLT handler field holds a dlt.Handler (or a func(context.Context,
 // *kgo.Record, retry.State) error) and its tag is "dlt=<topic>", the main
@@ -99,9 +108,13 @@ func PolicyFile(f *config.File) RegisterOpt {
 // error names, two handlers for one topic, topics that collide across
 // listeners, a DLT handler for a topic no field consumes, policy file
 // entries for topics no field consumes, batch settings for a single-record
-// handler, transactionalId or transactionInterval for a listener that is
-// not exactly once (exactlyOnce, any kind of handler), two exactly-once
-// listeners with one transactional ID, nil or mistyped fields.
+// handler, key-order settings for a batch handler, transactionalId or
+// transactionInterval for a listener that is not exactly once
+// (exactlyOnce, any kind of handler), followersOnDeadLetter or
+// maxKeysInRetry for one that is not key-ordered (keyOrder), keyOrder
+// with exactlyOnce, two exactly-once listeners with one transactional ID,
+// key-ordered and other listeners in one consumer group, nil or mistyped
+// fields.
 func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, error) {
 	var rc regCfg
 	for _, o := range opts {
@@ -151,6 +164,8 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 				errs = append(errs, &config.Error{Pos: entry.Pos(), Key: "topic", Err: fmt.Errorf("listener entry for topic %q matches no handler field (consumed: %s)", entry.Topic(), topicList(byTopic))})
 			case f != nil && f.batch == nil:
 				errs = append(errs, batchSettingErrors(entry, "field "+f.pos.Struct+"."+f.pos.Field, "from this entry")...)
+			case f != nil:
+				errs = append(errs, keyOrderSettingErrors(entry, "field "+f.pos.Struct+"."+f.pos.Field, "from this entry")...)
 			}
 		}
 	}
@@ -165,10 +180,19 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 		}
 		if f.batch == nil {
 			dropBatch(&c)
+		} else {
+			dropKeyOrder(&c)
 		}
 		decls := []*config.Decl{f.decl}
 		for _, file := range rc.files {
-			decls = append(decls, file.Layers(topic)...)
+			for _, d := range file.Layers(topic) {
+				if f.batch != nil {
+					// A file's key-order settings are not for a batch
+					// handler; its entry's are reported above.
+					d = d.Without(config.KeyOrderKeys()...)
+				}
+				decls = append(decls, d)
+			}
 		}
 		s, err := config.Resolve(c.spec(), rc.reg, decls...)
 		if err != nil {
@@ -185,6 +209,7 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 	if len(errs) == 0 {
 		errs = append(errs, collisions(consumers, specs)...)
 		errs = append(errs, sharedTransactionalIDs(consumers, specs)...)
+		errs = append(errs, mixedKeyOrderGroups(consumers, specs)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -197,6 +222,7 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 		method, adapter := "Handle", "listener.HandlerFunc(x.Handle)"
 		if f.batch != nil {
 			primary, method, adapter = f.batch, "HandleBatch", "listener.BatchHandlerFunc(x.HandleBatch)"
+			lopts = append(lopts, opt(dropKeyOrder))
 		} else {
 			lopts = append(lopts, opt(dropBatch))
 		}
@@ -237,14 +263,36 @@ func Register(seeds []string, handlers any, opts ...RegisterOpt) ([]*Listener, e
 // they apply to batch handler fields only, and New refuses them.
 func dropBatch(c *cfg) { c.batchSize, c.batchWait, c.batchSet = DefaultBatchSize, 0, false }
 
+// dropKeyOrder removes the key-order settings the options given to
+// Register set: they apply to single-record handler fields only, and
+// NewBatch refuses them.
+func dropKeyOrder(c *cfg) {
+	c.keyOrder, c.followers, c.maxKeys = false, config.FollowersRelease, config.DefaultMaxKeysInRetry
+}
+
 // batchSettingErrors reports each batch setting of d, a declaration for
 // the single-record handler of field; from says where to remove it.
 func batchSettingErrors(d *config.Decl, field, from string) []error {
+	return kindSettingErrors(d, config.BatchKeys(), "applies to batch handlers, but "+field+" holds a single-record handler",
+		"make it a listener.BatchHandler (func(ctx, []*kgo.Record) error)", from)
+}
+
+// keyOrderSettingErrors reports each key-order setting of d, a
+// declaration for the batch handler of field; from says where to remove
+// it.
+func keyOrderSettingErrors(d *config.Decl, field, from string) []error {
+	return kindSettingErrors(d, config.KeyOrderKeys(), "key order does not work with batch handlers yet, but "+field+" holds a batch handler",
+		"make it a listener.Handler (func(ctx, *kgo.Record) error)", from)
+}
+
+// kindSettingErrors reports each setting of keys that d sets although it
+// does not apply to the kind of handler d declares: why says so, fix how
+// to change the handler, and from where to remove the setting.
+func kindSettingErrors(d *config.Decl, keys []string, why, fix, from string) []error {
 	var errs []error
-	for _, key := range config.BatchKeys() {
+	for _, key := range keys {
 		if at, path, ok := d.Setting(key); ok {
-			errs = append(errs, &config.Error{Pos: at, Key: path, Err: fmt.Errorf("applies to batch handlers, but %s holds a single-record handler: "+
-				"make it a listener.BatchHandler (func(ctx, []*kgo.Record) error), or remove %s %s", field, key, from)})
+			errs = append(errs, &config.Error{Pos: at, Key: path, Err: fmt.Errorf("%s: %s, or remove %s %s", why, fix, key, from)})
 		}
 	}
 	return errs
@@ -339,6 +387,10 @@ func handlerFields(handlers any) ([]*handlerField, []error) {
 			continue
 		case batch:
 			hf.batch = b
+			if e := keyOrderSettingErrors(d, "the field", "from the tag"); len(e) > 0 {
+				errs = append(errs, e...)
+				continue
+			}
 		case single:
 			hf.handler = h
 			if e := batchSettingErrors(d, "the field", "from the tag"); len(e) > 0 {
@@ -450,6 +502,27 @@ func sharedTransactionalIDs(fs []*handlerField, specs []config.Spec) []error {
 	return errs
 }
 
+// mixedKeyOrderGroups reports a listener that would share its consumer
+// group with one whose key order differs: a key-ordered listener's group
+// uses its own partition assignor, which other members cannot join.
+func mixedKeyOrderGroups(fs []*handlerField, specs []config.Spec) []error {
+	first := map[string]int{}
+	var errs []error
+	for i, s := range specs {
+		j, seen := first[s.Group]
+		if !seen {
+			first[s.Group] = i
+			continue
+		}
+		if o := specs[j]; o.KeyOrder.Enabled != s.KeyOrder.Enabled {
+			errs = append(errs, &config.Error{Pos: fs[i].pos, Key: "keyOrder", Err: fmt.Errorf("is %v, but field %s, in the same group %q, has keyOrder %v: "+
+				"a key-ordered listener's group uses its own partition assignor, which other listeners cannot join; give one of them another group",
+				s.KeyOrder.Enabled, fs[j].pos.Field, s.Group, o.KeyOrder.Enabled)})
+		}
+	}
+	return errs
+}
+
 func topicList(m map[string]*handlerField) string {
 	if len(m) == 0 {
 		return "none"
@@ -485,14 +558,16 @@ func (c *cfg) spec() config.Spec {
 		},
 		Batch:       config.BatchSettings{Size: c.batchSize, Wait: c.batchWait},
 		ExactlyOnce: config.ExactlyOnceSettings{Enabled: c.eos, TransactionalID: c.txnID, Interval: c.txnInterval},
+		KeyOrder:    config.KeyOrderSettings{Enabled: c.keyOrder, OnDeadLetter: c.followers, MaxKeys: c.maxKeys},
 	}
 }
 
 // Spec returns the listener's resolved settings — topic, group, normalized
 // retry policy, topic settings, batch settings (the defaults for a
-// single-record handler) and exactly-once settings (TransactionalID as
+// single-record handler), exactly-once settings (TransactionalID as
 // given: empty when it is derived from the group and the host name at
-// Run) — as a config.Spec, for logging or for config.MarshalYAML.
+// Run) and key-order settings (the defaults for a batch handler) — as a
+// config.Spec, for logging or for config.MarshalYAML.
 func (l *Listener) Spec() config.Spec {
 	s := l.cfg.spec()
 	s.Topic = l.plan.Main

@@ -2,6 +2,7 @@ package listener_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -24,24 +25,7 @@ func TestRegisterExactlyOnceTag(t *testing.T) {
 		"clicks":   {Enabled: true, Interval: 250 * time.Millisecond},
 		"payments": {Interval: listener.DefaultTransactionInterval},
 	}
-	for _, l := range ls {
-		s := l.Spec()
-		if s.ExactlyOnce != want[s.Topic] {
-			t.Errorf("topic %s: ExactlyOnce = %+v, want %+v", s.Topic, s.ExactlyOnce, want[s.Topic])
-		}
-		// FromSpec gives a listener the same settings.
-		h := any(nopHandler)
-		if s.Topic == "clicks" {
-			h = regNopBatch
-		}
-		g, err := regBuild(s.Topic, h, listener.FromSpec(s))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !g.Spec().Equal(s) {
-			t.Errorf("topic %s: FromSpec(Spec()) gives %+v, want %+v", s.Topic, g.Spec(), s)
-		}
-	}
+	wantSpecsFromSpec(t, ls, func(s config.Spec) config.ExactlyOnceSettings { return s.ExactlyOnce }, want)
 	if listener.DefaultTransactionInterval != config.DefaultTransactionInterval {
 		t.Errorf("listener.DefaultTransactionInterval %v, config's %v", listener.DefaultTransactionInterval, config.DefaultTransactionInterval)
 	}
@@ -58,14 +42,7 @@ func TestRegisterExactlyOnceRuleAlike(t *testing.T) {
 	if _, err := listener.New(offlineSeeds, "orders", nopHandler, listener.TransactionInterval(listener.DefaultTransactionInterval)); err != nil {
 		t.Errorf("TransactionInterval(DefaultTransactionInterval) without ExactlyOnce: %v", err)
 	}
-	_, err = listener.Register(offlineSeeds, tagged(tf{"Orders", "topic=orders,transactionalId=orders-0,transactionInterval=1s", nopHandler}))
-	wantErrLines(t, err,
-		"struct {…}.Orders (kretry tag): transactionalId: "+rule+"exactlyOnce is false (from Go options or defaults); set exactlyOnce to true, or remove transactionalId",
-		"struct {…}.Orders (kretry tag): transactionInterval: "+rule+"exactlyOnce is false (from Go options or defaults); set exactlyOnce to true, or remove transactionInterval")
-	wantConfigError(t, err, config.Pos{Struct: "struct {…}", Field: "Orders"}, "transactionalId")
-	f := parsePolicy(t, "listeners:\n  - topic: orders\n    exactlyOnce: false\n    transactionInterval: 1s\n")
-	_, err = listener.Register(offlineSeeds, tagged(tf{"Orders", "topic=orders,exactlyOnce=true", nopHandler}), listener.PolicyFile(f))
-	wantErrLines(t, err, "policy.yaml:4:26: listeners[0].transactionInterval: "+rule+"exactlyOnce is false (from policy.yaml:3:18); set exactlyOnce to true, or remove transactionInterval")
+	wantModeRuleAlike(t, "exactlyOnce", "exactly-once mode", [2]string{"transactionalId", "transactionInterval"}, [2]string{"orders-0", "1s"})
 	// A spec that is not exactly once holds no transactional ID.
 	s := config.DefaultSpec("orders")
 	s.ExactlyOnce.TransactionalID = "orders-0"
@@ -73,33 +50,85 @@ func TestRegisterExactlyOnceRuleAlike(t *testing.T) {
 	wantErrLines(t, err, `listener: FromSpec: ExactlyOnce.TransactionalID "orders-0" applies only to exactly-once mode, but ExactlyOnce.Enabled is false`)
 }
 
+// wantSpecsFromSpec checks that get gives want[topic] from the Spec of
+// each listener of ls, and that FromSpec gives a listener of its topic the
+// same Spec (with NewBatch for topic "clicks", a batch handler's in these
+// tests).
+func wantSpecsFromSpec[T comparable](t *testing.T, ls []*listener.Listener, get func(config.Spec) T, want map[string]T) {
+	t.Helper()
+	for _, l := range ls {
+		s := l.Spec()
+		if got := get(s); got != want[s.Topic] {
+			t.Errorf("topic %s: %+v, want %+v", s.Topic, got, want[s.Topic])
+		}
+		h := any(nopHandler)
+		if s.Topic == "clicks" {
+			h = regNopBatch
+		}
+		g, err := regBuild(s.Topic, h, listener.FromSpec(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !g.Spec().Equal(s) || get(g.Spec()) != get(s) {
+			t.Errorf("topic %s: FromSpec(Spec()) gives %+v, want %+v", s.Topic, g.Spec(), s)
+		}
+	}
+}
+
+// wantModeRuleAlike checks that keys, settings of a mode (modeKey; what
+// in messages), set to vals in a listener's own tag or file entry without
+// the mode, are errors naming both keys and where the mode came from.
+func wantModeRuleAlike(t *testing.T, modeKey, what string, keys, vals [2]string) {
+	t.Helper()
+	rule := ": applies only to " + what + ", but " + modeKey + " is false"
+	fix := func(key string) string { return "; set " + modeKey + " to true, or remove " + key }
+	_, err := listener.Register(offlineSeeds, tagged(tf{"Orders", "topic=orders," + keys[0] + "=" + vals[0] + "," + keys[1] + "=" + vals[1], nopHandler}))
+	wantErrLines(t, err,
+		"struct {…}.Orders (kretry tag): "+keys[0]+rule+" (from Go options or defaults)"+fix(keys[0]),
+		"struct {…}.Orders (kretry tag): "+keys[1]+rule+" (from Go options or defaults)"+fix(keys[1]))
+	wantConfigError(t, err, config.Pos{Struct: "struct {…}", Field: "Orders"}, keys[0])
+	f := parsePolicy(t, "listeners:\n  - topic: orders\n    "+modeKey+": false\n    "+keys[1]+": "+vals[1]+"\n")
+	_, err = listener.Register(offlineSeeds, tagged(tf{"Orders", "topic=orders," + modeKey + "=true", nopHandler}), listener.PolicyFile(f))
+	wantErrLines(t, err, fmt.Sprintf("policy.yaml:4:%d: listeners[0].%s%s (from policy.yaml:3:%d)%s",
+		len("    "+keys[1]+": ")+1, keys[1], rule, len("    "+modeKey+": ")+1, fix(keys[1])))
+}
+
 // A bad exactly-once value is reported with the same rule whichever way it
 // is given: a Go option to New or Register, a tag, a policy file.
 func TestRegisterExactlyOnceProblemsAlike(t *testing.T) {
-	tests := []struct {
-		key, option string
-		opt         listener.Opt
-		value, yaml string // as written in the tag and the file
-		col         string // the value's column in the file
-		rule        string
-	}{
+	for _, tt := range []badModeValue{
 		{"transactionalId", "ExactlyOnce transactional ID", listener.ExactlyOnce("a\x07"), "a\x07", `"a\a"`, "22",
 			`must not contain control characters, got "a\a" with U+0007 at byte 1`},
 		{"transactionInterval", "TransactionInterval", listener.TransactionInterval(-time.Second), "-1s", "-1s", "26",
 			"must be >= 0, got -1s"},
+	} {
+		t.Run(tt.key, func(t *testing.T) { wantModeProblemAlike(t, listener.ExactlyOnce(""), "exactlyOnce", tt) })
 	}
-	for _, tt := range tests {
-		t.Run(tt.key, func(t *testing.T) {
-			_, err := listener.New(offlineSeeds, "orders", nopHandler, listener.ExactlyOnce(""), tt.opt)
-			wantErrLines(t, err, "listener: "+tt.option+" "+tt.rule)
-			_, err = listener.Register(offlineSeeds, tagged(tf{"Orders", "topic=orders,exactlyOnce=true," + tt.key + "=" + tt.value, nopHandler}))
-			wantErrLines(t, err, "struct {…}.Orders (kretry tag): "+tt.key+": "+tt.rule)
-			_, err = config.Parse("policy.yaml", []byte("listeners:\n  - topic: orders\n    exactlyOnce: true\n    "+tt.key+": "+tt.yaml+"\n"))
-			wantErrLines(t, err, "policy.yaml:4:"+tt.col+": listeners[0]."+tt.key+": "+tt.rule)
-			_, err = listener.Register(offlineSeeds, tagged(tf{"Orders", "topic=orders", nopHandler}), listener.ExactlyOnce(""), tt.opt)
-			wantErrLines(t, err, "Go options or defaults: "+tt.key+": "+tt.rule)
-		})
-	}
+}
+
+// badModeValue is a bad value of a setting of a mode (exactly once, key
+// order), for wantModeProblemAlike.
+type badModeValue struct {
+	key, option string       // the setting's key; its option's name in New's messages
+	opt         listener.Opt // the option with the bad value
+	value, yaml string       // as written in the tag and the file
+	col         string       // the value's column in the file
+	rule        string
+}
+
+// wantModeProblemAlike checks that tt is reported with the same rule
+// whichever way it is given with the mode on (mode in Go, modeKey in tags
+// and files): a Go option to New or Register, a tag, a policy file.
+func wantModeProblemAlike(t *testing.T, mode listener.Opt, modeKey string, tt badModeValue) {
+	t.Helper()
+	_, err := listener.New(offlineSeeds, "orders", nopHandler, mode, tt.opt)
+	wantErrLines(t, err, "listener: "+tt.option+" "+tt.rule)
+	_, err = listener.Register(offlineSeeds, tagged(tf{"Orders", "topic=orders," + modeKey + "=true," + tt.key + "=" + tt.value, nopHandler}))
+	wantErrLines(t, err, "struct {…}.Orders (kretry tag): "+tt.key+": "+tt.rule)
+	_, err = config.Parse("policy.yaml", []byte("listeners:\n  - topic: orders\n    "+modeKey+": true\n    "+tt.key+": "+tt.yaml+"\n"))
+	wantErrLines(t, err, "policy.yaml:4:"+tt.col+": listeners[0]."+tt.key+": "+tt.rule)
+	_, err = listener.Register(offlineSeeds, tagged(tf{"Orders", "topic=orders", nopHandler}), mode, tt.opt)
+	wantErrLines(t, err, "Go options or defaults: "+tt.key+": "+tt.rule)
 }
 
 // The exactly-once settings of the layers every listener shares — Go

@@ -236,6 +236,17 @@ listeners:
     exactlyOnce: true
     transactionalId: billing-0
 `, "orders\t-\norders-retry\t1s\norders-dlt\t-\n"},
+		{"key order",
+			[]listener.Opt{listener.KeyOrder(), listener.FollowersOnDeadLetter(config.FollowersDeadLetter), listener.MaxKeysInRetry(500)},
+			"topic=orders,keyOrder=true,followersOnDeadLetter=dead-letter,maxKeysInRetry=500",
+			`
+defaults:
+  followersOnDeadLetter: dead-letter
+listeners:
+  - topic: orders
+    keyOrder: true
+    maxKeysInRetry: 500
+`, "orders\t-\norders-retry\t1s\norders-dlt\t-\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,7 +294,8 @@ func valueAt(v any, path string) any {
 // reach says how each surface sets one field to a non-default value.
 // The fields of config.Spec.Batch apply to batch handlers: their rows are
 // checked with one. Those of config.Spec.ExactlyOnce apply in exactly-once
-// mode: their Go options are checked after ExactlyOnce("").
+// mode: their Go options are checked after ExactlyOnce(""); those of
+// config.Spec.KeyOrder with key order, after KeyOrder().
 type reach struct {
 	opt  listener.Opt // nil for Topic, which is New's argument
 	tag  string       // tag settings after topic=orders
@@ -327,6 +339,11 @@ var reachable = map[string]reach{
 	"ExactlyOnce.Enabled":         {listener.ExactlyOnce(""), "exactlyOnce=true", "exactlyOnce: true"},
 	"ExactlyOnce.TransactionalID": {listener.ExactlyOnce("orders-0"), "exactlyOnce=true,transactionalId=orders-0", "exactlyOnce: true\n    transactionalId: orders-0"},
 	"ExactlyOnce.Interval":        {listener.TransactionInterval(time.Second), "exactlyOnce=true,transactionInterval=1s", "exactlyOnce: true\n    transactionInterval: 1s"},
+
+	// Key-order settings: their Go options are checked after KeyOrder().
+	"KeyOrder.Enabled":      {listener.KeyOrder(), "keyOrder=true", "keyOrder: true"},
+	"KeyOrder.OnDeadLetter": {listener.FollowersOnDeadLetter(config.FollowersDeadLetter), "keyOrder=true,followersOnDeadLetter=dead-letter", "keyOrder: true\n    followersOnDeadLetter: dead-letter"},
+	"KeyOrder.MaxKeys":      {listener.MaxKeysInRetry(500), "keyOrder=true,maxKeysInRetry=500", "keyOrder: true\n    maxKeysInRetry: 500"},
 }
 
 // Every field of config.Spec (so every field of retry.Policy) can be set
@@ -361,6 +378,8 @@ func TestEveryPolicyFieldReachable(t *testing.T) {
 				h = regNopBatch
 			case strings.HasPrefix(path, "ExactlyOnce."):
 				opts = []listener.Opt{listener.ExactlyOnce(""), r.opt}
+			case strings.HasPrefix(path, "KeyOrder."):
+				opts = []listener.Opt{listener.KeyOrder(), r.opt}
 			}
 			fromGo, fromTag, fromFile := surfacesFor(t, "orders", h, opts,
 				"topic=orders,"+r.tag, "listeners:\n  - topic: orders\n    "+r.yaml+"\n")

@@ -40,14 +40,17 @@ func settingFlags() []config.Field {
 }
 
 // noFlag says why the setting key has no flag, or returns "" if it has
-// one: the batch settings size a program's batches and the exactly-once
-// settings set how it commits; neither changes a topic.
+// one: the batch settings size a program's batches, the exactly-once
+// settings set how it commits and the key-order settings how it orders a
+// key's records; none changes a topic.
 func noFlag(key string) string {
 	switch {
 	case slices.Contains(config.BatchKeys(), key):
 		return "sizes a program's batches"
 	case slices.Contains(config.ExactlyOnceKeys(), key):
 		return "sets how a program's listener commits"
+	case slices.Contains(config.KeyOrderKeys(), key):
+		return "sets how a program's listener orders a key's records"
 	}
 	return ""
 }
