@@ -158,6 +158,11 @@ func randomBytes(n int) []byte {
 // topic at a steady rate per second, each stamped when it is produced, and
 // waits for all of them to be acknowledged.
 func (e *Env) ProduceAtRate(ctx context.Context, topic string, first, n, rate int) error {
+	return e.produceAtRate(ctx, topic, n, rate, func(i int) []byte { return fmt.Appendf(nil, "k%d", first+i) })
+}
+
+// produceAtRate is ProduceAtRate with record i's key key(i).
+func (e *Env) produceAtRate(ctx context.Context, topic string, n, rate int, key func(i int) []byte) error {
 	p, err := newProducer(e, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
 	if err != nil {
 		return err
@@ -176,7 +181,7 @@ func (e *Env) ProduceAtRate(ctx context.Context, topic string, first, n, rate in
 		}
 		due := min(n, int(time.Since(start).Seconds()*float64(rate))+1)
 		for ; sent < due; sent++ {
-			p.send(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", first+sent), Value: randomBytes(100)})
+			p.send(ctx, &kgo.Record{Key: key(sent), Value: randomBytes(100)})
 		}
 	}
 	return p.finish(ctx, "produce to "+topic)

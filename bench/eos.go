@@ -170,9 +170,16 @@ var eosPairs = [][2]string{
 }
 
 // printEOSRatios writes, when exactly-once systems ran in S1 or S2, the
-// ratios of each pair of eosPairs that ran: the median of the
-// per-repetition ratios, their range, and the ratio of summed times.
+// ratios of each pair of eosPairs that ran (printPairedRatios).
 func printEOSRatios(w io.Writer, r *Results) {
+	printPairedRatios(w, r, "Exactly once: paired ratios", eosPairs, "")
+}
+
+// printPairedRatios writes, under title, the ratios in S1 and S2 of each
+// pair that ran in the same repetitions: the median of the per-repetition
+// ratios, their range, and the ratio of summed times. With need set, a
+// scenario's rows are written only when the system need ran in it.
+func printPairedRatios(w io.Writer, r *Results, title string, pairs [][2]string, need string) {
 	var rows []string
 	for _, sc := range []struct {
 		name string
@@ -182,7 +189,10 @@ func printEOSRatios(w io.Writer, r *Results) {
 		for _, t := range sc.rows {
 			by[t.System] = t
 		}
-		for _, p := range eosPairs {
+		if _, ok := by[need]; need != "" && !ok {
+			continue
+		}
+		for _, p := range pairs {
 			a, aok := by[p[0]]
 			b, bok := by[p[1]]
 			if !aok || !bok || len(a.Rates) != len(b.Rates) || len(a.Rates) == 0 {
@@ -199,7 +209,7 @@ func printEOSRatios(w io.Writer, r *Results) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "### Exactly once: paired ratios\n\n| scenario | ratio | median of per-repetition ratios (range) | ratio of summed times |\n|---|---|---:|---:|\n")
+	fmt.Fprintf(w, "### %s\n\n| scenario | ratio | median of per-repetition ratios (range) | ratio of summed times |\n|---|---|---:|---:|\n", title)
 	for _, row := range rows {
 		fmt.Fprintln(w, row)
 	}

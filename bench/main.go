@@ -33,6 +33,10 @@ type config struct {
 
 	s1Records, s1Partitions, s1Value int
 	s2Records, s2Partitions          int
+	s2Keys                           int
+	s3fRecords, s3fRate              int
+	s3fPartitions, s3fFollowers      int
+	s3fDelay                         time.Duration
 	s2bRecords, s2bPartitions        int
 	s3Records, s3Partitions, s3Rate  int
 	s3Delays                         []time.Duration
@@ -105,7 +109,7 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var c config
 	brokers := fs.String("brokers", "", "comma-separated seed brokers of a real cluster (default: embedded kfake)")
-	scenarios := fs.String("scenarios", "s1,s2,s2b,s3,s4,s5,s6,s7", "scenarios to run")
+	scenarios := fs.String("scenarios", "s1,s2,s2b,s3,s4,s5,s6,s7", "scenarios to run (s3f, follower lateness under key order, runs only when named)")
 	systems := fs.String("systems", "kretry,raw,watermill,konsumer,spring",
 		"systems to run (S1-S3); raw-variants adds every variant of the raw franz-go pipeline (raw-<poll>-<clients>-<commit>); "+
 			"kretry-batch and kretry-batch-each run S2 with a batch handler (not in the default; S7 has -s7-systems)")
@@ -120,6 +124,12 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.s1Value, "s1-value", 100, "S1 value bytes")
 	fs.IntVar(&c.s2Records, "s2-records", 3_000_000, "S2 records")
 	fs.IntVar(&c.s2Partitions, "s2-partitions", 6, "S2 partitions")
+	fs.IntVar(&c.s2Keys, "s2-keys", 0, "S2 distinct keys: record i has key k<i mod s2-keys> (0: every key unique, the default; keyorder.go)")
+	fs.IntVar(&c.s3fRecords, "s3f-records", 30_000, "S3F (follower lateness, kretry-keyorder) records")
+	fs.IntVar(&c.s3fRate, "s3f-rate", 1000, "S3F input records per second")
+	fs.IntVar(&c.s3fPartitions, "s3f-partitions", 64, "S3F partitions")
+	fs.IntVar(&c.s3fFollowers, "s3f-followers", 4, "S3F followers per key: each key has 1 + s3f-followers consecutive records")
+	fs.DurationVar(&c.s3fDelay, "s3f-delay", time.Second, "S3F tier delay of each key's first record")
 	fs.IntVar(&c.s2bRecords, "s2b-records", 0, "S2b records (default: -s2-records)")
 	fs.IntVar(&c.s2bPartitions, "s2b-partitions", 0, "S2b partitions (default: -s2-partitions)")
 	fs.IntVar(&c.s3Records, "s3-records", 60_000, "S3 records (of the warm phase, for systems that run one)")

@@ -42,7 +42,8 @@ func printReport(w io.Writer, r *Results) {
 	throughput("S1 happy path", r.S1)
 	throughput("S2 retry hop", r.S2)
 	throughput("S2b dead-letter path", r.S2b)
-	printEOSRatios(w, r) // eos.go
+	printEOSRatios(w, r)      // eos.go
+	printKeyOrderRatios(w, r) // keyorder.go
 	if len(r.S3) > 0 {
 		fmt.Fprintf(w, "### S3 delay precision (lateness = handled − due)\n\n| system | phase | tier | retries | early | p50 | p99 | max | p99 / floor p99 | note |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, p := range r.S3 {
@@ -113,6 +114,7 @@ func printReport(w io.Writer, r *Results) {
 	if len(r.S7) > 0 {
 		printS7(w, r)
 	}
+	printFollowers(w, r) // keyorder.go
 	if len(r.Skipped) > 0 {
 		fmt.Fprintf(w, "### Not run\n\n")
 		keys := make([]string, 0, len(r.Skipped))

@@ -27,6 +27,7 @@ type Results struct {
 	S5       []ScaleResult       `json:"s5,omitempty"`
 	S6       []ConcurrencyResult `json:"s6,omitempty"`
 	S7       []BatchResult       `json:"s7,omitempty"`
+	S3F      []FollowerResult    `json:"s3f,omitempty"`     // keyorder.go
 	Skipped  map[string]string   `json:"skipped,omitempty"` // "s3/konsumer" -> why
 	Merged   []time.Time         `json:"merged_from_runs_started,omitempty"`
 	Settings map[string]any      `json:"settings"`
@@ -113,6 +114,7 @@ func run(ctx context.Context, cfg config) error {
 				return fmt.Errorf("-merge: %s: %w", filepath.Join(cfg.out, "results.json"), err)
 			}
 			res.S1, res.S2, res.S2b, res.S3, res.S4, res.S5, res.S6, res.S7 = old.S1, old.S2, old.S2b, old.S3, old.S4, old.S5, old.S6, old.S7
+			res.S3F = old.S3F
 			for k, v := range old.Skipped {
 				res.Skipped[k] = v
 			}
@@ -130,7 +132,7 @@ func run(ctx context.Context, cfg config) error {
 		name string
 		fn   func(context.Context, []System) error
 	}{
-		{"s1", b.s1}, {"s2", b.s2}, {"s2b", b.s2b}, {"s3", b.s3}, {"s4", b.s4}, {"s5", b.s5}, {"s6", b.s6}, {"s7", b.s7},
+		{"s1", b.s1}, {"s2", b.s2}, {"s2b", b.s2b}, {"s3", b.s3}, {"s4", b.s4}, {"s5", b.s5}, {"s6", b.s6}, {"s7", b.s7}, {"s3f", b.s3f},
 	} {
 		if !cfg.scenarios[s.name] {
 			continue
@@ -173,6 +175,8 @@ func (b *bench) reset(scenario string) {
 		r.S6 = nil
 	case "s7":
 		r.S7 = nil
+	case "s3f":
+		r.S3F = nil
 	}
 	for k := range r.Skipped {
 		if strings.HasPrefix(k, scenario+"/") {
@@ -342,7 +346,7 @@ func (b *bench) s2(ctx context.Context, systems []System) error {
 			if err := b.env.CreateTopic(ctx, topic, b.cfg.s2Partitions, nil); err != nil {
 				return Throughput{}, err
 			}
-			if err := b.env.Fill(ctx, topic, n, 100, nil); err != nil {
+			if err := b.env.FillS2(ctx, topic, n, b.cfg.s2Keys); err != nil {
 				return Throughput{}, err
 			}
 			in := RetryHopInput{Topic: topic, Group: topic + "-g", Prefix: topic, Partitions: b.cfg.s2Partitions, Records: n}
@@ -617,7 +621,9 @@ func settings(cfg config) map[string]any {
 		"s5_partitions": cfg.s5Partitions, "s5_per_partition": cfg.s5PerPartition, "s5_idle": cfg.s5Idle.String(),
 		"s5_fetch_max_wait": cfg.s5FetchMaxWait.String(), "s5_cpuprofile": cfg.s5CPUProf, "s5_raw": cfg.s5Raw,
 		"s6_concurrency": cfg.s6Concurrency, "s6_per_worker": cfg.s6PerWorker, "s6_partitions": cfg.s6Partitions, "s6_wait": cfg.s6Wait.String(),
-		"s2_batch_size": cfg.s2BatchSize,
+		"s2_batch_size": cfg.s2BatchSize, "s2_keys": cfg.s2Keys,
+		"s3f_records": cfg.s3fRecords, "s3f_rate": cfg.s3fRate, "s3f_partitions": cfg.s3fPartitions,
+		"s3f_followers": cfg.s3fFollowers, "s3f_delay": cfg.s3fDelay.String(),
 		"s7_partitions": cfg.s7Partitions, "s7_concurrency": cfg.s7Concurrency, "s7_records": cfg.s7Records, "s7_batch": cfg.s7Batches,
 		"s7_call": cfg.s7Call.String(), "s7_record": cfg.s7Record.String(), "s7_rep": cfg.s7Rep.String(), "s7_bare": cfg.s7Bare.String(),
 		"s7_batch_wait": cfg.s7BatchWait.String(), "s7_systems": slices.Sorted(maps.Keys(cfg.s7Systems)),

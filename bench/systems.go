@@ -15,6 +15,8 @@ func allSystems() []System {
 	// Nor kretry with a batch handler in S2 (docs/benchmarks.md, "Batch
 	// handlers"); selectSystems sets its BatchSize.
 	all = append(all, kretryBatchSystem{}, kretryBatchSystem{each: true})
+	// Nor kretry with KeyOrder (docs/benchmarks.md, "Key order").
+	all = append(all, kretryKeyOrderSystem{})
 	// raw-headers is raw writing and reading kretry's headers: what the
 	// wire format costs, apart from the listener (docs/benchmarks.md).
 	return append(all, rawHeaders())
