@@ -70,7 +70,8 @@ type marker struct {
 // delays some records and reorders none).
 type keyRecs struct {
 	recs []keyRec // by original offset; an offset twice is a duplicate copy
-	tail string   // the tier the key's last publish went to
+	one  [1]keyRec
+	tail string // the tier the key's last publish went to
 	due  time.Time
 	// dead lists, under config.FollowersDeadLetter, the original offsets
 	// of the key's records that were dead-lettered while a record of the
@@ -163,6 +164,7 @@ func (ko *keyOrder) addLocked(l *lane, h uint64, r keyRec, tier string, due time
 	k := l.keys[h]
 	if k == nil {
 		k = &keyRecs{}
+		k.recs = k.one[:0] // most keys have one record in retry: no second allocation
 		l.keys[h] = k
 		ko.held.Add(1)
 	}

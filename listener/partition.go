@@ -103,6 +103,9 @@ type part struct {
 	// (partition n of the main topic and every tier); nil otherwise. The
 	// part takes no record until the lane is loaded.
 	lane *lane
+	// kh is the key hash of the record the part's worker is delivering,
+	// under key order: computed once per record (atMain, atTier).
+	kh uint64
 }
 
 // queueEventLocked queues a partition event for flushEvents.

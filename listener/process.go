@@ -89,7 +89,9 @@ func (p *part) process(rec *kgo.Record) (result, time.Time) {
 
 func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
 	if p.lane != nil && rec.Key != nil {
-		switch o := p.c.keys.atMain(p.lane, rec); o.v {
+		o := p.c.keys.atMain(p.lane, rec)
+		p.kh = o.h
+		switch o.v {
 		case vFollow:
 			st := retry.First(rec, time.Time{})
 			st.Attempt, st.FirstFailure, st.Due = 1, time.Time{}, o.due
@@ -147,7 +149,9 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 		if isMarker(&st) {
 			return p.marker(rec, st), time.Time{}
 		}
-		switch o := p.c.keys.atTier(p.lane, rec, &st); o.v {
+		o := p.c.keys.atTier(p.lane, rec, &st)
+		p.kh = o.h
+		switch o.v {
 		case vFollow:
 			st.Due = o.due
 			return p.followKey(rec, st, o), time.Time{}
@@ -164,7 +168,7 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 	err := p.c.call(d.ctx, rec, &st, false)
 	if err == nil {
 		if p.lane != nil && rec.Key != nil {
-			p.c.keys.done(p.lane, p.c.keys.hash(rec.Key), st.OriginalOffset, false)
+			p.c.keys.done(p.lane, p.kh, st.OriginalOffset, false)
 		}
 		d.decided(EventHandled, nil, "", "")
 		if p.c.observed {
@@ -460,8 +464,7 @@ func (p *part) deadFollower(rec *kgo.Record, st retry.State, o order) result {
 // tier is its key's last publish; one dead-lettered or dropped leaves
 // (markDead). It reports false when the listener stops first.
 func (p *part) keyRouted(rec *kgo.Record, st retry.State, dec decision) bool {
-	ko := p.c.keys
-	h := ko.hash(rec.Key)
+	ko, h := p.c.keys, p.kh
 	switch {
 	case dec.kind == routeTier && p.role == strategy.RoleMain:
 		ko.add(p.lane, h, keyRec{off: st.OriginalOffset, follows: -1}, dec.topic, dec.due)
@@ -482,8 +485,7 @@ func (p *part) keyRouted(rec *kgo.Record, st retry.State, dec decision) bool {
 // publish is retried until Kafka has it; it reports false when the
 // listener stops first.
 func (p *part) markDead(rec *kgo.Record, st retry.State) bool {
-	ko := p.c.keys
-	h := ko.hash(rec.Key)
+	ko, h := p.c.keys, p.kh
 	if tier, due, ok := ko.markerFor(p.lane, h, st.OriginalOffset); ok {
 		m := retry.State{Attempt: 1, Due: due, OriginalTopic: st.OriginalTopic, OriginalPartition: st.OriginalPartition,
 			OriginalOffset: st.OriginalOffset, OriginalTimestamp: st.OriginalTimestamp, FirstFailure: st.FirstFailure,
