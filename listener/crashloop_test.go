@@ -28,6 +28,7 @@ package listener_test
 //	A inc topic partition at                           a partition was assigned
 //	R inc topic partition at                           a partition was revoked or lost
 //	F inc topic partition offset target at             a publish failed (kretry retries it)
+//	W inc topic partition offset target at             key order: a follower's publish was acknowledged
 //	X inc - -1 at                                      exactly once: a transaction was aborted
 //	E inc at                                           the incarnation stopped cleanly
 //
@@ -122,8 +123,29 @@ func crashSizeFor(cluster bool) crashSize {
 // incarnation.
 var crashFates = fateMix{step: 61, failing: []int{10, 10, 10}, permanent: 5, exhausted: 2}
 
-// crashFateOf is the fate of the key crashKey(i).
-func crashFateOf(i int) fate { return crashFates.of(i, crashAttempts) }
+// crashOrderFates are the fates of key-order mode (TestCrashLoopKeyOrder),
+// per record: 20% fail once, twice or three times, then succeed; 2% fail
+// permanently and 1% every attempt, and their followers are released
+// (config.FollowersRelease, the default).
+var crashOrderFates = fateMix{step: 61, failing: []int{7, 7, 6}, permanent: 2, exhausted: 1}
+
+// fate is the fate of the record crashKey(i).
+func (cfg crashChildConfig) fate(i int) fate {
+	if cfg.KeyOrder {
+		return crashOrderFates.of(i, crashAttempts)
+	}
+	return crashFates.of(i, crashAttempts)
+}
+
+// crashOrderKey is, in key-order mode, the Kafka key of record i, named
+// crashKey(i) in its value (koValuePrefix): 2,000 keys of ten records for
+// the default 20,000 records. Each block of 4,000 records (about six
+// bursts) shares 400 keys, and each key gets two consecutive records
+// every 800, so a key's records follow one another on the main topic and
+// also arrive while earlier ones wait in the tiers of a killed
+// incarnation. The producer partitions by key: each key stays on one main
+// partition.
+func crashOrderKey(i int) string { return fmt.Sprintf("g%05d", (i/2)%400+400*(i/4000)) }
 
 func crashKey(i int) string { return fmt.Sprintf("k%06d", i) }
 
@@ -151,6 +173,9 @@ type crashChildConfig struct {
 	// one record to Output per call.
 	ExactlyOnce bool
 	Output      string
+	// KeyOrder runs the listener key-ordered (KeyOrder): the records
+	// share keys (crashOrderKey) and are named by their values.
+	KeyOrder bool
 }
 
 // crashListenerOpts are the listener's options, shared by the child (which
@@ -180,6 +205,9 @@ func crashListenerOpts(cfg crashChildConfig) []listener.Opt {
 	}
 	if cfg.ExactlyOnce {
 		opts = append(opts, listener.ExactlyOnce(crashTransactionalID(cfg)))
+	}
+	if cfg.KeyOrder {
+		opts = append(opts, listener.KeyOrder())
 	}
 	if cfg.Batch {
 		// Batches up to 50; a partition holding fewer waits up to 10 ms
@@ -217,7 +245,7 @@ func TestCrashLoopChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.output = cfg.Output
+	w.output, w.fate = cfg.Output, cfg.fate
 	// Stdin is a pipe from the parent: EOF means the parent is gone, and
 	// an orphaned consumer must not run on.
 	go func() {
@@ -234,7 +262,7 @@ func TestCrashLoopChild(t *testing.T) {
 		listener.Logger(log),
 		listener.Hooks(w),
 		listener.DLTHandler(dlt.HandlerFunc(func(ctx context.Context, rec *kgo.Record, st retry.State) error {
-			w.line("D\t%d\t%q\t%s\t%d\t%d\t%d\t%q\t%d\n", w.inc, rec.Key, rec.Topic, rec.Partition, rec.Offset,
+			w.line("D\t%d\t%q\t%s\t%d\t%d\t%d\t%q\t%d\n", w.inc, recordID(rec), rec.Topic, rec.Partition, rec.Offset,
 				st.Attempt, st.Reason, time.Now().UnixNano())
 			return dltLog.HandleDLT(ctx, rec, st)
 		})))
@@ -261,6 +289,7 @@ func TestCrashLoopChild(t *testing.T) {
 type crashLedgerWriter struct {
 	inc    int
 	output string // exactly once: the topic each call produces a record to
+	fate   func(i int) fate
 	mu     sync.Mutex
 	f      *os.File
 	buf    []byte
@@ -339,14 +368,15 @@ func (w *crashLedgerWriter) HandleBatch(_ context.Context, recs []*kgo.Record) e
 // topic), made at at, and returns its key's fate.
 func (w *crashLedgerWriter) call(rec *kgo.Record, attempt int32, dueMs int64, at time.Time) error {
 	var err error
-	if i, ok := crashIndex(string(rec.Key)); ok {
-		err = crashFateOf(i).err(string(rec.Key), attempt)
+	id := recordID(rec)
+	if i, ok := crashIndex(id); ok {
+		err = w.fate(i).err(id, attempt)
 	} // an unknown key succeeds; the parent reports it
 	outcome := "ok"
 	if err != nil {
 		outcome = "fail"
 	}
-	w.line("C\t%d\t%q\t%s\t%d\t%d\t%d\t%d\t%s\t%d\n", w.inc, rec.Key, rec.Topic, rec.Partition, rec.Offset,
+	w.line("C\t%d\t%q\t%s\t%d\t%d\t%d\t%d\t%s\t%d\n", w.inc, id, rec.Topic, rec.Partition, rec.Offset,
 		attempt, dueMs, outcome, at.UnixNano())
 	return err
 }
@@ -362,6 +392,8 @@ func (w *crashLedgerWriter) OnEvent(e listener.Event) {
 		w.line("R\t%d\t%s\t%d\t%d\n", w.inc, e.Topic, e.Partition, now)
 	case listener.EventForwardFailed:
 		w.line("F\t%d\t%s\t%d\t%d\t%s\t%d\n", w.inc, e.Topic, e.Partition, e.Offset, e.Target, now)
+	case listener.EventFollowed:
+		w.line("W\t%d\t%s\t%d\t%d\t%s\t%d\n", w.inc, e.Topic, e.Partition, e.Offset, e.Target, now)
 	case listener.EventTransactionAborted:
 		w.line("X\t%d\t-\t-1\t%d\n", w.inc, now)
 	}
@@ -380,13 +412,13 @@ type crashCall struct {
 	at      time.Time
 }
 
-// crashEvent is an A, R or F line.
+// crashEvent is an A, R, F, W or X line.
 type crashEvent struct {
 	seq    int
 	kind   byte
 	inc    int
 	ref    recordRef // A and R: offset -1
-	target string    // F
+	target string    // F, W
 	at     time.Time
 }
 
@@ -451,7 +483,7 @@ func (lg *crashLedger) refresh() error {
 }
 
 // crashFields is the number of fields of each kind of ledger line.
-var crashFields = map[string]int{"S": 4, "C": 10, "D": 9, "A": 5, "R": 5, "F": 7, "E": 3, "X": 5}
+var crashFields = map[string]int{"S": 4, "C": 10, "D": 9, "A": 5, "R": 5, "F": 7, "W": 7, "E": 3, "X": 5}
 
 // parse takes one line; a line that does not parse is torn.
 func (lg *crashLedger) parse(line string) {
@@ -495,9 +527,9 @@ func (lg *crashLedger) parse(line string) {
 			c.reason, c.at = text(7), nanos(8)
 		}
 		take = func() { lg.takeCall(fs[0] == "D", c) }
-	default: // A, R, F, X
+	default: // A, R, F, W, X
 		e := crashEvent{seq: seq, kind: fs[0][0], inc: inc, ref: recordRef{fs[2], int32(num(3)), -1}}
-		if fs[0] == "F" {
+		if fs[0] == "F" || fs[0] == "W" {
 			e.ref.offset, e.target, e.at = num(4), fs[5], nanos(6)
 		} else {
 			e.at = nanos(4)
@@ -652,8 +684,12 @@ func (r *crashRun) produceBurst(inc int) {
 		end = len(r.keys)
 	}
 	var recs []*kgo.Record
-	for _, k := range r.keys[r.produced:end] {
-		recs = append(recs, rec(r.cfg.Topic, k))
+	for i := r.produced; i < end; i++ {
+		rc := rec(r.cfg.Topic, r.keys[i])
+		if r.cfg.KeyOrder {
+			rc.Key, rc.Value = []byte(crashOrderKey(i)), []byte(koValuePrefix+r.keys[i])
+		}
+		recs = append(recs, rc)
 	}
 	if len(recs) > 0 {
 		r.c.Produce(recs...)
@@ -1072,9 +1108,15 @@ func TestCrashLoop(t *testing.T) {
 // TestCrashLoopBatch runs the crash loop with a batch handler (NewBatch,
 // batches of up to 50 records): the same kills, the same verdict.
 func TestCrashLoopBatch(t *testing.T) {
+	runCrashLoop(t, func(cfg *crashChildConfig) { cfg.Batch = true })
+}
+
+// runCrashLoop runs the crash loop on kfake, or on the broker in
+// KRETRY_BROKERS, with the children's configuration set by mode.
+func runCrashLoop(t *testing.T, mode func(cfg *crashChildConfig)) {
 	c := kafkatest.New(t)
 	r := newCrashRun(t, c, nil, crashSizeFor(false))
-	r.cfg.Batch = true
+	mode(&r.cfg)
 	c.CreateTopic(r.cfg.Topic, r.size.partitions)
 	r.run()
 }
@@ -1114,7 +1156,7 @@ func (r *crashRun) verifyExactlyOnce(p *crashProblems, v *crashVerdict, index ma
 		v.outputs++
 	}
 	for i, key := range r.keys {
-		f := crashFateOf(i)
+		f := r.cfg.fate(i)
 		final := f.last(crashAttempts)
 		want := 1
 		if f.deadReason(crashAttempts) != "" {
@@ -1231,6 +1273,43 @@ type crashVerdict struct {
 	commitSamples, commitChecked    int           // kills whose committed offsets were checked; records checked
 	aborts                          int           // exactly once: transactions aborted
 	outputs                         int           // exactly once: output records read back (read_committed)
+	ko                              keyOrderFigures
+}
+
+// keyOrderFigures are the key-order checks' figures (TestCrashLoopKeyOrder
+// and the storm's key-order mode).
+type keyOrderFigures struct {
+	keys, perKeyMax int // keys, and the most records of one key
+	twoPartitions   int // keys found on more than one main partition
+	follows         int // EventFollowed: follower publishes acknowledged
+	followerCopies  int // follower copies in the tiers
+	keysFollowed    int // keys with at least one follower copy
+	outOfOrder      int // records first handled before an earlier record of their key
+	callsAhead      int // records handed to the handler before an earlier record of their key had its outcome
+	laterReread     int // handler calls of a record after a later record of its key had been called: re-reads of a record with its outcome
+	released        int // records handled after an earlier record of their key was dead-lettered (FollowersRelease)
+	unordered       int // keys whose order could not be checked: a record without an outcome
+	// crash loop only: the most distinct copies of one record and attempt
+	// one incarnation handed to the handler; the records the last
+	// incarnation (never killed) handled successfully more than once, and
+	// the most successful calls of one of them
+	maxCopies, againLast, againLastMax int
+	cutOff                             int // crash loop only: follower copies a kill cut off before their acknowledgement
+}
+
+func (f keyOrderFigures) String() string {
+	s := fmt.Sprintf("key order: %d keys (up to %d records each, %d on two partitions), %d follower publishes acknowledged, %d follower copies in the tiers (%d keys); "+
+		"%d out-of-order first successes, %d records handed to the handler before an earlier record of their key had its outcome, "+
+		"%d re-reads of an earlier record after a later one (at least once), %d records handled after an earlier one of their key was dead-lettered",
+		f.keys, f.perKeyMax, f.twoPartitions, f.follows, f.followerCopies, f.keysFollowed, f.outOfOrder, f.callsAhead, f.laterReread, f.released)
+	if f.maxCopies > 0 {
+		s += fmt.Sprintf("; %d follower copies published but not acknowledged before a kill; copies: up to %d distinct copies of one record and attempt handled in one incarnation, %d records handled successfully more than once by the last, unkilled incarnation",
+			f.cutOff, f.maxCopies, f.againLast)
+		if f.againLast > 0 {
+			s += fmt.Sprintf(" (up to %d times)", f.againLastMax)
+		}
+	}
+	return s
 }
 
 // verify checks the ledger against the fates and against Kafka.
@@ -1263,7 +1342,9 @@ func (r *crashRun) verify() crashVerdict {
 		if _, ok := index[cp.key]; !ok {
 			p.add("UNKNOWN KEY", "%q in %v", cp.key, ref)
 		}
-		if want, _ := plan.TierForAttempt(int(cp.attempt)); want.Topic != ref.topic {
+		// A follower (key order) waits in its key's tier, whatever its
+		// attempt.
+		if want, _ := plan.TierForAttempt(int(cp.attempt)); want.Topic != ref.topic && !cp.follower {
 			p.add("BAD TIER RECORD", "%v: %s attempt %d belongs in %q", ref, cp.key, cp.attempt, want.Topic)
 		}
 	}
@@ -1298,10 +1379,12 @@ func (r *crashRun) verify() crashVerdict {
 		}
 		byKA[keyAttempt{c.key, c.attempt}] = append(byKA[keyAttempt{c.key, c.attempt}], c)
 		byRef[c.ref] = append(byRef[c.ref], c)
-		// The record handed to the handler is in Kafka, as that key and attempt.
-		if c.attempt == 1 {
-			if mainKey[c.ref] != c.key {
-				p.add("CALL NOT IN KAFKA", "%s attempt 1 read from %v, which the main topic holds as %q", c.key, c.ref, mainKey[c.ref])
+		// The record handed to the handler is in Kafka, as that key and
+		// attempt. (A key-order follower is handed to it from a tier, on
+		// its first attempt.)
+		if c.ref.topic == plan.Main {
+			if c.attempt != 1 || mainKey[c.ref] != c.key {
+				p.add("CALL NOT IN KAFKA", "%s attempt %d read from %v, which the main topic holds as %q", c.key, c.attempt, c.ref, mainKey[c.ref])
 			}
 			continue
 		}
@@ -1331,8 +1414,20 @@ func (r *crashRun) verify() crashVerdict {
 			p.add("CALL NOT IN KAFKA", "DLT handler got %s (%q, attempt %d) from %v, which the DLT holds as %+v (found %v)", c.key, c.reason, c.attempt, c.ref, got, ok)
 		}
 	}
+	fwdFails := map[recordRef]int{}
+	followed := map[recordRef][]crashEvent{} // key order: records published as followers, acknowledged
+	for _, e := range lg.events {
+		switch e.kind {
+		case 'F':
+			fwdFails[e.ref]++
+		case 'W':
+			followed[e.ref] = append(followed[e.ref], e)
+		}
+	}
+	// A tier record is handed to the handler or, under key order, moves
+	// behind its key's last record as a follower.
 	for ref, cp := range tier {
-		if len(byRef[ref]) == 0 {
+		if len(byRef[ref]) == 0 && len(followed[ref]) == 0 {
 			p.add("TIER RECORD NEVER HANDLED", "%v (%s attempt %d) was never handed to the handler", ref, cp.key, cp.attempt)
 		}
 	}
@@ -1341,16 +1436,10 @@ func (r *crashRun) verify() crashVerdict {
 			p.add("DLT RECORD NEVER HANDLED", "%v (%s, %s) was never handed to the DLT handler", ref, cp.key, cp.reason)
 		}
 	}
-	fwdFails := map[recordRef]int{}
-	for _, e := range lg.events {
-		if e.kind == 'F' {
-			fwdFails[e.ref]++
-		}
-	}
 
 	// Every key: exactly one terminal outcome, the right one.
 	for i, key := range r.keys {
-		f := crashFateOf(i)
+		f := r.cfg.fate(i)
 		final := f.last(crashAttempts)
 		if mainCopies[key] != 1 {
 			p.add("MAIN TOPIC", "%s: %d copies on the main topic, want 1", key, mainCopies[key])
@@ -1400,8 +1489,8 @@ func (r *crashRun) verify() crashVerdict {
 		}
 	}
 	for ka := range byKA {
-		if i, ok := index[ka.key]; ok && (ka.attempt < 1 || ka.attempt > crashFateOf(i).last(crashAttempts)) {
-			p.add("WRONG FATE", "%s (%+v) delivered as attempt %d", ka.key, crashFateOf(i), ka.attempt)
+		if i, ok := index[ka.key]; ok && (ka.attempt < 1 || ka.attempt > r.cfg.fate(i).last(crashAttempts)) {
+			p.add("WRONG FATE", "%s (%+v) delivered as attempt %d", ka.key, r.cfg.fate(i), ka.attempt)
 		}
 	}
 
@@ -1474,18 +1563,23 @@ func (r *crashRun) verify() crashVerdict {
 				ka.key, ka.attempt, n, allowed, ka.attempt-1)
 		}
 		v.extraTier += n - 1
+	}
+	for _, cs := range byKA {
 		refs := map[recordRef]bool{}
-		for _, c := range byKA[ka] {
+		for _, c := range cs {
 			refs[c.ref] = true
 		}
 		v.extraReads += max(0, len(refs)-1)
+	}
+	if r.cfg.KeyOrder {
+		r.verifyFollowers(&p, &v, rb, followed, fwdFails)
 	}
 	for key, refs := range dltByKey {
 		i, ok := index[key]
 		if !ok {
 			continue
 		}
-		ka := keyAttempt{key, crashFateOf(i).last(crashAttempts)}
+		ka := keyAttempt{key, r.cfg.fate(i).last(crashAttempts)}
 		if allowed := sources(ka); len(refs) > allowed {
 			p.add("UNEXPLAINED DUPLICATE", "%s: %d copies in the DLT, from %d failed calls of attempt %d and their failed publishes",
 				key, len(refs), allowed, ka.attempt)
@@ -1494,6 +1588,9 @@ func (r *crashRun) verify() crashVerdict {
 	}
 	if r.cfg.ExactlyOnce {
 		r.verifyExactlyOnce(&p, &v, index)
+	}
+	if r.cfg.KeyOrder {
+		r.verifyKeyOrder(&p, &v, rb)
 	}
 	v.dupCalls = v.rereads + v.extraReads
 	if distinct := len(byKA); v.calls-distinct != v.dupCalls {
@@ -1516,6 +1613,10 @@ func (r *crashRun) verify() crashVerdict {
 		}
 		if ref.topic == plan.DLT {
 			return slices.ContainsFunc(dltCallsByRef[ref], func(c crashCall) bool { return c.inc <= inc })
+		}
+		// Key order: published as a follower, acknowledged.
+		if slices.ContainsFunc(followed[ref], func(e crashEvent) bool { return e.inc <= inc }) {
+			return true
 		}
 		return slices.ContainsFunc(byRef[ref], func(c crashCall) bool {
 			if c.inc > inc {
@@ -1605,6 +1706,9 @@ func (r *crashRun) summary(v crashVerdict, took time.Duration) string {
 	if r.cfg.ExactlyOnce {
 		mode += fmt.Sprintf(", exactly once: %d outputs read_committed, %d transactions aborted", v.outputs, v.aborts)
 	}
+	if r.cfg.KeyOrder {
+		mode += ", " + v.ko.String()
+	}
 	fmt.Fprintf(&b, "crash loop: %d records on %d partitions (%d attempts, tiers %v%s); %d SIGKILLs, %d incarnations; %s",
 		len(r.keys), r.size.partitions, crashAttempts, tierDelays(r.plan), mode, len(r.kills), len(r.children), r.brokerNote)
 	fmt.Fprintf(&b, "outcomes: %d handled (%d first try, %d after retries), %d dead-lettered (%d permanent, %d exhausted), %d without an outcome; ",
@@ -1623,4 +1727,133 @@ func (r *crashRun) summary(v crashVerdict, took time.Duration) string {
 	}
 	fmt.Fprintf(&b, "run took %v", took.Round(100*time.Millisecond))
 	return b.String()
+}
+
+// TestCrashLoopKeyOrder runs the crash loop key-ordered (KeyOrder): the
+// 20,000 records share 2,000 keys (crashOrderKey), a fifth of them fail
+// one to three times and 3% are dead-lettered (crashOrderFates), and the
+// verdict adds the order check (checkKeyOrder) to the usual one: per key,
+// first successes in main-topic order, no record handed to the handler
+// while an earlier record of its key had no outcome, and every follower
+// copy in the tiers acknowledged or cut short by a kill.
+func TestCrashLoopKeyOrder(t *testing.T) {
+	runCrashLoop(t, func(cfg *crashChildConfig) { cfg.KeyOrder = true })
+}
+
+// verifyKeyOrder adds the order check to the verdict.
+func (r *crashRun) verifyKeyOrder(p *crashProblems, v *crashVerdict, rb readBack) {
+	calls := make([]orderCall, 0, len(r.lg.calls))
+	index := map[string]int{}
+	for i, k := range r.keys {
+		index[k] = i
+	}
+	for _, c := range r.lg.calls {
+		i, ok := index[c.key]
+		if !ok {
+			continue // reported as an unknown key
+		}
+		f := r.cfg.fate(i)
+		calls = append(calls, orderCall{id: c.key, ok: c.ok,
+			terminal: c.ok || f.deadReason(crashAttempts) != "" && c.attempt == f.last(crashAttempts),
+			what:     fmt.Sprintf("incarnation %d, attempt %d from %v, ledger line %d", c.inc, c.attempt, c.ref, c.seq)})
+	}
+	fig := checkKeyOrder(rb, calls, p.add)
+	fig.follows, fig.cutOff = v.ko.follows, v.ko.cutOff
+	// How far the copies of one record multiply: the most distinct
+	// copies of one record and attempt handed to the handler by one
+	// incarnation, and the records handled more than once by the last
+	// incarnation, which is never killed.
+	type incKA struct {
+		inc int
+		ka  keyAttempt
+	}
+	refs := map[incKA]map[recordRef]bool{}
+	okLast := map[string]int{}
+	for _, c := range r.lg.calls {
+		k := incKA{c.inc, keyAttempt{c.key, c.attempt}}
+		if refs[k] == nil {
+			refs[k] = map[recordRef]bool{}
+		}
+		refs[k][c.ref] = true
+		if c.ok && c.inc == len(r.children) {
+			okLast[c.key]++
+		}
+	}
+	for _, rs := range refs {
+		fig.maxCopies = max(fig.maxCopies, len(rs))
+	}
+	for _, n := range okLast {
+		if n > 1 {
+			fig.againLast++
+			fig.againLastMax = max(fig.againLastMax, n)
+		}
+	}
+	v.ko = fig
+	if fig.follows == 0 || fig.laterReread+fig.released == 0 {
+		p.add("KEY ORDER", "%d follower publishes, %d re-reads of an earlier record, %d records released behind a dead-lettered one: the test lost its point",
+			fig.follows, fig.laterReread, fig.released)
+	}
+}
+
+// verifyFollowers checks, under key order, the follower copies in the
+// tiers. A follower is published without a handler call, so no ledger
+// line precedes its publish; its acknowledgement is a W line
+// (EventFollowed). Each follower copy of a record and attempt is thus
+// explained by a W line of the incarnation that published it (the one
+// running at the copy's timestamp), by a publish kretry retried after a
+// failure, or by a publish a kill cut off before its acknowledgement:
+// those of a killed incarnation are counted, not bounded per record (when
+// copies of a record multiply, see keyOrderFigures.maxCopies, so do its
+// publishes in flight); the last incarnation, stopped cleanly, must have
+// acknowledged every follower copy it wrote.
+func (r *crashRun) verifyFollowers(p *crashProblems, v *crashVerdict, rb readBack, followed map[recordRef][]crashEvent, fwdFails map[recordRef]int) {
+	type kaInc struct {
+		ka  keyAttempt
+		inc int
+	}
+	source := func(ref recordRef) (keyAttempt, bool) {
+		if id, ok := rb.mainKey[ref]; ok {
+			return keyAttempt{id, 1}, true
+		}
+		cp, ok := rb.tier[ref]
+		return keyAttempt{cp.key, cp.attempt}, ok
+	}
+	acked := map[kaInc]int{}
+	for ref, es := range followed {
+		ka, ok := source(ref)
+		if !ok {
+			p.add("FOLLOWER NOT IN KAFKA", "a follower publish of %v, which is neither on the main topic nor in a tier", ref)
+			continue
+		}
+		for _, e := range es {
+			acked[kaInc{ka, e.inc}] += 1 + fwdFails[ref]
+			v.ko.follows++
+		}
+	}
+	// The incarnation running at ts: the children run one at a time.
+	incAt := func(ts time.Time) int {
+		inc := 0
+		for _, c := range r.children {
+			if !c.started.After(ts) {
+				inc = c.inc
+			}
+		}
+		return inc
+	}
+	copies := map[kaInc]int{}
+	for _, cp := range rb.tier {
+		if cp.follower {
+			copies[kaInc{keyAttempt{cp.key, cp.attempt}, incAt(cp.ts)}]++
+		}
+	}
+	for ki, n := range copies {
+		switch {
+		case n <= acked[ki]:
+		case ki.inc <= len(r.kills):
+			v.ko.cutOff += n - acked[ki]
+		default:
+			p.add("UNEXPLAINED DUPLICATE", "%s attempt %d: %d follower copies stamped during the last incarnation, %d, which acknowledged %d follower publishes of it",
+				ki.ka.key, ki.ka.attempt, n, ki.inc, acked[ki])
+		}
+	}
 }

@@ -15,6 +15,7 @@ package listener_test
 // acknowledgement would still show as a record missing from Kafka.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -100,6 +101,21 @@ func (f fate) deadReason(attempts int) string {
 	return ""
 }
 
+// koValuePrefix starts the value of a record of a key-order test, which
+// names the record: "ko/<id>". Its Kafka key is the key it is ordered by,
+// which several records share. Every other test record is named by its
+// key.
+const koValuePrefix = "ko/"
+
+// recordID names a test record: the id in its value under key order, its
+// key otherwise. The ledgers and the verdicts know records by it.
+func recordID(rc *kgo.Record) string {
+	if id, ok := bytes.CutPrefix(rc.Value, []byte(koValuePrefix)); ok {
+		return string(id)
+	}
+	return string(rc.Key)
+}
+
 // recordRef names one record in Kafka.
 type recordRef struct {
 	topic     string
@@ -139,6 +155,10 @@ type ledgerCall struct {
 type ledger struct {
 	attempts int
 	fates    map[string]fate
+	// keyOrder: the listeners are key-ordered (KeyOrder), the records
+	// share keys and are named by their values (recordID). A record's
+	// first delivery may then come from a tier, as a follower.
+	keyOrder bool
 	// onCall and onEvent, if set, extend the bookkeeping of a handler call
 	// of a known key and of an event; they run with mu held.
 	onCall  func(ledgerCall)
@@ -152,6 +172,7 @@ type ledger struct {
 	finalN    int
 	settled   map[recordRef]bool // records whose outcome is acknowledged
 	fwdFailed map[recordRef]int
+	followed  map[recordRef]int // key order: follower publishes acknowledged (EventFollowed), by source record
 	revokes   map[topicPartition][]time.Time
 	resets    map[topicPartition][]time.Time // the client rewound the partition (kgo.ErrDataLoss)
 	assigns   int
@@ -165,7 +186,7 @@ type ledger struct {
 // deliveries.
 func newLedger(keys []string, attempts int, mix fateMix) *ledger {
 	lg := &ledger{attempts: attempts, fates: map[string]fate{}, final: map[string]bool{},
-		settled: map[recordRef]bool{}, fwdFailed: map[recordRef]int{}, revokes: map[topicPartition][]time.Time{},
+		settled: map[recordRef]bool{}, fwdFailed: map[recordRef]int{}, followed: map[recordRef]int{}, revokes: map[topicPartition][]time.Time{},
 		resets: map[topicPartition][]time.Time{}}
 	for i, k := range keys {
 		lg.fates[k] = mix.of(i, attempts)
@@ -180,7 +201,7 @@ func (lg *ledger) Handle(ctx context.Context, rec *kgo.Record) error {
 	if retried {
 		attempt = st.Attempt
 	}
-	key := string(rec.Key)
+	key := recordID(rec)
 	f, ok := lg.fates[key]
 	var err error
 	if ok {
@@ -213,7 +234,7 @@ func (lg *ledger) HandleDLT(_ context.Context, rec *kgo.Record, st retry.State) 
 	ref := recordRef{rec.Topic, rec.Partition, rec.Offset}
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
-	key := string(rec.Key)
+	key := recordID(rec)
 	lg.dltCalls = append(lg.dltCalls, ledgerCall{recordRef: ref, key: key, attempt: st.Attempt, at: at, ts: rec.Timestamp, reason: st.Reason})
 	lg.finalLocked(key)
 	lg.settled[ref] = true
@@ -250,6 +271,9 @@ func (lg *ledger) OnEvent(e listener.Event) {
 		lg.settled[ref] = true
 	case listener.EventForwardFailed:
 		lg.fwdFailed[ref]++
+	case listener.EventFollowed:
+		lg.followed[ref]++
+		lg.settled[ref] = true
 	case listener.EventRevoked:
 		tp := topicPartition{e.Topic, e.Partition}
 		lg.revokes[tp] = append(lg.revokes[tp], time.Now())
@@ -405,22 +429,25 @@ func (w *commitWatch) check() {
 
 // copyOf is a tier or DLT record read back from Kafka.
 type copyOf struct {
-	key      string
+	key      string    // its recordID
 	attempt  int32     // a tier record: the attempt it is for; a DLT record: deliveries it had
 	reason   string    // DLT records
 	original string    // its kretry-original-topic
 	ts       time.Time // the record's timestamp, stamped by the producer that forwarded it
+	follower bool      // a tier record: a key-order follower (retry.HeaderFollows)
 }
 
 // readBack is what Kafka holds of a plan's topics, read with a plain
 // client that joins no group: the verdicts of the fault, storm, cluster
 // and crash-loop tests are built on it, never on the listener's own state.
 type readBack struct {
-	mainKey    map[recordRef]string // main-topic records: their key
+	mainKey    map[recordRef]string // main-topic records: their recordID
+	mainGroup  map[recordRef]string // main-topic records: their Kafka key (key order: what they are ordered by)
 	mainCopies map[string]int       // per key
 	tier       map[recordRef]copyOf // every record of every tier topic
-	tierCopies map[keyAttempt]int
+	tierCopies map[keyAttempt]int   // tier copies, followers (key order) left out
 	tierStamps map[keyAttempt][]time.Time
+	followers  map[keyAttempt]int // the tier copies that are key-order followers
 	dlt        map[recordRef]copyOf
 	dltByKey   map[string][]recordRef
 	// bad lists the tier and DLT records whose kretry headers did not
@@ -435,12 +462,13 @@ func readPlan(c *kafkatest.Cluster, plan strategy.Plan, committed bool) readBack
 	if committed {
 		read = c.ReadCommitted
 	}
-	rb := readBack{mainKey: map[recordRef]string{}, mainCopies: map[string]int{}, tier: map[recordRef]copyOf{},
-		tierCopies: map[keyAttempt]int{}, tierStamps: map[keyAttempt][]time.Time{}, dlt: map[recordRef]copyOf{},
-		dltByKey: map[string][]recordRef{}}
+	rb := readBack{mainKey: map[recordRef]string{}, mainGroup: map[recordRef]string{}, mainCopies: map[string]int{},
+		tier: map[recordRef]copyOf{}, tierCopies: map[keyAttempt]int{}, tierStamps: map[keyAttempt][]time.Time{},
+		followers: map[keyAttempt]int{}, dlt: map[recordRef]copyOf{}, dltByKey: map[string][]recordRef{}}
 	for _, rc := range read(plan.Main) {
-		rb.mainKey[recordRef{rc.Topic, rc.Partition, rc.Offset}] = string(rc.Key)
-		rb.mainCopies[string(rc.Key)]++
+		ref := recordRef{rc.Topic, rc.Partition, rc.Offset}
+		rb.mainKey[ref], rb.mainGroup[ref] = recordID(rc), string(rc.Key)
+		rb.mainCopies[recordID(rc)]++
 	}
 	seen := map[string]bool{}
 	for _, tt := range plan.Tiers {
@@ -455,8 +483,12 @@ func readPlan(c *kafkatest.Cluster, plan strategy.Plan, committed bool) readBack
 				rb.bad = append(rb.bad, fmt.Sprintf("%v: kretry headers present %v, %v", ref, ok, err))
 				continue
 			}
-			k := keyAttempt{string(rc.Key), st.Attempt}
-			rb.tier[ref] = copyOf{key: k.key, attempt: st.Attempt, original: st.OriginalTopic, ts: rc.Timestamp}
+			k := keyAttempt{recordID(rc), st.Attempt}
+			rb.tier[ref] = copyOf{key: k.key, attempt: st.Attempt, original: st.OriginalTopic, ts: rc.Timestamp, follower: st.Follower}
+			if st.Follower {
+				rb.followers[k]++
+				continue
+			}
 			rb.tierCopies[k]++
 			rb.tierStamps[k] = append(rb.tierStamps[k], rc.Timestamp)
 		}
@@ -467,7 +499,7 @@ func readPlan(c *kafkatest.Cluster, plan strategy.Plan, committed bool) readBack
 		if err != nil {
 			rb.bad = append(rb.bad, fmt.Sprintf("DLT %v: kretry headers: %v", ref, err))
 		}
-		k := string(rc.Key)
+		k := recordID(rc)
 		rb.dlt[ref] = copyOf{key: k, attempt: st.Attempt, reason: st.Reason, original: st.OriginalTopic, ts: rc.Timestamp}
 		rb.dltByKey[k] = append(rb.dltByKey[k], ref)
 	}
@@ -482,6 +514,7 @@ type verdict struct {
 	extraTierCopies, extraDLTCopies, dupDLTCalls                     int
 	revokes, resets, fwdFailed, early, commitSamples, commitAhead    int
 	maxLate, p99Late                                                 time.Duration
+	follows, followerCopies                                          int // key order: acknowledged follower publishes, follower copies in the tiers
 }
 
 func (v verdict) String() string {
@@ -607,12 +640,17 @@ func verifyLedger(t *testing.T, c *kafkatest.Cluster, plan strategy.Plan, lg *le
 		for _, cl := range cs {
 			byRef[cl.recordRef] = append(byRef[cl.recordRef], cl)
 		}
+		mainRefs := 0
 		for rf, rcs := range byRef {
-			if mainTopic {
-				if rf.topic != plan.Main {
-					t.Errorf("%s: first delivery read from %s, not the main topic", what, rf.topic)
-				}
-			} else if got, ok := inKafka[rf]; !ok || got != want {
+			if rf.topic == plan.Main {
+				mainRefs++
+			}
+			// A first delivery is of the main-topic record, or under key
+			// order of a follower copy in a tier.
+			fromTier := !mainTopic || rf.topic != plan.Main
+			if fromTier && mainTopic && !lg.keyOrder {
+				t.Errorf("%s: first delivery read from %s, not the main topic", what, rf.topic)
+			} else if got, ok := inKafka[rf]; fromTier && (!ok || got != want) {
 				t.Errorf("%s: read %s[%d]@%d, which Kafka holds as %+v (found %v)", what, rf.topic, rf.partition, rf.offset, got, ok)
 			}
 			for i := 1; i < len(rcs); i++ {
@@ -633,8 +671,8 @@ func verifyLedger(t *testing.T, c *kafkatest.Cluster, plan strategy.Plan, lg *le
 			}
 			rereads += len(rcs) - 1
 		}
-		if mainTopic && len(byRef) > 1 {
-			t.Errorf("UNEXPLAINED DUPLICATE: %s: %d distinct main-topic records", what, len(byRef))
+		if mainRefs > 1 {
+			t.Errorf("UNEXPLAINED DUPLICATE: %s: %d distinct main-topic records", what, mainRefs)
 		}
 		return len(cs) - 1, rereads, len(byRef) - 1
 	}
@@ -702,6 +740,30 @@ func verifyLedger(t *testing.T, c *kafkatest.Cluster, plan strategy.Plan, lg *le
 				key, f, handled, len(dcopies), len(dcalls))
 		}
 	}
+	if lg.keyOrder {
+		// Every follower copy in a tier comes from an acknowledged follower
+		// publish of that record and attempt (EventFollowed, by its source:
+		// the main-topic record, attempt 1, or a tier copy), or from a
+		// publish kretry retried after a failure.
+		acked := map[keyAttempt]int{}
+		for src, n := range lg.followed {
+			v.follows += n
+			if id, ok := rb.mainKey[src]; ok {
+				acked[keyAttempt{id, 1}] += n + lg.fwdFailed[src]
+			} else if cp, ok := rb.tier[src]; ok {
+				acked[keyAttempt{cp.key, cp.attempt}] += n + lg.fwdFailed[src]
+			} else {
+				t.Errorf("a follower publish of %v, which is neither on the main topic nor in a tier", src)
+			}
+		}
+		for k, n := range rb.followers {
+			v.followerCopies += n
+			if n > acked[k] && !copies {
+				t.Errorf("UNEXPLAINED DUPLICATE: %s attempt %d: %d follower copies in the tiers, from %d acknowledged follower publishes and failed publishes",
+					k.key, k.attempt, n, acked[k])
+			}
+		}
+	}
 	return v
 }
 
@@ -736,4 +798,159 @@ func tierDelays(p strategy.Plan) []time.Duration {
 		ds = append(ds, t.Delay)
 	}
 	return ds
+}
+
+// checkOrder runs checkKeyOrder over the ledger's handler calls and fails
+// t for each violation. Call it after the listeners stopped.
+func (lg *ledger) checkOrder(t *testing.T, c *kafkatest.Cluster, plan strategy.Plan) keyOrderFigures {
+	t.Helper()
+	rb := readPlan(c, plan, false)
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	calls := make([]orderCall, 0, len(lg.calls))
+	for _, cl := range lg.calls {
+		f := lg.fates[cl.key]
+		calls = append(calls, orderCall{id: cl.key, ok: !cl.failed,
+			terminal: !cl.failed || f.deadReason(lg.attempts) != "" && cl.attempt == f.last(lg.attempts),
+			what:     fmt.Sprintf("attempt %d from %v at %s", cl.attempt, cl.recordRef, cl.at.Format(time.StampMicro))})
+	}
+	return checkKeyOrder(rb, calls, func(kind, format string, args ...any) {
+		t.Errorf(kind+": "+format, args...)
+	})
+}
+
+// orderCall is one handler call for the key-order check, in the order the
+// calls were made.
+type orderCall struct {
+	id       string // the record's recordID
+	ok       bool   // the handler returned nil
+	terminal bool   // the call decided the record's outcome: ok, or a failure its fate dead-letters
+	what     string // where and when, for messages
+}
+
+// checkKeyOrder is the order check of the key-order reliability tests
+// (the model is keyorder_test.go's orderChecker). rb.mainGroup is the key
+// each main-topic record is ordered by; calls are every handler call of
+// the run, in call order. For each key, its records taken in main-topic
+// offset order:
+//
+//   - their first successful calls are in that order (OUT OF ORDER);
+//   - no record is handed to the handler before every earlier record of
+//     its key had its outcome: a successful call, or the failed call that
+//     dead-lettered it (CALL AHEAD OF ITS KEY). Under config.FollowersRelease
+//     the records behind a dead-lettered one are handled after it.
+//
+// At least once, a record may be handed to the handler again after a
+// later record of its key was: a killed consumer re-reads what it had not
+// committed, or a revoked partition's next owner does. That is allowed
+// only once the record had its outcome (the second rule), and counted as
+// laterReread. fail reports a violation.
+func checkKeyOrder(rb readBack, calls []orderCall, fail func(kind, format string, args ...any)) keyOrderFigures {
+	var f keyOrderFigures
+	type keyed struct {
+		ref recordRef
+		id  string
+	}
+	byKey := map[string][]keyed{}
+	for ref, id := range rb.mainKey {
+		byKey[rb.mainGroup[ref]] = append(byKey[rb.mainGroup[ref]], keyed{ref, id})
+	}
+	byID := map[string][]int{} // call indexes
+	firstOK, term := map[string]int{}, map[string]int{}
+	for i, c := range calls {
+		byID[c.id] = append(byID[c.id], i)
+		if _, seen := firstOK[c.id]; c.ok && !seen {
+			firstOK[c.id] = i
+		}
+		if _, seen := term[c.id]; c.terminal && !seen {
+			term[c.id] = i
+		}
+	}
+	f.keys = len(byKey)
+	group := map[string]string{}
+	for ref, id := range rb.mainKey {
+		group[id] = rb.mainGroup[ref]
+	}
+	followedKeys := map[string]bool{}
+	for _, cp := range rb.tier {
+		if cp.follower {
+			f.followerCopies++
+			followedKeys[group[cp.key]] = true
+		}
+	}
+	f.keysFollowed = len(followedKeys)
+	for key, rs := range byKey {
+		slices.SortFunc(rs, func(a, b keyed) int {
+			if a.ref.partition != b.ref.partition {
+				return int(a.ref.partition - b.ref.partition)
+			}
+			return int(a.ref.offset - b.ref.offset)
+		})
+		f.perKeyMax = max(f.perKeyMax, len(rs))
+		if rs[0].ref.partition != rs[len(rs)-1].ref.partition {
+			f.twoPartitions++
+			fail("KEY ON TWO PARTITIONS", "key %s: records on main partitions %d and %d", key, rs[0].ref.partition, rs[len(rs)-1].ref.partition)
+			continue
+		}
+		rank := map[string]int{}
+		prevTerm, prevFirst := -1, -1 // the latest terminal call, and first success, of the earlier records
+		var prevTermID, prevFirstID, missing string
+		dead := false // an earlier record was dead-lettered
+		for n, r := range rs {
+			rank[r.id] = n
+			if cs := byID[r.id]; len(cs) > 0 {
+				switch c := calls[cs[0]]; {
+				case missing != "":
+					f.callsAhead++
+					fail("CALL AHEAD OF ITS KEY", "key %s: %s at %v handed to the handler (%s), but the earlier %s never had its outcome",
+						key, r.id, r.ref, c.what, missing)
+				case cs[0] < prevTerm:
+					f.callsAhead++
+					fail("CALL AHEAD OF ITS KEY", "key %s: %s at %v handed to the handler (%s) before the earlier %s had its outcome (%s)",
+						key, r.id, r.ref, c.what, prevTermID, calls[prevTerm].what)
+				}
+			}
+			if first, ok := firstOK[r.id]; ok {
+				if first < prevFirst {
+					f.outOfOrder++
+					fail("OUT OF ORDER", "key %s: %s at %v first handled (%s) before the earlier %s (%s)",
+						key, r.id, r.ref, calls[first].what, prevFirstID, calls[prevFirst].what)
+				}
+				if dead {
+					f.released++
+				}
+				if first > prevFirst {
+					prevFirst, prevFirstID = first, r.id
+				}
+			}
+			t, ok := term[r.id]
+			switch {
+			case !ok:
+				if missing == "" {
+					missing = r.id
+					f.unordered++
+				}
+			case t > prevTerm:
+				prevTerm, prevTermID = t, r.id
+			}
+			if ok && !calls[t].ok {
+				dead = true
+			}
+		}
+		// Calls that went back to an earlier record of the key.
+		var ids []int
+		for _, r := range rs {
+			ids = append(ids, byID[r.id]...)
+		}
+		slices.Sort(ids)
+		top := -1
+		for _, i := range ids {
+			if rk := rank[calls[i].id]; rk < top {
+				f.laterReread++
+			} else {
+				top = rk
+			}
+		}
+	}
+	return f
 }

@@ -137,6 +137,42 @@ func (s *stormInvariant) sample(live []*stormMember) {
 // partition is owned by exactly one member and none is paused, holds
 // records or awaits an acknowledgement.
 func TestStormMembersJoinAndLeaveWhileRecordsWaitInTiers(t *testing.T) {
+	runStorm(t, false)
+}
+
+// TestStormKeyOrderMembersJoinAndLeaveWhileRecordsWaitInTiers is the same
+// storm with key-ordered members (KeyOrder, which every member of the
+// group must use: the lane assignor). The 600 records share 60 keys, ten
+// each (stormOrderKey), and the verdict adds the order check
+// (checkKeyOrder): per key, first successes in main-topic offset order,
+// and no record handed to the handler before every earlier record of its
+// key had its outcome, through every rebalance.
+//
+// The lane assignor is eager: every rebalance revokes every lane of every
+// member, and each lane's next owner rebuilds its keys in retry from the
+// tiers before its partitions take a record. The storm's checks hold as
+// they are for it: the partition-state invariant (a lane waiting for its
+// rebuild takes no record, and its partitions are paused only as any
+// partition is: full, or with a due time; a main partition at
+// MaxKeysInRetry waits with a due time), the quiet group at the end, the
+// commit watch (a follower publish acknowledged settles its record) and
+// the duplicate rule (a record read again follows a revocation of its
+// partition, which every rebalance now is).
+func TestStormKeyOrderMembersJoinAndLeaveWhileRecordsWaitInTiers(t *testing.T) {
+	runStorm(t, true)
+}
+
+// stormOrderFates are the fates of the key-order storm, per record: 20%
+// fail once or twice, then succeed; 2% fail permanently and 2% every
+// attempt.
+var stormOrderFates = fateMix{step: 37, failing: []int{10, 10}, permanent: 2, exhausted: 2}
+
+// stormOrderKey is, in the key-order storm, the Kafka key of record i:
+// each block of 300 records (ten waves) shares 30 keys, each getting two
+// consecutive records every 60 (two waves).
+func stormOrderKey(i int) string { return fmt.Sprintf("g%04d", (i/2)%30+30*(i/300)) }
+
+func runStorm(t *testing.T, keyOrder bool) {
 	start := time.Now()
 	stormFor, records, waves := 10*time.Second, 600, 20
 	if os.Getenv("KRETRY_SOAK") == "1" {
@@ -151,13 +187,26 @@ func TestStormMembersJoinAndLeaveWhileRecordsWaitInTiers(t *testing.T) {
 	f := fixture{c: c, topic: c.Name("orders"), group: c.Name("group")}
 	c.CreateTopic(f.topic, partitions)
 	keys, recs := faultKeys(f.topic, "s", records)
-	lg := newLedger(keys, attempts, faultFates)
+	mix := faultFates
+	if keyOrder {
+		mix = stormOrderFates
+		for i, rc := range recs {
+			rc.Key, rc.Value = []byte(stormOrderKey(i)), []byte(koValuePrefix+keys[i])
+		}
+	}
+	lg := newLedger(keys, attempts, mix)
+	lg.keyOrder = keyOrder
 	opts := []listener.Opt{listener.DLTHandler(lg), listener.Hooks(lg),
 		listener.Attempts(attempts), listener.Backoff(strategy.ExponentialBackoff(400*time.Millisecond, 2, 0)),
 		listener.Concurrency(4), listener.RevokeTimeout(5 * time.Second), listener.ShutdownTimeout(10 * time.Second),
 		// Members notice a rebalance within 300 ms (franz-go's default
 		// heartbeat is 3 s), which matters on a real broker.
 		listener.ClientOpts(kgo.HeartbeatInterval(300*time.Millisecond), kgo.WithLogger(faultResetLog{lg}))}
+	mode := ""
+	if keyOrder {
+		opts = append(opts, listener.KeyOrder())
+		mode = "key-order "
+	}
 	plan := f.listener(t, lg, opts...).Plan()
 
 	seed := uint64(time.Now().UnixNano())
@@ -333,6 +382,15 @@ func TestStormMembersJoinAndLeaveWhileRecordsWaitInTiers(t *testing.T) {
 	watch.stop()
 	watch.check() // the last members' final commit
 	v := verifyLedger(t, c, plan, lg, watch, false)
+	orderFigures := ""
+	if keyOrder {
+		ko := lg.checkOrder(t, c, plan)
+		ko.follows = v.follows
+		if ko.follows == 0 {
+			t.Errorf("no record followed its key: the key-order storm lost its point")
+		}
+		orderFigures = ko.String() + "; "
+	}
 	if inv.snapshots == 0 || inv.paused == 0 {
 		t.Errorf("the invariant saw %d snapshots with %d paused partitions: it checked nothing", inv.snapshots, inv.paused)
 	}
@@ -340,12 +398,12 @@ func TestStormMembersJoinAndLeaveWhileRecordsWaitInTiers(t *testing.T) {
 	if kafkatest.Real() {
 		broker = "real broker"
 	}
-	t.Logf("FIGURES storm on %s (seed %d): %d records on %d partitions in %d waves, %d attempts, tiers %v; %d members joined and %d left during the storm "+
+	t.Logf("FIGURES %sstorm on %s (seed %d): %d records on %d partitions in %d waves, %d attempts, tiers %v; %d members joined and %d left during the storm "+
 		"(at most %d at once) in a %v storm; %d tier publishes acknowledged by its end; group settled %v after it; "+
-		"invariant: %d snapshots, %d partition states (%d paused), %d transient mismatches, %d persistent; %s; wall %v",
-		broker, seed, len(recs), partitions, waves, attempts, tierDelays(plan), stormJoins, stormLeaves, peak, stormFor, inTiers,
+		"invariant: %d snapshots, %d partition states (%d paused), %d transient mismatches, %d persistent; %s%s; wall %v",
+		mode, broker, seed, len(recs), partitions, waves, attempts, tierDelays(plan), stormJoins, stormLeaves, peak, stormFor, inTiers,
 		settled.Round(time.Millisecond), inv.snapshots, inv.states, inv.paused, inv.transient, len(inv.failures),
-		v, time.Since(start).Round(time.Millisecond))
+		orderFigures, v, time.Since(start).Round(time.Millisecond))
 }
 
 // A member that leaves while Run is still checking the plan's topics (the
