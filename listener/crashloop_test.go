@@ -394,6 +394,10 @@ func (w *crashLedgerWriter) OnEvent(e listener.Event) {
 		w.line("F\t%d\t%s\t%d\t%d\t%s\t%d\n", w.inc, e.Topic, e.Partition, e.Offset, e.Target, now)
 	case listener.EventFollowed:
 		w.line("W\t%d\t%s\t%d\t%d\t%s\t%d\n", w.inc, e.Topic, e.Partition, e.Offset, e.Target, now)
+	case listener.EventSkipped:
+		if e.Reason == listener.ReasonStaleCopy {
+			w.line("K\t%d\t%s\t%d\t%d\t-\t%d\n", w.inc, e.Topic, e.Partition, e.Offset, now)
+		}
 	case listener.EventTransactionAborted:
 		w.line("X\t%d\t-\t-1\t%d\n", w.inc, now)
 	}
@@ -483,7 +487,7 @@ func (lg *crashLedger) refresh() error {
 }
 
 // crashFields is the number of fields of each kind of ledger line.
-var crashFields = map[string]int{"S": 4, "C": 10, "D": 9, "A": 5, "R": 5, "F": 7, "W": 7, "E": 3, "X": 5}
+var crashFields = map[string]int{"S": 4, "C": 10, "D": 9, "A": 5, "R": 5, "F": 7, "W": 7, "K": 7, "E": 3, "X": 5}
 
 // parse takes one line; a line that does not parse is torn.
 func (lg *crashLedger) parse(line string) {
@@ -527,9 +531,9 @@ func (lg *crashLedger) parse(line string) {
 			c.reason, c.at = text(7), nanos(8)
 		}
 		take = func() { lg.takeCall(fs[0] == "D", c) }
-	default: // A, R, F, W, X
+	default: // A, R, F, W, K, X
 		e := crashEvent{seq: seq, kind: fs[0][0], inc: inc, ref: recordRef{fs[2], int32(num(3)), -1}}
-		if fs[0] == "F" || fs[0] == "W" {
+		if fs[0] == "F" || fs[0] == "W" || fs[0] == "K" {
 			e.ref.offset, e.target, e.at = num(4), fs[5], nanos(6)
 		} else {
 			e.at = nanos(4)
@@ -1282,6 +1286,7 @@ type keyOrderFigures struct {
 	keys, perKeyMax int // keys, and the most records of one key
 	twoPartitions   int // keys found on more than one main partition
 	follows         int // EventFollowed: follower publishes acknowledged
+	staleCopies     int // key order: stale copies passed over (EventSkipped, ReasonStaleCopy)
 	followerCopies  int // follower copies in the tiers
 	keysFollowed    int // keys with at least one follower copy
 	outOfOrder      int // records first handled before an earlier record of their key
@@ -1302,6 +1307,9 @@ func (f keyOrderFigures) String() string {
 		"%d out-of-order first successes, %d records handed to the handler before an earlier record of their key had its outcome, "+
 		"%d re-reads of an earlier record after a later one (at least once), %d records handled after an earlier one of their key was dead-lettered",
 		f.keys, f.perKeyMax, f.twoPartitions, f.follows, f.followerCopies, f.keysFollowed, f.outOfOrder, f.callsAhead, f.laterReread, f.released)
+	if f.staleCopies > 0 {
+		s += fmt.Sprintf(", %d stale copies passed over", f.staleCopies)
+	}
 	if f.maxCopies > 0 {
 		s += fmt.Sprintf("; %d follower copies published but not acknowledged before a kill; copies: up to %d distinct copies of one record and attempt handled in one incarnation, %d records handled successfully more than once by the last, unkilled incarnation",
 			f.cutOff, f.maxCopies, f.againLast)
@@ -1422,6 +1430,11 @@ func (r *crashRun) verify() crashVerdict {
 			fwdFails[e.ref]++
 		case 'W':
 			followed[e.ref] = append(followed[e.ref], e)
+		case 'K':
+			// A stale copy passed over (key order): its outcome is the
+			// live copy's.
+			followed[e.ref] = append(followed[e.ref], e)
+			v.ko.staleCopies++
 		}
 	}
 	// A tier record is handed to the handler or, under key order, moves

@@ -38,7 +38,9 @@ const (
 	// forwarded (Group names it) was passed over and committed without a
 	// handler call: several groups share the topic, and the record is that
 	// group's to handle. Reason is ReasonOtherGroup; Attempt is 0 (no
-	// delivery happened).
+	// delivery happened). Under KeyOrder, Reason ReasonStaleCopy: a copy of
+	// a record that a crash left behind was passed over, another copy of
+	// it being the live one.
 	EventSkipped
 	// EventBatch: a BatchHandler call returned. Batch is the number of
 	// records it was given, Offset the first one's, Latency the call's run

@@ -21,6 +21,9 @@ import (
 func (p *part) forward(d *delivery, rec *kgo.Record, st retry.State, ev Event) {
 	ev.Batch = d.batchSize()
 	h := &forwarding{entry: entry{rec: rec}, p: p, ev: ev}
+	if p.lane != nil && rec.Key != nil && (ev.Kind == EventRetried || ev.Kind == EventFollowed) && ev.Reason != reasonMarker {
+		h.kh, h.koff, h.keyed = p.kh, st.OriginalOffset, true
+	}
 	p.c.stamp(&h.out, rec, ev.Target, st)
 	h.out.Context = d.recordContext()
 	h.built()
@@ -44,6 +47,12 @@ type forwarding struct {
 	ctx       context.Context
 	ev        Event // EventRetried or EventDeadLettered, reported on acknowledgement
 	failures  int   // failed publishes of out so far
+	// keyed: under key order, out is the new copy of the record of key
+	// hash kh at original offset koff; its acknowledgement makes it the
+	// live one (lane.live).
+	keyed bool
+	kh    uint64
+	koff  int64
 }
 
 // built notes out as it is before its first publish.
@@ -106,6 +115,9 @@ func (f *asyncForwarder) produce(h *forwarding) {
 func (f *asyncForwarder) published(h *forwarding, err error) {
 	p, ev := h.p, &h.ev
 	if err == nil {
+		if h.keyed {
+			p.lane.live(h.kh, h.koff, h.out.Topic, h.out.Offset)
+		}
 		if f.c.observed {
 			f.c.emit(*ev)
 		}

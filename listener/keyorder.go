@@ -77,12 +77,33 @@ type keyRecs struct {
 	// of the key's records that were dead-lettered while a record of the
 	// key followed them: those followers are dead-lettered in turn.
 	dead []int64
+	// stale lists the original offsets of the key's records that have
+	// their outcome while other copies of them, which a rebuild found,
+	// still wait in the tiers (once per copy): those are passed over
+	// when reached. The key is kept until they are.
+	stale []int64
 }
 
 // keyRec is one record of a key waiting in a tier: its original offset on
 // the main topic and, for a follower, the offset of the record it follows
-// (-1 otherwise).
-type keyRec struct{ off, follows int64 }
+// (-1 otherwise). A crash between a copy's publish and the commit of the
+// copy it replaces leaves both in the tiers: the lane tracks which copy is
+// live (state, topic, at), so that the others are passed over instead of
+// each starting a chain of copies of its own.
+type keyRec struct {
+	off, follows int64
+	copies       int32 // copies in the tiers: more than one after a rebuild found stale ones
+	state        uint8 // copyUnknown, copyPending or copyKnown
+	topic        string
+	at           int64 // copyKnown: the live copy's offset in topic
+}
+
+// Which copy of a record in the tiers is live (keyRec.state).
+const (
+	copyUnknown uint8 = iota // read back by a rebuild: the first copy reached is taken
+	copyPending              // a copy is being published: wait for its acknowledgement
+	copyKnown                // the copy at (topic, at) is the live one
+)
 
 func (k *keyRecs) last() int64 { return k.recs[len(k.recs)-1].off }
 
@@ -149,8 +170,10 @@ func (ko *keyOrder) drop(n int32) {
 	l.mu.Unlock()
 }
 
-// add records that a record of the key hashed h, at original offset off,
-// went to tier due at due (follows: the offset it follows, or -1).
+// add records that a record of the key hashed h (r: its original offset,
+// what it follows, its copy state) went to tier, due at due. Another copy
+// of a record the lane holds (a rebuild reads every copy) is counted, not
+// added.
 func (ko *keyOrder) add(l *lane, h uint64, r keyRec, tier string, due time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -168,10 +191,40 @@ func (ko *keyOrder) addLocked(l *lane, h uint64, r keyRec, tier string, due time
 		l.keys[h] = k
 		ko.held.Add(1)
 	}
+	if i := k.index(r.off); i >= 0 {
+		k.recs[i].copies++
+		return
+	}
 	if len(k.recs) == 0 || r.off >= k.last() {
 		k.tail, k.due = tier, due
 	}
+	r.copies = 1
 	k.insert(r)
+}
+
+// publishing records that a new copy of the key's record at off is being
+// published (a move or a retry): until Kafka acknowledges it (live), no
+// copy of the record is delivered.
+func (l *lane) publishing(h uint64, off int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if k := l.keys[h]; k != nil {
+		if i := k.index(off); i >= 0 {
+			k.recs[i].state = copyPending
+		}
+	}
+}
+
+// live records that the copy of the key's record at off that Kafka just
+// acknowledged, at (topic, at), is the live one.
+func (l *lane) live(h uint64, off int64, topic string, at int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if k := l.keys[h]; k != nil {
+		if i := k.index(off); i >= 0 && k.recs[i].state == copyPending {
+			k.recs[i].state, k.recs[i].topic, k.recs[i].at = copyKnown, topic, at
+		}
+	}
 }
 
 // moved records that the key's record at off was published to tier, due
@@ -196,6 +249,9 @@ func (ko *keyOrder) done(l *lane, h uint64, off int64, dead bool) {
 		return
 	}
 	if i := k.index(off); i >= 0 {
+		for range k.recs[i].copies - 1 {
+			k.stale = append(k.stale, off)
+		}
 		k.recs = slices.Delete(k.recs, i, i+1)
 	}
 	if dead && ko.deadLetter && slices.ContainsFunc(k.recs, func(r keyRec) bool { return r.follows == off }) {
@@ -205,7 +261,13 @@ func (ko *keyOrder) done(l *lane, h uint64, off int64, dead bool) {
 	k.dead = slices.DeleteFunc(k.dead, func(d int64) bool {
 		return !slices.ContainsFunc(k.recs, func(r keyRec) bool { return r.follows == d })
 	})
-	if len(k.recs) == 0 {
+	ko.forgetLocked(l, h, k)
+}
+
+// forgetLocked deletes a key with no record in retry and no stale copy
+// left to pass over.
+func (ko *keyOrder) forgetLocked(l *lane, h uint64, k *keyRecs) {
+	if len(k.recs) == 0 && len(k.stale) == 0 {
 		delete(l.keys, h)
 		ko.held.Add(-1)
 	}
@@ -220,6 +282,8 @@ const (
 	vFollow                    // publish it behind its key's last record, no handler call
 	vDeadLetter                // a follower of a dead-lettered record: dead-letter it
 	vWait                      // MaxKeysInRetry reached: wait for a key to leave
+	vPending                   // its new copy is not acknowledged yet: wait for it
+	vStale                     // another copy is the live one: pass over it
 )
 
 // order is the listener's decision for a record before any handler call,
@@ -244,14 +308,18 @@ func (ko *keyOrder) atMain(l *lane, rec *kgo.Record) order {
 		return order{v: vWait, h: h} // revoked: its part stops
 	}
 	k := l.keys[h]
-	if k == nil {
-		if ko.held.Load() >= int64(ko.max) {
+	if k != nil && k.index(rec.Offset) >= 0 {
+		// Read again after a restart: a copy of it waits in a tier.
+		return order{v: vStale, h: h}
+	}
+	if k == nil || len(k.recs) == 0 {
+		if k == nil && ko.held.Load() >= int64(ko.max) {
 			return order{v: vWait, h: h}
 		}
 		return order{v: vHandle, h: h}
 	}
 	o := order{v: vFollow, h: h, tier: k.tail, due: k.due, follows: k.last()}
-	ko.addLocked(l, h, keyRec{off: rec.Offset, follows: o.follows}, k.tail, k.due)
+	ko.addLocked(l, h, keyRec{off: rec.Offset, follows: o.follows, state: copyPending}, k.tail, k.due)
 	return o
 }
 
@@ -272,12 +340,39 @@ func (ko *keyOrder) atTier(l *lane, rec *kgo.Record, st *retry.State) order {
 	if l.gone {
 		return order{v: vWait, h: h} // revoked: its part stops
 	}
+	off := st.OriginalOffset
 	k := l.keys[h]
-	if k == nil || k.index(st.OriginalOffset) < 0 {
-		ko.addLocked(l, h, keyRec{off: st.OriginalOffset, follows: follows}, rec.Topic, st.Due)
-		k = l.keys[h]
+	i := -1
+	if k != nil {
+		i = k.index(off)
 	}
-	if i := k.index(st.OriginalOffset); i > 0 {
+	if i < 0 {
+		if k != nil {
+			if j := slices.Index(k.stale, off); j >= 0 {
+				// A stale copy of a record that has its outcome.
+				k.stale = slices.Delete(k.stale, j, j+1)
+				ko.forgetLocked(l, h, k)
+				return order{v: vStale, h: h}
+			}
+		}
+		// One the lane does not know (written by another program): it
+		// joins its key's records.
+		ko.addLocked(l, h, keyRec{off: off, follows: follows, state: copyKnown, topic: rec.Topic, at: rec.Offset}, rec.Topic, st.Due)
+		k = l.keys[h]
+		i = k.index(off)
+	}
+	switch e := &k.recs[i]; e.state {
+	case copyPending:
+		return order{v: vPending, h: h}
+	case copyKnown:
+		if e.topic != rec.Topic || e.at != rec.Offset {
+			e.copies--
+			return order{v: vStale, h: h}
+		}
+	case copyUnknown:
+		e.state, e.topic, e.at = copyKnown, rec.Topic, rec.Offset
+	}
+	if i > 0 {
 		if follows < 0 {
 			follows = k.recs[i-1].off // not a follower yet: it follows the record before it
 		}

@@ -51,6 +51,12 @@ const (
 	// record whose DLT handler gave up. Never written to a record: the
 	// record stays in the DLT.
 	ReasonDLTHandlerFailed = "dlt-handler-failed"
+	// ReasonStaleCopy: the Reason of an EventSkipped under key order
+	// (KeyOrder): a copy of a record that a crash left in a tier, or a
+	// main-topic record read again after one, while another copy of it is
+	// the one being delivered. It is committed past without a handler
+	// call. Never written to a record.
+	ReasonStaleCopy = "stale-copy"
 )
 
 // DueAllowance is added to the longest delay a listener sets before a
@@ -98,6 +104,8 @@ func (p *part) processMain(rec *kgo.Record) (result, time.Time) {
 			return p.followKey(rec, st, o), time.Time{}
 		case vWait:
 			return resultWait, time.Now().Add(keyWait)
+		case vStale:
+			return p.stale(rec), time.Time{}
 		}
 	}
 	d := p.startDelivery(rec, strategy.RoleMain, 1, time.Time{})
@@ -159,6 +167,10 @@ func (p *part) processTier(rec *kgo.Record) (result, time.Time) {
 			return p.deadFollower(rec, st, o), time.Time{}
 		case vWait:
 			return resultWait, now.Add(keyWait)
+		case vPending:
+			return resultWait, now.Add(copyWait)
+		case vStale:
+			return p.stale(rec), time.Time{}
 		}
 	}
 	d := p.startDelivery(rec, strategy.RoleTier, st.Attempt, st.Due)
@@ -436,15 +448,33 @@ func (l *Listener) invoke(ctx context.Context, rec *kgo.Record, recs []*kgo.Reco
 // MaxKeysInRetry keys.
 const keyWait = 100 * time.Millisecond
 
+// copyWait is how long, under key order, a copy of a record waits when the
+// record's newest copy is not acknowledged yet (it may be that copy: the
+// fetch can outrun the acknowledgement).
+const copyWait = 5 * time.Millisecond
+
 // followKey publishes rec, a record that must wait behind an earlier record
 // of its key, to o.tier as a follower with state st (its due time set),
 // without a handler call.
 func (p *part) followKey(rec *kgo.Record, st retry.State, o order) result {
 	st.Follower, st.Follows = true, o.follows
 	st.Reason = ""
+	if p.role == strategy.RoleTier {
+		p.lane.publishing(o.h, st.OriginalOffset)
+	}
 	p.forward(nil, rec, st, Event{Kind: EventFollowed, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 		Role: p.role, Attempt: st.Attempt, Target: o.tier, Due: st.Due})
 	return resultPending
+}
+
+// stale passes over rec, a copy of a record whose live copy is another
+// (ReasonStaleCopy).
+func (p *part) stale(rec *kgo.Record) result {
+	if p.c.observed {
+		p.c.emit(Event{Kind: EventSkipped, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			Role: p.role, Reason: ReasonStaleCopy})
+	}
+	return resultDone
 }
 
 // deadFollower dead-letters rec, a follower of a record of its key that
@@ -467,9 +497,10 @@ func (p *part) keyRouted(rec *kgo.Record, st retry.State, dec decision) bool {
 	ko, h := p.c.keys, p.kh
 	switch {
 	case dec.kind == routeTier && p.role == strategy.RoleMain:
-		ko.add(p.lane, h, keyRec{off: st.OriginalOffset, follows: -1}, dec.topic, dec.due)
+		ko.add(p.lane, h, keyRec{off: st.OriginalOffset, follows: -1, state: copyPending}, dec.topic, dec.due)
 	case dec.kind == routeTier:
 		p.lane.moved(h, dec.topic, dec.due)
+		p.lane.publishing(h, st.OriginalOffset)
 	case p.role == strategy.RoleTier:
 		return p.markDead(rec, st)
 	}
@@ -523,7 +554,8 @@ func (p *part) markDead(rec *kgo.Record, st retry.State) bool {
 // Either way no handler sees it.
 func (p *part) marker(rec *kgo.Record, st retry.State) result {
 	ko := p.c.keys
-	tier, due, ok := ko.markerFor(p.lane, ko.hash(rec.Key), st.OriginalOffset)
+	p.kh = ko.hash(rec.Key)
+	tier, due, ok := ko.markerFor(p.lane, p.kh, st.OriginalOffset)
 	if !ok {
 		return resultDone
 	}
