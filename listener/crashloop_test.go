@@ -1801,6 +1801,7 @@ func (r *crashRun) verifyKeyOrder(p *crashProblems, v *crashVerdict, rb readBack
 			fig.againLastMax = max(fig.againLastMax, n)
 		}
 	}
+	fig.staleCopies = v.ko.staleCopies
 	v.ko = fig
 	if fig.follows == 0 || fig.laterReread+fig.released == 0 {
 		p.add("KEY ORDER", "%d follower publishes, %d re-reads of an earlier record, %d records released behind a dead-lettered one: the test lost its point",
