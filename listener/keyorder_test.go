@@ -413,3 +413,37 @@ func TestKeyOrderDeadLetterMarkerSurvivesRestart(t *testing.T) {
 		})
 	}
 }
+
+// Two copies of one record in a tier (a crash between a move's publish and
+// the commit of the copy it replaced): the rebuild holds the record once,
+// the first copy reached is delivered and the other passed over.
+func TestKeyOrderStaleCopyPassedOver(t *testing.T) {
+	f := newFixture(t, 1)
+	o := newOrderChecker(func(string, int) int { return 0 })
+	s := newScript(nil)
+	l := f.keyOrdered(t, o, listener.Hooks(s))
+	tiers := l.Plan().Tiers
+	f.c.CreateTopic(tiers[0].Topic, 1)
+	f.c.CreateTopic(tiers[1].Topic, 1)
+	now := time.Now()
+	st := retry.State{Attempt: 2, Due: now, OriginalTopic: f.topic, OriginalOffset: 4,
+		OriginalTimestamp: now, FirstFailure: now, Group: f.group}
+	copyOf := func(tier string, attempt int32) *kgo.Record {
+		st := st
+		st.Attempt = attempt
+		return &kgo.Record{Topic: tier, Key: []byte("k00"), Value: []byte("k00/4"), Headers: st.Append(nil, 0)}
+	}
+	f.c.Produce(copyOf(tiers[0].Topic, 2), copyOf(tiers[1].Topic, 3))
+	started(t, l)
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		return o.outcomes() == 1 && len(s.eventsOf(listener.EventSkipped)) == 1
+	}, "one delivery and one copy passed over")
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if got := fmt.Sprint(o.calls["k00"]); got != "[4]" {
+		t.Errorf("calls %s, want [4]: one delivery of the record", got)
+	}
+	if e := s.eventsOf(listener.EventSkipped)[0]; e.Reason != listener.ReasonStaleCopy {
+		t.Errorf("skipped %+v, want reason %s", e, listener.ReasonStaleCopy)
+	}
+}
