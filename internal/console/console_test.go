@@ -67,6 +67,11 @@ func TestOverviewPage(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("GET / = %d:\n%s", code, body)
 	}
+	row := regexp.MustCompile(`<tr><td><a href="#plan-` + regexp.QuoteMeta(f.orders) + `">.*</tr>`).FindString(body)
+	if !strings.Contains(row, `<td class="n">2</td><td class="n">3</td><td><div class="group-lag"><code>`+f.group+`</code>: 2 not yet due, <span class="warn">1 overdue</span> (oldest`) ||
+		!strings.Contains(row, `<td class="n">12</td></tr>`) {
+		t.Errorf("summary row: 2 tiers, 3 tier records, 2 not due, 1 overdue, 12 DLT records, got:\n%s", row)
+	}
 	sec := section(t, body, "plan-"+f.orders)
 	for _, want := range []string{
 		`<a class="dlt-link" href="/dlt?topic=` + f.dlt + `">` + f.dlt + `</a></td><td class="n dlt-count">12</td>`,

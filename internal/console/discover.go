@@ -84,6 +84,15 @@ func (p *Plan) DLTRecords() int64 {
 	return n
 }
 
+// TierRecords sums the records of the plan's tiers.
+func (p *Plan) TierRecords() int64 {
+	var n int64
+	for _, t := range p.Tiers {
+		n += t.Records
+	}
+	return n
+}
+
 // Overview is every plan found on the cluster.
 type Overview struct {
 	Now   time.Time

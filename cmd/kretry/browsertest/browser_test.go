@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,6 +128,15 @@ func seed(t *testing.T) *seeded {
 // a free loopback port, and returns its URL.
 func startConsole(t *testing.T, ctx context.Context, brokers []string) string {
 	t.Helper()
+	base, _ := runConsole(t, ctx, brokers, &logWriter{t: t})
+	return base
+}
+
+// runConsole builds kretry and runs "kretry console --allow-replay" on a
+// free loopback port with its log to stderr, and returns its URL and
+// process ID. The console is interrupted when the test ends.
+func runConsole(t *testing.T, ctx context.Context, brokers []string, stderr io.Writer) (string, int) {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "kretry")
 	// Built in kretry's own module (three levels up), with its go.sum.
@@ -141,7 +151,7 @@ func startConsole(t *testing.T, ctx context.Context, brokers []string) string {
 	}
 	cmd := exec.CommandContext(ctx, bin, "console", "--listen", "127.0.0.1:0", "--allow-replay", "--state-dir", state,
 		"--brokers", strings.Join(brokers, ","))
-	cmd.Stderr = &logWriter{t: t}
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +175,7 @@ func startConsole(t *testing.T, ctx context.Context, brokers []string) string {
 		for lines.Scan() {
 		}
 	}()
-	return m[1]
+	return m[1], cmd.Process.Pid
 }
 
 // logWriter passes the console's log to the test log.
