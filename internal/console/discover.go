@@ -268,7 +268,7 @@ func (s *Server) overview(ctx context.Context) (Overview, error) {
 		for _, g := range groupsOn(commits, append([]string{p.Main}, tierTopics...)) {
 			gl := GroupLag{Group: g}
 			rep, err := tierlag.Measure(ctx, s.adm, g, tierTopics, tierlag.Options{Now: ov.Now,
-				ReaderOpts: s.cfg.ClientOpts, MaxRead: overviewMaxRead})
+				ReaderOpts: s.readerOpts(), MaxRead: overviewMaxRead})
 			if err != nil {
 				if ctx.Err() != nil {
 					return ov, ctx.Err()

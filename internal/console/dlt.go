@@ -159,7 +159,7 @@ func (s *Server) readDLT(ctx context.Context, q dltQuery, now time.Time, keep in
 	agg := dltops.NewAggregator([]string{q.Topic}, now, 0)
 	minutes := map[int64]int64{}
 	so := dltops.ScanOptions{ReadCommitted: true, Lost: func(_ string, _ int32, from, to int64) { out.Lost += to - from }}
-	err = dltops.Scan(ctx, s.cfg.ClientOpts, ranges, so, func(rec *kgo.Record) error {
+	err = dltops.Scan(ctx, s.readerOpts(), ranges, so, func(rec *kgo.Record) error {
 		info := s.cfg.Decoder.Decode(rec)
 		matched := q.Filter.Match(rec, info)
 		agg.Add(rec, info, matched)
@@ -193,6 +193,24 @@ func (s *Server) readDLT(ctx context.Context, q dltQuery, now time.Time, keep in
 	out.Report = agg.Report()
 	out.Chart = newChart(minutes)
 	return out, err
+}
+
+// Fetch sizes of the console's reads: far below kgo's defaults (50 MiB a
+// fetch, 1 MiB a partition). A DLT's records compress well and expand to
+// about 1 KiB of Go objects each, so a default fetch of a large DLT held
+// over 100 MiB live; with these a 100000-record DLT page peaks at about a
+// third of the memory in the same time (docs/benchmarks.md, "kretry
+// console").
+const (
+	readerFetchMaxBytes          = 1 << 20
+	readerFetchMaxPartitionBytes = 256 << 10
+)
+
+// readerOpts are the client options of the console's reads: the
+// connection options with smaller fetches.
+func (s *Server) readerOpts() []kgo.Opt {
+	return append(slices.Clip(s.cfg.ClientOpts), kgo.FetchMaxBytes(readerFetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(readerFetchMaxPartitionBytes))
 }
 
 // shortText is b as text to show in a list: visible, at most n

@@ -68,7 +68,7 @@ func (s *Server) fetchRecord(ctx context.Context, ref recordRef) (*kgo.Record, e
 	}
 	one := dltops.Ranges{ref.Topic: {ref.Partition: {Start: ref.Offset, End: ref.Offset + 1}}}
 	var got *kgo.Record
-	err = dltops.Scan(ctx, s.cfg.ClientOpts, one, dltops.ScanOptions{ReadCommitted: true}, func(rec *kgo.Record) error {
+	err = dltops.Scan(ctx, s.readerOpts(), one, dltops.ScanOptions{ReadCommitted: true}, func(rec *kgo.Record) error {
 		if rec.Offset == ref.Offset {
 			got = rec
 		}

@@ -253,7 +253,7 @@ func (s *Server) runJob(ctx context.Context, j *job) (*dltops.Result, error) {
 	}
 	stateDir := s.cfg.StateDir
 	return dltops.Replay(ctx, dltops.ReplayConfig{Run: j.Run, DLTs: []string{j.Topic}, Filter: j.Filter, To: j.To,
-		FirstTiers: j.Tiers, DryRun: j.DryRun, Rate: j.Rate, StateDir: stateDir, ClientOpts: s.cfg.ClientOpts,
+		FirstTiers: j.Tiers, DryRun: j.DryRun, Rate: j.Rate, StateDir: stateDir, ClientOpts: s.readerOpts(),
 		Decoder: s.cfg.Decoder, Progress: j, OnWait: j.onWait})
 }
 
@@ -266,7 +266,7 @@ func (s *Server) replayTiers(ctx context.Context, j *job) (map[dltops.ListenerKe
 	}
 	plans := findPlans(listed.Names(), s.cfg.Naming)
 	rep, err := dltops.Inspect(ctx, dltops.InspectConfig{DLTs: []string{j.Topic}, Filter: j.Filter,
-		Decoder: s.cfg.Decoder, ClientOpts: s.cfg.ClientOpts})
+		Decoder: s.cfg.Decoder, ClientOpts: s.readerOpts()})
 	if err != nil {
 		return nil, fmt.Errorf("reading %s for the groups of its records: %w", j.Topic, err)
 	}

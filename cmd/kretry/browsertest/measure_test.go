@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -81,6 +82,34 @@ func procMem(t *testing.T, pid int) (rss, peak float64) {
 	return rss, peak
 }
 
+// fetch GETs target, or POSTs form to it, and returns where a redirect
+// pointed (not followed) and the body; any other status than 200 or 303
+// fails the test.
+func fetch(t *testing.T, target string, form url.Values) (string, string) {
+	t.Helper()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var resp *http.Response
+	var err error
+	if form == nil {
+		resp, err = noFollow.Get(target)
+	} else {
+		resp, err = noFollow.PostForm(target, form)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("%s: %d\n%.2000s", target, resp.StatusCode, body)
+	}
+	loc := resp.Header.Get("Location")
+	if loc != "" {
+		loc = strings.TrimSuffix(target, resp.Request.URL.RequestURI()) + loc
+	}
+	return loc, string(body)
+}
+
 // TestMeasureConsole measures "kretry console" on a DLT of 100000 records
 // (KRETRY_CONSOLE_MEASURE_RECORDS): the server-side time of the overview
 // and of the DLT page (from the console's own request log), and the
@@ -133,17 +162,7 @@ func TestMeasureConsole(t *testing.T) {
 	log := &serverLog{}
 	base, pid := runConsole(t, ctx, c.Seeds, log)
 	_, idle := procMem(t, pid)
-	get := func(path string) {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d\n%.2000s", path, resp.StatusCode, body)
-		}
-	}
+	get := func(path string) { fetch(t, base+path, nil) }
 	const reps = 5
 	for range reps {
 		get("/")
@@ -154,6 +173,20 @@ func TestMeasureConsole(t *testing.T) {
 		get("/dlt?topic=" + dlt + "&error_type=*pq.Error&page=10")
 	}
 	deep := log.elapsed("/dlt")[len(dl):]
+	pageRSS, pagePeak := procMem(t, pid)
+
+	// A dry run of every record, from the form's POST to its summary.
+	form := url.Values{"action": {"dry-run"}, "topic": {dlt}, "run": {"measure-1"}}
+	_, page := fetch(t, base+"/replay?topic="+dlt, nil)
+	form.Set("csrf", regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(page)[1])
+	dryStart := time.Now()
+	loc, _ := fetch(t, base+"/replay", form)
+	var dry time.Duration
+	kafkatest.Eventually(t, 5*time.Minute, func() bool {
+		_, job := fetch(t, loc, nil)
+		dry = time.Since(dryStart)
+		return strings.Contains(job, `id="would-send">`+strconv.Itoa(n)+`<`)
+	}, "the dry run did not report %d records", n)
 	rss, peak := procMem(t, pid)
 	median := func(ds []time.Duration) time.Duration {
 		if len(ds) == 0 {
@@ -165,6 +198,8 @@ func TestMeasureConsole(t *testing.T) {
 	}
 	t.Logf("FIGURES console, %d DLT records in 4 partitions, %d requests each: overview median %v (max %v); "+
 		"DLT page median %v (max %v); DLT page filtered to one error type, page 10: median %v (max %v); "+
-		"console RSS %.0f MiB after, peak %.0f MiB (%.0f MiB before the first page)",
-		n, reps, median(ov), slices.Max(ov), median(dl), slices.Max(dl), median(deep), slices.Max(deep), rss, peak, idle)
+		"console RSS %.0f MiB before the first page, %.0f MiB after the pages (peak %.0f MiB); "+
+		"dry run of all %d records %v, then RSS %.0f MiB (peak %.0f MiB)",
+		n, reps, median(ov), slices.Max(ov), median(dl), slices.Max(dl), median(deep), slices.Max(deep),
+		idle, pageRSS, pagePeak, n, dry.Round(time.Millisecond), rss, peak)
 }
