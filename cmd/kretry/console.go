@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/kretry/kretry/internal/console"
@@ -19,7 +20,7 @@ import (
 const defaultListen = "127.0.0.1:8080"
 
 const consoleHelp = `Usage: kretry console [--listen HOST:PORT] [--allow-replay] [--state-dir DIR]
-                      [--retry-suffix S] [--dlt-suffix S] [CONNECTION FLAGS]
+                      [--plans REGEXP] [--retry-suffix S] [--dlt-suffix S] [CONNECTION FLAGS]
 
 Serves a small web UI for the retry tiers and dead-letter topics (DLTs) of
 the cluster, until interrupted (Ctrl-C):
@@ -62,6 +63,10 @@ Flags:
                           replay --state-dir" (default: $XDG_STATE_HOME/kretry or
                           ~/.local/state/kretry). An interrupted run resumes
                           when started again with the same run ID and filters
+  --plans REGEXP          show only the plans whose name (the main topic, or with
+                          groupTopics the main topic and group) matches REGEXP
+                          (Go syntax) in the overview; on a large cluster the
+                          overview then reads only their tiers (default: all)
   --retry-suffix S        retry suffix plans are found by (default -retry)
   --dlt-suffix S          DLT suffix plans are found by (default -dlt)
 
@@ -78,6 +83,7 @@ func consoleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	listen := fs.String("listen", defaultListen, "")
 	allow := fs.Bool("allow-replay", false, "")
 	stateDir := fs.String("state-dir", "", "")
+	plans := fs.String("plans", "", "")
 	var naming strategy.Naming
 	fs.StringVar(&naming.RetrySuffix, "retry-suffix", strategy.DefaultRetrySuffix, "")
 	fs.StringVar(&naming.DLTSuffix, "dlt-suffix", strategy.DefaultDLTSuffix, "")
@@ -90,6 +96,14 @@ func consoleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	if _, port, err := net.SplitHostPort(*listen); err != nil || port == "" {
 		return usagef(stderr, cmd, "--listen: want HOST:PORT (such as 127.0.0.1:8080), got %q", *listen)
+	}
+	var plansRE *regexp.Regexp
+	if *plans != "" {
+		re, err := regexp.Compile(*plans)
+		if err != nil {
+			return usagef(stderr, cmd, "--plans: want a Go regular expression: %v", err)
+		}
+		plansRE = re
 	}
 	if err := naming.Validate(); err != nil {
 		var se *strategy.SettingError
@@ -123,7 +137,7 @@ func consoleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	srv, err := console.New(ctx, console.Config{ClientOpts: opts, Brokers: cf.brokers, AllowReplay: *allow, StateDir: dir,
-		Naming: naming, Decoder: dltDecoder(), AllowedHosts: hosts, Logger: logger})
+		Naming: naming, Plans: plansRE, Decoder: dltDecoder(), AllowedHosts: hosts, Logger: logger})
 	if err != nil {
 		ln.Close()
 		fmt.Fprintf(stderr, "kretry %s: %v\n", cmd, err)

@@ -24,6 +24,7 @@ func TestConsoleUsage(t *testing.T) {
 		{"console-argument", "console orders-dlt", exitUsage},
 		{"console-unknown-flag", "console --allow-replays", exitUsage},
 		{"console-sasl", "console --sasl-user u", exitUsage},
+		{"console-bad-plans", "console --plans (orders", exitUsage},
 		{"unknown-command-console", "consol", exitUsage},
 	})
 }
@@ -62,7 +63,7 @@ func TestConsoleCommand(t *testing.T) {
 	code := make(chan int, 1)
 	go func() {
 		code <- runContext(ctx, []string{"console", "--listen", "127.0.0.1:0", "--brokers", strings.Join(c.Seeds, ","),
-			"--state-dir", t.TempDir()}, out, io.Discard)
+			"--state-dir", t.TempDir(), "--plans", "^" + regexp.QuoteMeta(c.Name(""))}, out, io.Discard)
 	}()
 	var addr string
 	select {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -60,6 +61,10 @@ type Config struct {
 	// Naming holds the retry and DLT suffixes plans are found by. Default:
 	// strategy's defaults ("-retry", "-dlt").
 	Naming strategy.Naming
+	// Plans, when set, limits the overview to the plans whose base name
+	// (see Plan.Base) it matches, so that the overview of a large cluster
+	// reads only what it shows. Default nil: every plan.
+	Plans *regexp.Regexp
 	// Decoder decodes DLT records. Default: kretry headers only.
 	Decoder dltops.Decoder
 	// AllowedHosts are the Host header values (host:port) requests may

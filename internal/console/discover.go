@@ -97,6 +97,8 @@ func (p *Plan) TierRecords() int64 {
 type Overview struct {
 	Now   time.Time
 	Plans []Plan
+	// Filter is the expression of Config.Plans, or "".
+	Filter string
 	// GroupsErr says why the consumer groups could not be listed (the
 	// plans then have no Groups).
 	GroupsErr error
@@ -234,6 +236,10 @@ func (s *Server) overview(ctx context.Context) (Overview, error) {
 		return ov, fmt.Errorf("listing the topics: %w", err)
 	}
 	ov.Plans = findPlans(listed.Names(), s.cfg.Naming)
+	if re := s.cfg.Plans; re != nil {
+		ov.Plans = slices.DeleteFunc(ov.Plans, func(p Plan) bool { return !re.MatchString(p.Base) })
+		ov.Filter = re.String()
+	}
 	var counted []string
 	for _, p := range ov.Plans {
 		for _, t := range p.Tiers {

@@ -82,6 +82,10 @@ func newServer(t *testing.T, c *kafkatest.Cluster, cfg Config) (*Server, *logFil
 	if cfg.ClientOpts == nil {
 		cfg.ClientOpts = []kgo.Opt{kgo.SeedBrokers(c.Seeds...)}
 	}
+	if cfg.Plans == nil {
+		// A shared real broker holds other tests' plans too.
+		cfg.Plans = regexp.MustCompile("^" + regexp.QuoteMeta(c.Name("")))
+	}
 	log := newLogFile(t)
 	cfg.Logger = log.logger()
 	s, err := New(context.Background(), cfg)

@@ -125,17 +125,18 @@ func seed(t *testing.T) *seeded {
 }
 
 // startConsole builds kretry and runs "kretry console --allow-replay" on
-// a free loopback port, and returns its URL.
-func startConsole(t *testing.T, ctx context.Context, brokers []string) string {
+// a free loopback port, showing only the plans named with prefix plans,
+// and returns its URL.
+func startConsole(t *testing.T, ctx context.Context, brokers []string, plans string) string {
 	t.Helper()
-	base, _ := runConsole(t, ctx, brokers, &logWriter{t: t})
+	base, _ := runConsole(t, ctx, brokers, &logWriter{t: t}, "--plans", "^"+regexp.QuoteMeta(plans))
 	return base
 }
 
 // runConsole builds kretry and runs "kretry console --allow-replay" on a
-// free loopback port with its log to stderr, and returns its URL and
-// process ID. The console is interrupted when the test ends.
-func runConsole(t *testing.T, ctx context.Context, brokers []string, stderr io.Writer) (string, int) {
+// free loopback port with its log to stderr and the extra flags, and
+// returns its URL and process ID. The console is interrupted when the test ends.
+func runConsole(t *testing.T, ctx context.Context, brokers []string, stderr io.Writer, extra ...string) (string, int) {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "kretry")
@@ -149,8 +150,8 @@ func runConsole(t *testing.T, ctx context.Context, brokers []string, stderr io.W
 	if err := os.Mkdir(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, bin, "console", "--listen", "127.0.0.1:0", "--allow-replay", "--state-dir", state,
-		"--brokers", strings.Join(brokers, ","))
+	cmd := exec.CommandContext(ctx, bin, append([]string{"console", "--listen", "127.0.0.1:0", "--allow-replay", "--state-dir", state,
+		"--brokers", strings.Join(brokers, ",")}, extra...)...)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -245,7 +246,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	s := seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	base := startConsole(t, ctx, s.c.Seeds)
+	base := startConsole(t, ctx, s.c.Seeds, s.c.Name(""))
 
 	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 900))...)

@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kretry/kretry/internal/kafkatest"
+	"github.com/kretry/kretry/retry"
 )
 
 // envMeasure turns on TestMeasureConsole; envMeasureRecords sets its DLT
@@ -111,7 +113,8 @@ func fetch(t *testing.T, target string, form url.Values) (string, string) {
 }
 
 // TestMeasureConsole measures "kretry console" on a DLT of 100000 records
-// (KRETRY_CONSOLE_MEASURE_RECORDS): the server-side time of the overview
+// (KRETRY_CONSOLE_MEASURE_RECORDS) and 10000 records waiting in a tier
+// for a group: the server-side time of the overview
 // and of the DLT page (from the console's own request log), and the
 // resident memory of the console process. It runs only with
 // KRETRY_CONSOLE_MEASURE=1; the figures are in docs/benchmarks.md.
@@ -157,7 +160,23 @@ func TestMeasureConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("seeded %d DLT records in %v", n, time.Since(start).Round(time.Millisecond))
+	// 10000 records waiting in the first tier for group billing, half of
+	// them overdue, so that the overview reads a tier too.
+	var tier []*kgo.Record
+	for j := range 10000 {
+		st := retry.State{Attempt: 2, Due: now.Add(time.Duration(j-5000) * time.Second), OriginalTopic: orders,
+			OriginalOffset: int64(j), OriginalTimestamp: now.Add(-time.Hour), FirstFailure: now.Add(-time.Hour), Group: group}
+		tier = append(tier, &kgo.Record{Topic: orders + "-retry-1000", Partition: int32(j % 4), Value: []byte("v"), Headers: st.Append(nil, 0)})
+	}
+	if err := cl.ProduceSync(ctx, tier...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var commits kadm.Offsets
+	commits.AddOffset(orders, 0, 0, -1)
+	if err := c.Admin.CommitAllOffsets(ctx, group, commits); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("seeded %d DLT records and 10000 tier records in %v", n, time.Since(start).Round(time.Millisecond))
 
 	log := &serverLog{}
 	base, pid := runConsole(t, ctx, c.Seeds, log)
@@ -196,7 +215,7 @@ func TestMeasureConsole(t *testing.T) {
 		slices.Sort(ds)
 		return ds[len(ds)/2]
 	}
-	t.Logf("FIGURES console, %d DLT records in 4 partitions, %d requests each: overview median %v (max %v); "+
+	t.Logf("FIGURES console, %d DLT records in 4 partitions and 10000 in a tier, %d requests each: overview median %v (max %v); "+
 		"DLT page median %v (max %v); DLT page filtered to one error type, page 10: median %v (max %v); "+
 		"console RSS %.0f MiB before the first page, %.0f MiB after the pages (peak %.0f MiB); "+
 		"dry run of all %d records %v, then RSS %.0f MiB (peak %.0f MiB)",
