@@ -26,18 +26,13 @@ type page struct {
 // a page shows goes through html/template's escaping.
 func funcs() template.FuncMap {
 	return template.FuncMap{
-		"ago":      fmtAgo,
-		"dur":      fmtDuration,
-		"time":     fmtTime,
-		"num":      func(n int64) string { return strconv.FormatInt(n, 10) },
-		"dltURL":   dltURL,
-		"recURL":   recordURL,
-		"query":    func(q url.Values) string { return q.Encode() },
-		"add":      func(a, b int) int { return a + b },
-		"visible":  visible,
-		"errText":  func(err error) string { return visible(err.Error()) },
-		"percent":  percent,
-		"nonEmpty": func(s []string) bool { return len(s) > 0 },
+		"ago":     fmtAgo,
+		"dur":     fmtDuration,
+		"time":    fmtTime,
+		"dltURL":  dltURL,
+		"recURL":  recordURL,
+		"visible": visible,
+		"errText": func(err error) string { return visible(err.Error()) },
 	}
 }
 
