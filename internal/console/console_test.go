@@ -136,6 +136,16 @@ func TestDLTPage(t *testing.T) {
 		t.Errorf("group page: matched %q, %d records, want 4 and 4:\n%s", cell(g, "matched"), strings.Count(g, `class="record-link"`), g)
 	}
 
+	// A reason links to the group's records with that reason.
+	reason := regexp.MustCompile(`<a class="reason" href="([^"]+)">exhausted=4</a>`).FindStringSubmatch(body)
+	if reason == nil {
+		t.Fatalf("no reason link exhausted=4:\n%s", body)
+	}
+	_, rb := get(t, s, strings.ReplaceAll(reason[1], "&amp;", "&"))
+	if cell(rb, "matched") != "4" || !strings.Contains(rb, `<span class="filter">reason = exhausted</span>`) {
+		t.Errorf("reason page: matched %q:\n%s", cell(rb, "matched"), rb)
+	}
+
 	// Page 3 holds the 2 oldest; it has no next page.
 	_, p3 := get(t, s, "/dlt?topic="+f.dlt+"&page=3")
 	if n := strings.Count(p3, `class="record-link"`); n != 2 || !strings.Contains(p3, `<td class="key">k000</td>`) || strings.Contains(p3, `id="next"`) {

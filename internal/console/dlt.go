@@ -236,7 +236,14 @@ func shortText(b []byte, n int) (string, bool) {
 type groupRow struct {
 	dltops.Group
 	URL     string
-	Reasons []string
+	Reasons []reasonLink
+}
+
+// reasonLink is one reason of a group, "reason=count", linking to the
+// group's records with that reason.
+type reasonLink struct {
+	Text string
+	URL  string
 }
 
 // dltPage is the data of the DLT page.
@@ -284,9 +291,12 @@ func (s *Server) handleDLT(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Sort(p.Described)
 	for _, g := range read.Report.Groups {
-		row := groupRow{Group: g, URL: dltURL(q.Topic, groupFilter(q.Values, g.GroupKey, now))}
+		gf := groupFilter(q.Values, g.GroupKey, now)
+		row := groupRow{Group: g, URL: dltURL(q.Topic, gf)}
 		for _, reason := range slices.Sorted(maps.Keys(g.Reasons)) {
-			row.Reasons = append(row.Reasons, fmt.Sprintf("%s=%d", reason, g.Reasons[reason]))
+			rf := maps.Clone(gf)
+			rf["reason"] = []string{reason}
+			row.Reasons = append(row.Reasons, reasonLink{Text: fmt.Sprintf("%s=%d", reason, g.Reasons[reason]), URL: dltURL(q.Topic, rf)})
 		}
 		p.Groups = append(p.Groups, row)
 	}
