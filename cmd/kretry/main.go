@@ -11,6 +11,7 @@
 //	kretry tiers lag (--file FILE | --topic TOPIC …) [--group G] [--fail-overdue D] … [CONNECTION FLAGS]
 //	kretry dlt inspect [FILTERS] [--group GROUPS] [--json] [CONNECTION FLAGS] DLT...
 //	kretry dlt replay --run ID (--file FILE | --topic TOPIC … | --to TOPIC) [--group G] [FILTERS] [--dry-run] [--rate N] [CONNECTION FLAGS] DLT...
+//	kretry console [--listen HOST:PORT] [--allow-replay] [--state-dir DIR] [CONNECTION FLAGS]
 //	kretry version
 //
 // "policy validate" checks a policy file (docs/configuration.md) and prints
@@ -38,6 +39,12 @@
 // group to their original topic, for every group reading it; with audit
 // headers added, resumably and never twice for the same run.
 // docs/operations.md is the runbook that uses them.
+//
+// "console" serves the same from a browser: a small web UI (loopback only
+// unless --listen says otherwise, read-only unless --allow-replay) with an
+// overview of the plans found on the cluster, each DLT grouped and charted,
+// each record decoded, and a replay form that runs the engine of "dlt
+// replay" after a dry run and a typed confirmation.
 //
 // The commands that talk to a cluster share the connection flags --brokers
 // (default $KRETRY_BROKERS), --tls, --tls-ca, --sasl, --sasl-user (password
@@ -107,6 +114,7 @@ Usage:
   kretry dlt replay --run ID (--file FILE | --topic TOPIC [SETTING FLAGS] | --to TOPIC) [--group G]
                     [FILTERS] [--dry-run] [--rate N] [--state-dir DIR] [--progress MODE] [--json]
                     [CONNECTION FLAGS] DLT...
+  kretry console [--listen HOST:PORT] [--allow-replay] [--state-dir DIR] [CONNECTION FLAGS]
   kretry version
   kretry help
 
@@ -118,6 +126,7 @@ Commands:
   tiers lag         count the records waiting in each retry tier: not yet due, overdue
   dlt inspect       summarize dead-letter records by error type, original topic, group and age
   dlt replay        send dead-letter records back to the group that dead-lettered them, resumably
+  console           serve a web UI for the tiers and DLTs of a cluster, with replay
   version           print the version of kretry and of Go that built it
 
 Run "kretry COMMAND SUBCOMMAND --help" for a command's flags.
@@ -147,6 +156,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitOK
 	case "version", "--version":
 		return versionCmd(rest, stdout, stderr)
+	case "console":
+		return consoleCmd(ctx, rest, stdout, stderr)
 	case "policy", "topics", "tiers", "dlt":
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") && !isHelp(rest[0]) {
 			return usageError(stderr, cmd, missingSubcommand(cmd))

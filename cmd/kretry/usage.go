@@ -61,7 +61,7 @@ func subcommandsOf(cmd string) []string {
 // suggestion when it is close to a command ("polcy" → "kretry policy") or
 // to a subcommand ("replay" → "kretry dlt replay").
 func unknownCommand(cmd string, rest []string) error {
-	full := map[string]string{"help": "help", "version": "version"}
+	full := map[string]string{"help": "help", "version": "version", "console": "console"}
 	var names []string
 	for _, c := range commands {
 		full[c.name] = c.name
@@ -71,7 +71,7 @@ func unknownCommand(cmd string, rest []string) error {
 			names = append(names, s)
 		}
 	}
-	names = append(names, "help", "version")
+	names = append(names, "help", "version", "console")
 	best := closest(cmd, names)
 	if best == "" {
 		return fmt.Errorf("unknown command %q", cmd)

@@ -86,6 +86,8 @@ func TestDepsLayering(t *testing.T) {
 			[]string{"strategy", "retry", "config", "dlt", "listener"}, []string{prometheus, otel, kfake}},
 		{"nothing imports listener except tests, cmd/, examples/ and its test kit listener/kretrytest",
 			library, []string{listener}},
+		{"internal/console is the console's server: only cmd/kretry wires it, and it imports no listener",
+			without(library, "internal/console"), []string{mod + "/internal/console"}},
 		{"nothing imports the test kit listener/kretrytest (and with it kfake) except tests and examples/: programs that use kretry never link it",
 			notKit, []string{kit}},
 	}
@@ -316,4 +318,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// without returns pkgs less drop.
+func without(pkgs []string, drop string) []string {
+	return slices.DeleteFunc(slices.Clone(pkgs), func(p string) bool { return p == drop })
 }
