@@ -202,13 +202,15 @@ func (ko *keyOrder) addLocked(l *lane, h uint64, r keyRec, tier string, due time
 	k.insert(r)
 }
 
-// publishing records that a new copy of the key's record at off is being
-// published (a move or a retry): until Kafka acknowledges it (live), no
-// copy of the record is delivered.
-func (l *lane) publishing(h uint64, off int64) {
+// moved records that a new copy of the key's record at off is being
+// published to tier, due at due (a move or a retry): it is the key's last
+// publish, and until Kafka acknowledges it (live) no copy of the record is
+// delivered.
+func (l *lane) moved(h uint64, off int64, tier string, due time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if k := l.keys[h]; k != nil {
+		k.tail, k.due = tier, due
 		if i := k.index(off); i >= 0 {
 			k.recs[i].state = copyPending
 		}
@@ -225,16 +227,6 @@ func (l *lane) live(h uint64, off int64, topic string, at int64) {
 			k.recs[i].state, k.recs[i].topic, k.recs[i].at = copyKnown, topic, at
 		}
 	}
-}
-
-// moved records that the key's record at off was published to tier, due
-// at due: the key's last publish.
-func (l *lane) moved(h uint64, tier string, due time.Time) {
-	l.mu.Lock()
-	if k := l.keys[h]; k != nil {
-		k.tail, k.due = tier, due
-	}
-	l.mu.Unlock()
 }
 
 // done records that the key's record at off has its outcome: handled, or
@@ -420,7 +412,7 @@ func (l *lane) applyMarkers() {
 // follows its own original offset.
 func isMarker(st *retry.State) bool { return st.Follower && st.Follows == st.OriginalOffset }
 
-// keys returns how many keys lane holds in retry, and how many records.
+// size returns how many keys the lane holds in retry, and how many records.
 func (l *lane) size() (keys, recs int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -460,7 +460,7 @@ func (p *part) followKey(rec *kgo.Record, st retry.State, o order) result {
 	st.Follower, st.Follows = true, o.follows
 	st.Reason = ""
 	if p.role == strategy.RoleTier {
-		p.lane.publishing(o.h, st.OriginalOffset)
+		p.lane.moved(o.h, st.OriginalOffset, o.tier, o.due)
 	}
 	p.forward(nil, rec, st, Event{Kind: EventFollowed, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 		Role: p.role, Attempt: st.Attempt, Target: o.tier, Due: st.Due})
@@ -499,8 +499,7 @@ func (p *part) keyRouted(rec *kgo.Record, st retry.State, dec decision) bool {
 	case dec.kind == routeTier && p.role == strategy.RoleMain:
 		ko.add(p.lane, h, keyRec{off: st.OriginalOffset, follows: -1, state: copyPending}, dec.topic, dec.due)
 	case dec.kind == routeTier:
-		p.lane.moved(h, dec.topic, dec.due)
-		p.lane.publishing(h, st.OriginalOffset)
+		p.lane.moved(h, st.OriginalOffset, dec.topic, dec.due)
 	case p.role == strategy.RoleTier:
 		return p.markDead(rec, st)
 	}
